@@ -1,0 +1,104 @@
+/* model.h - the three architectures of DESIGN.md (linear, mlp, bow):
+ * model files, examples in memory, batched forward/backward through BLAS,
+ * per-example gradients, exact Hessian-vector products (R-operator) and
+ * factored influence scores. All vectors over "selected parameters" are the
+ * concatenation of the selected parameter tensors in model order. */
+#ifndef FI_MODEL_H
+#define FI_MODEL_H
+#include <stdint.h>
+#include "stream.h"
+
+typedef struct fi_model fi_model;
+
+/* ---- model files and construction ---- */
+fi_model *fi_model_load(const char *path);                 /* dies on bad file */
+void fi_model_save(const fi_model *m, const char *path);   /* atomic; "-" = stdout */
+/* arch spec as in DESIGN.md: linear | mlp:H1[,H2..][:tanh|relu] |
+ * bow:BUCKETS,DIM[,H1..][:tanh|relu]. d_in is ignored for bow. Returns NULL
+ * and fills err on a bad spec. Parameters are initialised from seed. */
+fi_model *fi_model_create(const char *spec, int64_t d_in, int nclasses,
+                          double l2, uint64_t seed, char *err, size_t errlen);
+fi_model *fi_model_clone(const fi_model *m);
+void fi_model_free(fi_model *m);
+
+const char *fi_model_type(const fi_model *m);     /* "linear" | "mlp" | "bow" */
+int fi_model_nclasses(const fi_model *m);
+int64_t fi_model_input_dim(const fi_model *m);    /* 0 for bow */
+int64_t fi_model_embed_dim(const fi_model *m);    /* classifier input size */
+double fi_model_l2(const fi_model *m);
+void fi_model_set_l2(fi_model *m, double l2);
+/* Optional class names kept in the model ("classes": [str]); may be NULL. */
+const char *fi_model_class_name(const fi_model *m, int c);
+
+int fi_model_nparams(const fi_model *m);                    /* parameter tensors */
+const char *fi_model_param_name(const fi_model *m, int i);
+int64_t fi_model_param_numel(const fi_model *m, int i);
+float *fi_model_param_data(fi_model *m, int i);
+int fi_model_param_is_weight(const fi_model *m, int i);     /* L2 applies */
+
+/* ---- parameter selection (--params) ---- */
+#define FI_MAX_PARAMS 64
+typedef struct {
+  int n;                          /* selected tensors */
+  int idx[FI_MAX_PARAMS];         /* model parameter index, in model order */
+  int64_t off[FI_MAX_PARAMS];     /* offset in the selected vector */
+  int64_t size;                   /* P: total selected elements */
+} fi_psel;
+/* list: NULL/"default" (all except embedding.weight), "all", or a comma
+ * list of parameter names or layer prefixes ("layers.1"). 0 ok, -1 + err. */
+int fi_psel_parse(const fi_model *m, const char *list, fi_psel *out, char *err, size_t errlen);
+void fi_params_get(const fi_model *m, const fi_psel *ps, float *theta);
+void fi_params_set(fi_model *m, const fi_psel *ps, const float *theta);
+
+/* ---- examples in memory ---- */
+typedef struct fi_examples fi_examples;
+fi_examples *fi_examples_new(const fi_model *m);
+void fi_examples_free(fi_examples *ex);
+void fi_examples_clear(fi_examples *ex);
+/* Parse one example record (x / text / tokens, label) and append it.
+ * need_label: die if "label" is missing; labels are checked against the
+ * model's class count. Dies naming the record on any mismatch. */
+void fi_examples_add(fi_examples *ex, const fi_record *rec, int need_label);
+/* Read up to max records (max <= 0: all) from r; returns how many. */
+int64_t fi_examples_read(fi_examples *ex, fi_reader *r, int64_t max, int need_label);
+fi_examples *fi_examples_load(const fi_model *m, const char *path, int need_label);
+int64_t fi_examples_count(const fi_examples *ex);
+const char *fi_examples_id(const fi_examples *ex, int64_t i);
+int32_t fi_examples_label(const fi_examples *ex, int64_t i);
+void fi_examples_set_label(fi_examples *ex, int64_t i, int32_t y);
+/* Index of an id, or -1 (hash lookup). */
+int64_t fi_examples_find(const fi_examples *ex, const char *id);
+
+/* ---- computation ----
+ * A batch is examples idx[0..nb) of ex (idx NULL = 0..nb-1). A workspace
+ * holds all scratch memory so repeated calls allocate nothing once warm;
+ * one workspace per thread. */
+typedef struct fi_ws fi_ws;
+fi_ws *fi_ws_new(const fi_model *m);
+void fi_ws_free(fi_ws *ws);
+
+/* probs [nb, C] and emb [nb, E] (either may be NULL); returns the mean
+ * cross-entropy under the examples' labels. */
+double fi_forward(const fi_model *m, fi_ws *ws, const fi_examples *ex,
+                  const int64_t *idx, int64_t nb, float *probs, float *emb);
+/* Gradient of the batch mean loss w.r.t. the selected parameters, plus
+ * l2*w on selected weights when with_l2. Returns the mean loss. */
+double fi_grad_mean(const fi_model *m, fi_ws *ws, const fi_psel *ps,
+                    const fi_examples *ex, const int64_t *idx, int64_t nb,
+                    int with_l2, float *g);
+/* Per-example gradients G [nb, P] (row i = grad of loss of example i). */
+void fi_grad_each(const fi_model *m, fi_ws *ws, const fi_psel *ps,
+                  const fi_examples *ex, const int64_t *idx, int64_t nb,
+                  int with_l2, float *G);
+/* Hv for H = Hessian of (batch mean loss + (l2/2)||w_selected||^2) w.r.t.
+ * the selected parameters; exact (R-operator), never finite differences. */
+void fi_hvp(const fi_model *m, fi_ws *ws, const fi_psel *ps,
+            const fi_examples *ex, const int64_t *idx, int64_t nb,
+            const float *v, float *Hv);
+/* scores[t*nb + i] = -(g_i . S_t) for T vectors S [T, P], computed layer by
+ * layer with GEMMs (g_i = delta_i a_i^T), never forming the g_i. */
+void fi_influence_scores(const fi_model *m, fi_ws *ws, const fi_psel *ps,
+                         const fi_examples *ex, const int64_t *idx, int64_t nb,
+                         const float *S, int T, int with_l2, float *scores);
+
+#endif

@@ -1,0 +1,865 @@
+/* stream.c - msgpack tensor stream reader and writer (formats/stream.md).
+ *
+ * Reading: a resumable scanner walks msgpack headers to find where the next
+ * record ends, pulling more input only as the bytes are really needed, so a
+ * declared size never allocates more than the input actually holds (and is
+ * capped by fi_max_record_bytes()). Only a complete record is handed to
+ * msgpack-c, which then references str/bin bytes in our buffer (no copies).
+ * Writing: msgpack-c packer over a 1 MiB buffer; large payloads bypass it. */
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int fi_allow_nonfinite = 0;
+
+static const char *const dtype_names[FI_NDTYPES] = {"f32", "f64", "i32", "i64", "u8"};
+static const size_t dtype_sizes[FI_NDTYPES] = {4, 8, 4, 8, 1};
+
+const char *fi_dtype_name(fi_dtype d) { return d < FI_NDTYPES ? dtype_names[d] : "?"; }
+size_t fi_dtype_size(fi_dtype d) { return d < FI_NDTYPES ? dtype_sizes[d] : 0; }
+
+size_t fi_max_record_bytes(void) {
+  static size_t lim;
+  if (!lim) {
+    const char *e = getenv("FASTIF_MAX_RECORD_MB");
+    long long mb = 2047;
+    if (e && (fi_parse_ll(e, &mb) || mb < 1 || mb > 1 << 20)) fi_die("FASTIF_MAX_RECORD_MB must be 1..1048576, not '%s'", e);
+    lim = (size_t)mb << 20;
+  }
+  return lim;
+}
+
+/* ---- per-record arena: NUL-terminated copies, converted tensors ---- */
+typedef struct arena_block {
+  struct arena_block *next;
+  size_t cap, used;
+  _Alignas(64) unsigned char data[];
+} arena_block;
+
+typedef struct {
+  arena_block *head;
+} arena;
+
+static void *arena_alloc(arena *a, size_t n) {
+  n = (n + 63) & ~(size_t)63;
+  if (!a->head || a->head->cap - a->head->used < n) {
+    size_t cap = n > (1 << 16) ? n : (1 << 16);
+    arena_block *b = fi_malloc(sizeof *b + cap);
+    b->cap = cap;
+    b->used = 0;
+    b->next = a->head;
+    a->head = b;
+  }
+  void *p = a->head->data + a->head->used;
+  a->head->used += n;
+  return p;
+}
+
+static void arena_reset(arena *a) {
+  /* Keep one block (the newest, largest) so steady state allocates nothing. */
+  if (!a->head) return;
+  arena_block *keep = a->head, *b = keep->next;
+  while (b) {
+    arena_block *n = b->next;
+    free(b);
+    b = n;
+  }
+  keep->next = NULL;
+  keep->used = 0;
+}
+
+static void arena_free(arena *a) {
+  arena_reset(a);
+  free(a->head);
+  a->head = NULL;
+}
+
+/* ---- reader ---- */
+struct fi_record {
+  fi_reader *r;
+  msgpack_object root;
+  const char *id;
+  int64_t index;
+  uint64_t offset;
+  size_t nbytes;
+  const unsigned char *bytes;
+  int nfields;
+  const char **keys;
+};
+
+struct fi_reader {
+  int fd;
+  char *name;
+  unsigned char *buf;
+  size_t cap, start, end;   /* valid bytes are buf[start, end) */
+  uint64_t base;            /* stream offset of buf[0] */
+  int eof;
+  int64_t nread;            /* records handed out */
+  msgpack_unpacked unp;
+  arena ar;
+  fi_record rec;
+  int have_rec;
+  size_t rec_end;
+};
+
+fi_reader *fi_reader_open(const char *path) {
+  fi_reader *r = fi_calloc(1, sizeof *r);
+  if (!path || !strcmp(path, "-")) {
+    r->fd = 0;
+    r->name = fi_strdup("standard input");
+  } else {
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) fi_die("cannot open %s: %s", path, strerror(errno));
+    r->name = fi_strdup(path);
+  }
+  r->cap = 1 << 20;
+  r->buf = fi_malloc(r->cap);
+  msgpack_unpacked_init(&r->unp);
+  return r;
+}
+
+const char *fi_reader_name(const fi_reader *r) { return r->name; }
+
+void fi_reader_close(fi_reader *r) {
+  if (!r) return;
+  if (r->fd > 0) close(r->fd);
+  msgpack_unpacked_destroy(&r->unp);
+  arena_free(&r->ar);
+  free(r->buf);
+  free(r->name);
+  free(r);
+}
+
+const fi_record *fi_reader_current(const fi_reader *r) { return r->have_rec ? &r->rec : NULL; }
+
+/* Error before a record is decoded: name it by index and byte offset. */
+static _Noreturn void die_at(fi_reader *r, uint64_t off, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static _Noreturn void die_at(fi_reader *r, uint64_t off, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fi_die("%s: record #%" PRId64 " (byte %" PRIu64 "): %s", r->name, r->nread, off, msg);
+}
+
+/* Pull more input into the buffer; returns bytes read (0 at EOF). */
+static size_t fill(fi_reader *r, size_t need_total_from_start) {
+  if (r->eof) return 0;
+  size_t want_end = r->start + need_total_from_start;
+  if (r->end >= r->cap || want_end > r->cap) {
+    /* Compact first, then grow geometrically, never past what is needed
+     * (so allocation follows the input actually received). */
+    if (r->start > 0) {
+      memmove(r->buf, r->buf + r->start, r->end - r->start);
+      r->base += r->start;
+      r->end -= r->start;
+      r->start = 0;
+    }
+    if (r->end >= r->cap) {
+      size_t ncap = r->cap * 2;
+      if (ncap > need_total_from_start && need_total_from_start > r->cap) ncap = need_total_from_start;
+      if (ncap < need_total_from_start && need_total_from_start - r->cap < r->cap) ncap = r->cap * 2;
+      r->buf = fi_realloc(r->buf, ncap);
+      r->cap = ncap;
+    }
+  }
+  for (;;) {
+    ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
+    if (n > 0) {
+      r->end += (size_t)n;
+      return (size_t)n;
+    }
+    if (n == 0) {
+      r->eof = 1;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    fi_die("reading %s: %s", r->name, strerror(errno));
+  }
+}
+
+static inline uint64_t be(const unsigned char *p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v = v << 8 | p[i];
+  return v;
+}
+
+/* Resumable scan of one msgpack object starting at p[0].
+ * Returns 1 when complete (*pos = its length), 0 when more bytes are needed
+ * (*need = total length known so far), -1 on an invalid byte at *pos. */
+static int scan(const unsigned char *p, size_t avail, size_t *pos, uint64_t *pending, uint64_t *need) {
+  while (*pending > 0) {
+    size_t at = *pos;
+    if (at >= avail) {
+      *need = at + 1;
+      return 0;
+    }
+    unsigned c = p[at];
+    uint64_t hdr = 1, body = 0, kids = 0;
+    if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+    } else if (c <= 0x8f) kids = 2 * (uint64_t)(c & 0x0f);
+    else if (c <= 0x9f) kids = c & 0x0f;
+    else if (c <= 0xbf) body = c & 0x1f;
+    else {
+      int lenbytes = 0;
+      switch (c) {
+      case 0xc4: case 0xd9: lenbytes = 1; hdr = 2; break;
+      case 0xc5: case 0xda: lenbytes = 2; hdr = 3; break;
+      case 0xc6: case 0xdb: lenbytes = 4; hdr = 5; break;
+      case 0xc7: lenbytes = 1; hdr = 3; break;
+      case 0xc8: lenbytes = 2; hdr = 4; break;
+      case 0xc9: lenbytes = 4; hdr = 6; break;
+      case 0xca: hdr = 5; break;
+      case 0xcb: hdr = 9; break;
+      case 0xcc: case 0xd0: hdr = 2; break;
+      case 0xcd: case 0xd1: hdr = 3; break;
+      case 0xce: case 0xd2: hdr = 5; break;
+      case 0xcf: case 0xd3: hdr = 9; break;
+      case 0xd4: hdr = 3; break;
+      case 0xd5: hdr = 4; break;
+      case 0xd6: hdr = 6; break;
+      case 0xd7: hdr = 10; break;
+      case 0xd8: hdr = 18; break;
+      case 0xdc: hdr = 3; break;
+      case 0xdd: hdr = 5; break;
+      case 0xde: hdr = 3; break;
+      case 0xdf: hdr = 5; break;
+      default: return -1; /* 0xc1 is never used */
+      }
+      if (at + hdr > avail) {
+        *need = at + hdr;
+        return 0;
+      }
+      if (lenbytes) body = be(p + at + 1, lenbytes);
+      if (c == 0xdc || c == 0xdd) kids = be(p + at + 1, c == 0xdc ? 2 : 4);
+      if (c == 0xde || c == 0xdf) kids = 2 * be(p + at + 1, c == 0xde ? 2 : 4);
+    }
+    if (at + hdr + body > avail) {
+      *need = at + hdr + body;
+      return 0;
+    }
+    *pos = at + hdr + body;
+    *pending = *pending - 1 + kids;
+  }
+  return 1;
+}
+
+static int key_is(const msgpack_object *k, const char *s) {
+  size_t n = strlen(s);
+  return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && !memcmp(k->via.str.ptr, s, n);
+}
+
+static const msgpack_object *map_get(const msgpack_object *m, const char *key) {
+  if (m->type != MSGPACK_OBJECT_MAP) return NULL;
+  for (uint32_t i = 0; i < m->via.map.size; i++)
+    if (key_is(&m->via.map.ptr[i].key, key)) return &m->via.map.ptr[i].val;
+  return NULL;
+}
+
+/* Validate a tensor map; returns NULL if fine, else why. */
+static const char *tensor_view(const msgpack_object *o, fi_tensor *t) {
+  if (o->type != MSGPACK_OBJECT_MAP) return "not a tensor map";
+  const msgpack_object *dt = map_get(o, "dtype"), *sh = map_get(o, "shape"), *da = map_get(o, "data");
+  if (!dt || !sh || !da) return "tensor needs dtype, shape and data";
+  if (o->via.map.size != 3) return "tensor map has fields other than dtype, shape, data";
+  if (dt->type != MSGPACK_OBJECT_STR) return "tensor dtype is not a string";
+  int d = -1;
+  for (int i = 0; i < FI_NDTYPES; i++)
+    if (key_is(dt, dtype_names[i])) d = i;
+  if (d < 0) return "unknown tensor dtype (want f32, f64, i32, i64 or u8)";
+  if (sh->type != MSGPACK_OBJECT_ARRAY) return "tensor shape is not an array";
+  if (sh->via.array.size > FI_MAX_NDIM) return "tensor has more than 8 dimensions";
+  t->dtype = (fi_dtype)d;
+  t->ndim = (int)sh->via.array.size;
+  uint64_t n = 1;
+  for (int i = 0; i < t->ndim; i++) {
+    const msgpack_object *e = &sh->via.array.ptr[i];
+    if (e->type != MSGPACK_OBJECT_POSITIVE_INTEGER) return "tensor shape entries must be non-negative integers";
+    if (e->via.u64 > (1ULL << 62) || __builtin_mul_overflow(n, e->via.u64, &n) || n > (1ULL << 62))
+      return "tensor shape is too large";
+    t->shape[i] = (int64_t)e->via.u64;
+  }
+  if (da->type != MSGPACK_OBJECT_BIN) return "tensor data is not binary";
+  uint64_t bytes;
+  if (__builtin_mul_overflow(n, (uint64_t)dtype_sizes[d], &bytes) || bytes != da->via.bin.size)
+    return "tensor data length does not match dtype and shape";
+  t->n = (int64_t)n;
+  t->data = da->via.bin.ptr;
+  t->nbytes = da->via.bin.size;
+  return NULL;
+}
+
+/* Every map with a "dtype" key, at any depth, must be a valid tensor. */
+static const char *validate_tensors(const msgpack_object *o, const char **where) {
+  if (o->type == MSGPACK_OBJECT_MAP) {
+    if (map_get(o, "dtype")) {
+      fi_tensor t;
+      return tensor_view(o, &t);
+    }
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+      const msgpack_object *v = &o->via.map.ptr[i].val;
+      const char *why = validate_tensors(v, where);
+      if (why) {
+        if (!*where && o->via.map.ptr[i].key.type == MSGPACK_OBJECT_STR) *where = o->via.map.ptr[i].key.via.str.ptr;
+        return why;
+      }
+    }
+  } else if (o->type == MSGPACK_OBJECT_ARRAY) {
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+      const char *why = validate_tensors(&o->via.array.ptr[i], where);
+      if (why) return why;
+    }
+  }
+  return NULL;
+}
+
+static char *arena_strndup(arena *a, const char *s, size_t n) {
+  char *d = arena_alloc(a, n + 1);
+  memcpy(d, s, n);
+  d[n] = 0;
+  return d;
+}
+
+static const fi_record *read_record(fi_reader *r, int require_id) {
+  /* Release the previous record. */
+  if (r->have_rec) r->start = r->rec_end;
+  r->have_rec = 0;
+  arena_reset(&r->ar);
+  if (r->start == r->end && !r->eof) {
+    r->start = r->end = 0; /* empty buffer: rewind for free */
+    r->base += 0;
+  }
+  size_t pos = 0;
+  uint64_t pending = 1, need = 1;
+  size_t maxrec = fi_max_record_bytes();
+  for (;;) {
+    int s = scan(r->buf + r->start, r->end - r->start, &pos, &pending, &need);
+    if (s == 1) break;
+    uint64_t off = r->base + r->start;
+    if (s < 0) die_at(r, off, "corrupt stream: invalid msgpack byte 0x%02x at byte %" PRIu64, r->buf[r->start + pos], off + pos);
+    if (need > maxrec)
+      die_at(r, off, "record declares at least %" PRIu64 " bytes, more than the limit of %zu (FASTIF_MAX_RECORD_MB)", need, maxrec);
+    if (fill(r, (size_t)need) == 0) {
+      if (r->end == r->start) return NULL; /* clean end of stream */
+      die_at(r, off, "truncated stream: input ends at byte %" PRIu64 " inside a record that needs at least %" PRIu64 " bytes",
+             r->base + r->end, need);
+    }
+  }
+  uint64_t off = r->base + r->start;
+  if (r->buf[r->start] < 0x80 || r->buf[r->start] > 0x8f) {
+    unsigned c = r->buf[r->start];
+    if (c != 0xde && c != 0xdf) die_at(r, off, "record is not a msgpack map (first byte 0x%02x)", c);
+  }
+  size_t used = 0;
+  msgpack_unpack_return ret = msgpack_unpack_next(&r->unp, (const char *)r->buf + r->start, pos, &used);
+  if (ret != MSGPACK_UNPACK_SUCCESS || used != pos) die_at(r, off, "corrupt record (invalid or too deeply nested msgpack)");
+  fi_record *rec = &r->rec;
+  memset(rec, 0, sizeof *rec);
+  rec->r = r;
+  rec->root = r->unp.data;
+  rec->index = r->nread;
+  rec->offset = off;
+  rec->nbytes = pos;
+  rec->bytes = r->buf + r->start;
+  r->rec_end = r->start + pos;
+  const msgpack_object_map *m = &rec->root.via.map;
+  rec->nfields = (int)m->size;
+  rec->keys = arena_alloc(&r->ar, (m->size + 1) * sizeof *rec->keys);
+  for (uint32_t i = 0; i < m->size; i++) {
+    const msgpack_object *k = &m->ptr[i].key;
+    if (k->type != MSGPACK_OBJECT_STR) die_at(r, off, "field %u has a non-string key", i);
+    if (memchr(k->via.str.ptr, 0, k->via.str.size)) die_at(r, off, "field %u key contains a NUL byte", i);
+    rec->keys[i] = arena_strndup(&r->ar, k->via.str.ptr, k->via.str.size);
+    for (uint32_t j = 0; j < i; j++)
+      if (!strcmp(rec->keys[i], rec->keys[j])) die_at(r, off, "duplicate field '%s'", rec->keys[i]);
+  }
+  const msgpack_object *id = map_get(&rec->root, "id");
+  if (id) {
+    if (id->type != MSGPACK_OBJECT_STR) die_at(r, off, "field 'id' is not a string");
+    if (id->via.str.size == 0) die_at(r, off, "field 'id' is empty");
+    if (id->via.str.size > 4096) die_at(r, off, "field 'id' is longer than 4096 bytes");
+    for (uint32_t i = 0; i < id->via.str.size; i++) {
+      unsigned char c = (unsigned char)id->via.str.ptr[i];
+      if (c <= 0x20 || c == 0x7f) die_at(r, off, "field 'id' contains whitespace or a control character");
+    }
+    rec->id = arena_strndup(&r->ar, id->via.str.ptr, id->via.str.size);
+  } else if (require_id) {
+    die_at(r, off, "record has no 'id' field");
+  } else {
+    rec->id = "(no id)";
+  }
+  const char *where = NULL, *why = validate_tensors(&rec->root, &where);
+  if (why) {
+    r->have_rec = 1;
+    r->nread++;
+    fi_rec_die(rec, "field '%s': %s", where ? where : "?", why);
+  }
+  r->have_rec = 1;
+  r->nread++;
+  return rec;
+}
+
+const fi_record *fi_read(fi_reader *r) { return read_record(r, 1); }
+
+const fi_record *fi_read_single(fi_reader *r, const char *what) {
+  const fi_record *rec = read_record(r, 0);
+  if (!rec) fi_die("%s: empty %s", r->name, what);
+  /* Anything after the one map means this is not a single-map file. */
+  if (r->rec_end == r->end && !r->eof) fill(r, r->rec_end - r->start + 1);
+  if (r->rec_end < r->end) fi_die("%s: trailing data after the %s (byte %" PRIu64 ")", r->name, what, r->base + r->rec_end);
+  return rec;
+}
+
+const char *fi_rec_id(const fi_record *rec) { return rec->id; }
+int64_t fi_rec_index(const fi_record *rec) { return rec->index; }
+uint64_t fi_rec_offset(const fi_record *rec) { return rec->offset; }
+size_t fi_rec_nbytes(const fi_record *rec) { return rec->nbytes; }
+const void *fi_rec_bytes(const fi_record *rec) { return rec->bytes; }
+int fi_rec_nfields(const fi_record *rec) { return rec->nfields; }
+const char *fi_rec_key_at(const fi_record *rec, int i) { return i >= 0 && i < rec->nfields ? rec->keys[i] : NULL; }
+
+void fi_rec_die(const fi_record *rec, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fi_die("record '%s' (#%" PRId64 " of %s, byte %" PRIu64 "): %s", rec->id, rec->index, rec->r->name, rec->offset, msg);
+}
+
+static const msgpack_object *field(const fi_record *rec, const char *key, int required) {
+  const msgpack_object *o = map_get(&rec->root, key);
+  if (!o && required) fi_rec_die(rec, "missing field '%s'", key);
+  return o;
+}
+
+int fi_rec_has(const fi_record *rec, const char *key) { return map_get(&rec->root, key) != NULL; }
+
+static int obj_int(const msgpack_object *o, int64_t *out) {
+  if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+    if (o->via.u64 > INT64_MAX) return -1;
+    *out = (int64_t)o->via.u64;
+    return 0;
+  }
+  if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+    *out = o->via.i64;
+    return 0;
+  }
+  if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64) {
+    double d = o->via.f64;
+    if (d != floor(d) || fabs(d) > 9.0e15) return -1;
+    *out = (int64_t)d;
+    return 0;
+  }
+  return -1;
+}
+
+int fi_rec_int(const fi_record *rec, const char *key, int64_t *out, int required) {
+  const msgpack_object *o = field(rec, key, required);
+  if (!o) return 0;
+  if (obj_int(o, out)) fi_rec_die(rec, "field '%s' is not an integer", key);
+  return 1;
+}
+
+int fi_rec_double(const fi_record *rec, const char *key, double *out, int required) {
+  const msgpack_object *o = field(rec, key, required);
+  if (!o) return 0;
+  int64_t i;
+  if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
+    *out = o->via.f64;
+  else if (!obj_int(o, &i))
+    *out = (double)i;
+  else
+    fi_rec_die(rec, "field '%s' is not a number", key);
+  return 1;
+}
+
+const char *fi_rec_str(const fi_record *rec, const char *key, size_t *len, int required) {
+  const msgpack_object *o = field(rec, key, required);
+  if (!o) return NULL;
+  if (o->type != MSGPACK_OBJECT_STR) fi_rec_die(rec, "field '%s' is not a string", key);
+  if (len) *len = o->via.str.size;
+  return arena_strndup(&rec->r->ar, o->via.str.ptr, o->via.str.size);
+}
+
+int64_t fi_rec_strs(const fi_record *rec, const char *key, const char ***out, int required) {
+  const msgpack_object *o = field(rec, key, required);
+  *out = NULL;
+  if (!o) return 0;
+  if (o->type != MSGPACK_OBJECT_ARRAY) fi_rec_die(rec, "field '%s' is not an array of strings", key);
+  uint32_t n = o->via.array.size;
+  const char **s = arena_alloc(&rec->r->ar, (n + 1) * sizeof *s);
+  for (uint32_t i = 0; i < n; i++) {
+    const msgpack_object *e = &o->via.array.ptr[i];
+    if (e->type != MSGPACK_OBJECT_STR) fi_rec_die(rec, "field '%s' element %u is not a string", key, i);
+    s[i] = arena_strndup(&rec->r->ar, e->via.str.ptr, e->via.str.size);
+  }
+  s[n] = NULL;
+  *out = s;
+  return n;
+}
+
+int fi_rec_tensor(const fi_record *rec, const char *key, fi_tensor *t, int required) {
+  const msgpack_object *o = field(rec, key, required);
+  if (!o) return 0;
+  const char *why = tensor_view(o, t);
+  if (why) fi_rec_die(rec, "field '%s': %s", key, why);
+  return 1;
+}
+
+static void check_count(const fi_record *rec, const char *key, int64_t n, int64_t expect) {
+  if (expect >= 0 && n != expect) fi_rec_die(rec, "field '%s' has %" PRId64 " values, expected %" PRId64, key, n, expect);
+}
+
+int64_t fi_rec_f32(const fi_record *rec, const char *key, int64_t expect, const float **out, int required) {
+  fi_tensor t;
+  *out = NULL;
+  if (!fi_rec_tensor(rec, key, &t, required)) return 0;
+  check_count(rec, key, t.n, expect);
+  const float *v;
+  if (t.dtype == FI_F32 && ((uintptr_t)t.data & 3) == 0) {
+    v = t.data; /* zero copy: aligned in the read buffer */
+  } else {
+    float *f = arena_alloc(&rec->r->ar, fi_mul_size((size_t)t.n, sizeof(float), "tensor"));
+    const unsigned char *p = t.data;
+    for (int64_t i = 0; i < t.n; i++) {
+      switch (t.dtype) {
+      case FI_F32: memcpy(&f[i], p + 4 * i, 4); break;
+      case FI_F64: { double d; memcpy(&d, p + 8 * i, 8); f[i] = (float)d; break; }
+      case FI_I32: { int32_t x; memcpy(&x, p + 4 * i, 4); f[i] = (float)x; break; }
+      case FI_I64: { int64_t x; memcpy(&x, p + 8 * i, 8); f[i] = (float)x; break; }
+      default: f[i] = p[i]; break;
+      }
+    }
+    v = f;
+  }
+  if (!fi_allow_nonfinite)
+    for (int64_t i = 0; i < t.n; i++)
+      if (!isfinite(v[i])) fi_rec_die(rec, "field '%s' element %" PRId64 " is %s", key, i, isnan(v[i]) ? "NaN" : "infinite");
+  *out = v;
+  return t.n;
+}
+
+int64_t fi_rec_i32(const fi_record *rec, const char *key, const int32_t **out, int required) {
+  fi_tensor t;
+  *out = NULL;
+  if (!fi_rec_tensor(rec, key, &t, required)) return 0;
+  if (t.dtype == FI_I32 && ((uintptr_t)t.data & 3) == 0) {
+    *out = t.data;
+    return t.n;
+  }
+  if (t.dtype != FI_I32 && t.dtype != FI_I64 && t.dtype != FI_U8) fi_rec_die(rec, "field '%s' must be an integer tensor", key);
+  int32_t *v = arena_alloc(&rec->r->ar, fi_mul_size((size_t)t.n, 4, "tensor"));
+  const unsigned char *p = t.data;
+  for (int64_t i = 0; i < t.n; i++) {
+    if (t.dtype == FI_I32) memcpy(&v[i], p + 4 * i, 4);
+    else if (t.dtype == FI_U8) v[i] = p[i];
+    else {
+      int64_t x;
+      memcpy(&x, p + 8 * i, 8);
+      if (x < INT32_MIN || x > INT32_MAX) fi_rec_die(rec, "field '%s' element %" PRId64 " does not fit in 32 bits", key, i);
+      v[i] = (int32_t)x;
+    }
+  }
+  *out = v;
+  return t.n;
+}
+
+int64_t fi_rec_scored(const fi_record *rec, const char *key, const char ***ids, const float **scores, int required) {
+  const msgpack_object *o = field(rec, key, required);
+  *ids = NULL;
+  *scores = NULL;
+  if (!o) return 0;
+  if (o->type != MSGPACK_OBJECT_ARRAY) fi_rec_die(rec, "field '%s' is not an array of {id, score} maps", key);
+  uint32_t n = o->via.array.size;
+  const char **s = arena_alloc(&rec->r->ar, (n + 1) * sizeof *s);
+  float *f = arena_alloc(&rec->r->ar, (n + 1) * sizeof *f);
+  for (uint32_t i = 0; i < n; i++) {
+    const msgpack_object *e = &o->via.array.ptr[i], *id = map_get(e, "id"), *sc = map_get(e, "score");
+    if (!id || id->type != MSGPACK_OBJECT_STR || !sc) fi_rec_die(rec, "field '%s' entry %u needs a string id and a score", key, i);
+    s[i] = arena_strndup(&rec->r->ar, id->via.str.ptr, id->via.str.size);
+    int64_t iv;
+    if (sc->type == MSGPACK_OBJECT_FLOAT32 || sc->type == MSGPACK_OBJECT_FLOAT64) f[i] = (float)sc->via.f64;
+    else if (!obj_int(sc, &iv)) f[i] = (float)iv;
+    else fi_rec_die(rec, "field '%s' entry %u score is not a number", key, i);
+  }
+  s[n] = NULL;
+  *ids = s;
+  *scores = f;
+  return n;
+}
+
+/* ---- generic values ---- */
+#define OBJ(v) ((const msgpack_object *)(v).o)
+static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
+
+fi_val fi_rec_root(const fi_record *rec) { return (fi_val){&rec->root}; }
+fi_val fi_rec_get(const fi_record *rec, const char *key) { return (fi_val){map_get(&rec->root, key)}; }
+
+fi_vkind fi_val_kind(fi_val v) {
+  if (!v.o) return FI_V_NONE;
+  switch (OBJ(v)->type) {
+  case MSGPACK_OBJECT_NIL: return FI_V_NIL;
+  case MSGPACK_OBJECT_BOOLEAN: return FI_V_BOOL;
+  case MSGPACK_OBJECT_POSITIVE_INTEGER:
+  case MSGPACK_OBJECT_NEGATIVE_INTEGER: return FI_V_INT;
+  case MSGPACK_OBJECT_FLOAT32:
+  case MSGPACK_OBJECT_FLOAT64: return FI_V_FLOAT;
+  case MSGPACK_OBJECT_STR: return FI_V_STR;
+  case MSGPACK_OBJECT_BIN: return FI_V_BIN;
+  case MSGPACK_OBJECT_ARRAY: return FI_V_ARRAY;
+  case MSGPACK_OBJECT_MAP: return FI_V_MAP;
+  default: return FI_V_EXT;
+  }
+}
+
+fi_val fi_map_get(fi_val m, const char *key) { return (fi_val){m.o ? map_get(OBJ(m), key) : NULL}; }
+
+uint32_t fi_val_len(fi_val v) {
+  if (!v.o) return 0;
+  const msgpack_object *o = OBJ(v);
+  switch (o->type) {
+  case MSGPACK_OBJECT_ARRAY: return o->via.array.size;
+  case MSGPACK_OBJECT_MAP: return o->via.map.size;
+  case MSGPACK_OBJECT_STR: return o->via.str.size;
+  case MSGPACK_OBJECT_BIN: return o->via.bin.size;
+  case MSGPACK_OBJECT_EXT: return o->via.ext.size;
+  default: return 0;
+  }
+}
+
+fi_val fi_arr_at(fi_val a, uint32_t i) {
+  if (!a.o || OBJ(a)->type != MSGPACK_OBJECT_ARRAY || i >= OBJ(a)->via.array.size) return (fi_val){NULL};
+  return (fi_val){&OBJ(a)->via.array.ptr[i]};
+}
+fi_val fi_map_key(fi_val m, uint32_t i) {
+  if (!m.o || OBJ(m)->type != MSGPACK_OBJECT_MAP || i >= OBJ(m)->via.map.size) return (fi_val){NULL};
+  return (fi_val){&OBJ(m)->via.map.ptr[i].key};
+}
+fi_val fi_map_value(fi_val m, uint32_t i) {
+  if (!m.o || OBJ(m)->type != MSGPACK_OBJECT_MAP || i >= OBJ(m)->via.map.size) return (fi_val){NULL};
+  return (fi_val){&OBJ(m)->via.map.ptr[i].val};
+}
+
+const char *fi_val_raw(fi_val v, uint32_t *len) {
+  if (!v.o) return NULL;
+  const msgpack_object *o = OBJ(v);
+  if (o->type == MSGPACK_OBJECT_STR) {
+    *len = o->via.str.size;
+    return o->via.str.ptr;
+  }
+  if (o->type == MSGPACK_OBJECT_BIN) {
+    *len = o->via.bin.size;
+    return o->via.bin.ptr;
+  }
+  return NULL;
+}
+
+int fi_val_int(fi_val v, int64_t *out) { return v.o ? obj_int(OBJ(v), out) : -1; }
+int fi_val_double(fi_val v, double *out) {
+  if (!v.o) return -1;
+  const msgpack_object *o = OBJ(v);
+  int64_t i;
+  if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64) {
+    *out = o->via.f64;
+    return 0;
+  }
+  if (!obj_int(o, &i)) {
+    *out = (double)i;
+    return 0;
+  }
+  return -1;
+}
+int fi_val_bool(fi_val v, int *out) {
+  if (!v.o || OBJ(v)->type != MSGPACK_OBJECT_BOOLEAN) return -1;
+  *out = OBJ(v)->via.boolean;
+  return 0;
+}
+int fi_val_tensor(fi_val v, fi_tensor *t, const char **why) {
+  const char *w = v.o ? tensor_view(OBJ(v), t) : "missing";
+  if (why) *why = w;
+  return w ? -1 : 0;
+}
+int fi_val_is_tensor(fi_val v) { return v.o && OBJ(v)->type == MSGPACK_OBJECT_MAP && map_get(OBJ(v), "dtype"); }
+
+/* ---- writer ---- */
+struct fi_writer {
+  int fd;
+  fi_atomic *at;
+  char *name;
+  char *buf;
+  size_t len, cap;
+  uint64_t total;
+  msgpack_packer pk;
+};
+
+static void wflush(fi_writer *w) {
+  size_t off = 0;
+  while (off < w->len) {
+    ssize_t n = write(w->fd, w->buf + off, w->len - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fi_die("writing %s: %s", w->name, strerror(errno));
+    }
+    off += (size_t)n;
+  }
+  w->len = 0;
+}
+
+static void wdirect(fi_writer *w, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t k = write(w->fd, p, n);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      fi_die("writing %s: %s", w->name, strerror(errno));
+    }
+    p += k;
+    n -= (size_t)k;
+  }
+}
+
+static int wcb(void *data, const char *p, size_t n) {
+  fi_writer *w = data;
+  w->total += n;
+  if (n >= (1 << 16)) { /* big payloads skip the copy */
+    wflush(w);
+    wdirect(w, p, n);
+    return 0;
+  }
+  if (w->len + n > w->cap) wflush(w);
+  memcpy(w->buf + w->len, p, n);
+  w->len += n;
+  return 0;
+}
+
+fi_writer *fi_writer_open(const char *path) {
+  fi_writer *w = fi_calloc(1, sizeof *w);
+  if (!path || !strcmp(path, "-")) {
+    w->fd = 1;
+    w->name = fi_strdup("standard output");
+  } else {
+    w->at = fi_atomic_begin(path);
+    w->fd = fi_atomic_fd(w->at);
+    w->name = fi_strdup(path);
+  }
+  w->cap = 1 << 20;
+  w->buf = fi_malloc(w->cap);
+  msgpack_packer_init(&w->pk, w, wcb);
+  return w;
+}
+
+uint64_t fi_writer_bytes(const fi_writer *w) { return w->total; }
+
+void fi_writer_close(fi_writer *w) {
+  if (!w) return;
+  wflush(w);
+  if (w->at)
+    fi_atomic_commit(w->at);
+  else if (w->fd == 1) {
+    /* stdout may also carry printf output from the tool; flush it too. */
+    if (fflush(stdout) != 0 || ferror(stdout)) fi_die("writing %s: %s", w->name, strerror(errno));
+    if (fsync(1) != 0 && errno != EINVAL && errno != EROFS && errno != EBADF) {
+      /* pipes and terminals refuse fsync with EINVAL: that is fine */
+    }
+  }
+  free(w->buf);
+  free(w->name);
+  free(w);
+}
+
+static void pack_str(fi_writer *w, const char *s, size_t n) {
+  msgpack_pack_str(&w->pk, n);
+  msgpack_pack_str_body(&w->pk, s, n);
+}
+
+static void check_id(const char *id) {
+  size_t n = strlen(id);
+  if (n == 0) fi_die("cannot write a record with an empty id");
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)id[i] <= 0x20 || id[i] == 0x7f) fi_die("cannot write record id '%s': ids may not contain whitespace", id);
+}
+
+void fi_wbegin(fi_writer *w, const char *id, int n) {
+  check_id(id);
+  msgpack_pack_map(&w->pk, (size_t)n + 1);
+  pack_str(w, "id", 2);
+  pack_str(w, id, strlen(id));
+}
+void fi_wend(fi_writer *w) { (void)w; }
+void fi_wkey(fi_writer *w, const char *key) { pack_str(w, key, strlen(key)); }
+void fi_vmap_begin(fi_writer *w, int n) { msgpack_pack_map(&w->pk, (size_t)n); }
+void fi_vmap(fi_writer *w, int n) { msgpack_pack_map(&w->pk, (size_t)n); }
+void fi_varray(fi_writer *w, int n) { msgpack_pack_array(&w->pk, (size_t)n); }
+void fi_vstr(fi_writer *w, const char *s) { pack_str(w, s, strlen(s)); }
+void fi_vkey_raw(fi_writer *w, const char *s, size_t n) { pack_str(w, s, n); }
+void fi_vint(fi_writer *w, int64_t v) { msgpack_pack_int64(&w->pk, v); }
+void fi_vuint(fi_writer *w, uint64_t v) { msgpack_pack_uint64(&w->pk, v); }
+void fi_vdouble(fi_writer *w, double v) { msgpack_pack_double(&w->pk, v); }
+void fi_vbool(fi_writer *w, int v) {
+  if (v) msgpack_pack_true(&w->pk);
+  else msgpack_pack_false(&w->pk);
+}
+void fi_vnil(fi_writer *w) { msgpack_pack_nil(&w->pk); }
+void fi_vbin(fi_writer *w, const void *data, size_t n) {
+  msgpack_pack_bin(&w->pk, n);
+  msgpack_pack_bin_body(&w->pk, data, n);
+}
+void fi_vcopy(fi_writer *w, fi_val v) { msgpack_pack_object(&w->pk, v.o ? *OBJ(v) : nil_obj); }
+
+void fi_vtensor(fi_writer *w, fi_dtype dt, int ndim, const int64_t *shape, const void *data) {
+  if (dt >= FI_NDTYPES || ndim < 0 || ndim > FI_MAX_NDIM) fi_die("internal: bad tensor for writing");
+  uint64_t n = 1;
+  msgpack_pack_map(&w->pk, 3);
+  pack_str(w, "dtype", 5);
+  pack_str(w, dtype_names[dt], strlen(dtype_names[dt]));
+  pack_str(w, "shape", 5);
+  msgpack_pack_array(&w->pk, (size_t)ndim);
+  for (int i = 0; i < ndim; i++) {
+    msgpack_pack_uint64(&w->pk, (uint64_t)shape[i]);
+    n *= (uint64_t)shape[i];
+  }
+  pack_str(w, "data", 4);
+  fi_vbin(w, data, n * dtype_sizes[dt]);
+}
+
+void fi_wstr(fi_writer *w, const char *key, const char *s) { fi_wkey(w, key); fi_vstr(w, s); }
+void fi_wint(fi_writer *w, const char *key, int64_t v) { fi_wkey(w, key); fi_vint(w, v); }
+void fi_wdouble(fi_writer *w, const char *key, double v) { fi_wkey(w, key); fi_vdouble(w, v); }
+void fi_wbool(fi_writer *w, const char *key, int v) { fi_wkey(w, key); fi_vbool(w, v); }
+void fi_wtensor(fi_writer *w, const char *key, fi_dtype dt, int ndim, const int64_t *shape, const void *data) {
+  fi_wkey(w, key);
+  fi_vtensor(w, dt, ndim, shape, data);
+}
+void fi_wf32(fi_writer *w, const char *key, const float *v, int64_t n) { fi_wtensor(w, key, FI_F32, 1, &n, v); }
+void fi_wstrs(fi_writer *w, const char *key, const char *const *s, int64_t n) {
+  fi_wkey(w, key);
+  msgpack_pack_array(&w->pk, (size_t)n);
+  for (int64_t i = 0; i < n; i++) fi_vstr(w, s[i]);
+}
+void fi_wscored(fi_writer *w, const char *key, const char *const *ids, const float *scores, int64_t n) {
+  fi_wkey(w, key);
+  msgpack_pack_array(&w->pk, (size_t)n);
+  for (int64_t i = 0; i < n; i++) {
+    msgpack_pack_map(&w->pk, 2);
+    fi_wstr(w, "id", ids[i]);
+    fi_wdouble(w, "score", scores[i]);
+  }
+}
+void fi_wcopy(fi_writer *w, const char *key, const fi_record *rec, const char *srckey) {
+  const msgpack_object *o = map_get(&rec->root, srckey);
+  if (!o) fi_rec_die(rec, "missing field '%s'", srckey);
+  fi_wkey(w, key);
+  msgpack_pack_object(&w->pk, *o);
+}
+void fi_wraw(fi_writer *w, const fi_record *rec) { wcb(w, (const char *)rec->bytes, rec->nbytes); }

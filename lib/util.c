@@ -1,0 +1,271 @@
+/* util.c - errors, allocation, logging, progress, atomic files, RNG. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *fi_progname = "fastif";
+int fi_progress_on = 0;
+static int progress_dirty;
+
+void fi_set_progname(const char *argv0) {
+  const char *s = strrchr(argv0, '/');
+  fi_progname = s ? s + 1 : argv0;
+}
+
+static void vsay(const char *prefix, const char *fmt, va_list ap) {
+  /* One write per message so lines from parallel jobs do not interleave. */
+  char buf[4096];
+  int n = snprintf(buf, sizeof buf, "%s%s: %s", progress_dirty ? "\n" : "", fi_progname, prefix);
+  progress_dirty = 0;
+  if (n < 0) n = 0;
+  if ((size_t)n < sizeof buf) {
+    int m = vsnprintf(buf + n, sizeof buf - n, fmt, ap);
+    if (m > 0) n += m;
+  }
+  if ((size_t)n >= sizeof buf - 1) n = sizeof buf - 2;
+  buf[n++] = '\n';
+  ssize_t w = write(2, buf, n);
+  (void)w;
+}
+
+static pthread_mutex_t die_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void fi_die(const char *fmt, ...) {
+  pthread_mutex_lock(&die_lock); /* first error wins when threads fail */
+  va_list ap;
+  va_start(ap, fmt);
+  vsay("error: ", fmt, ap);
+  va_end(ap);
+  exit(1);
+}
+
+void fi_usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsay("", fmt, ap);
+  va_end(ap);
+  char buf[512];
+  int n = snprintf(buf, sizeof buf, "Try '%s --help' for more information.\n", fi_progname);
+  ssize_t w = write(2, buf, n);
+  (void)w;
+  exit(2);
+}
+
+void fi_log(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsay("", fmt, ap);
+  va_end(ap);
+}
+
+void fi_progress(const char *fmt, ...) {
+  if (!fi_progress_on) return;
+  static double last;
+  double now = fi_now();
+  if (now - last < 0.2) return; /* at most 5 updates a second */
+  last = now;
+  char buf[512];
+  int n = snprintf(buf, sizeof buf, "\r%s: ", fi_progname);
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(buf + n, sizeof buf - n, fmt, ap);
+  va_end(ap);
+  if (m > 0) n += m;
+  if ((size_t)n >= sizeof buf) n = sizeof buf - 1;
+  ssize_t w = write(2, buf, n);
+  (void)w;
+  progress_dirty = 1;
+}
+
+void fi_progress_end(void) {
+  if (progress_dirty) {
+    ssize_t w = write(2, "\n", 1);
+    (void)w;
+    progress_dirty = 0;
+  }
+}
+
+void fi_done(long long nrecords) {
+  fi_progress_end();
+  fi_log("done %lld records", nrecords);
+}
+
+void *fi_malloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) fi_die("out of memory (allocating %zu bytes)", n);
+  return p;
+}
+
+void *fi_calloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p) fi_die("out of memory (allocating %zu x %zu bytes)", n, size);
+  return p;
+}
+
+void *fi_realloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) fi_die("out of memory (allocating %zu bytes)", n);
+  return q;
+}
+
+char *fi_strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = fi_malloc(n);
+  memcpy(d, s, n);
+  return d;
+}
+
+size_t fi_mul_size(size_t n, size_t size, const char *what) {
+  if (size && n > SIZE_MAX / size) fi_die("%s: size %zu x %zu overflows", what, n, size);
+  return n * size;
+}
+
+void *fi_aligned(size_t n, size_t size) {
+  size_t bytes = fi_mul_size(n, size, "aligned allocation");
+  bytes = (bytes + 63) & ~(size_t)63;
+  if (!bytes) bytes = 64;
+  void *p = aligned_alloc(64, bytes);
+  if (!p) fi_die("out of memory (allocating %zu bytes)", bytes);
+  return p;
+}
+
+double fi_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* ---- atomic output files ---- */
+struct fi_atomic {
+  char *path, *tmp;
+  int fd;
+  int done;
+  struct fi_atomic *next;
+};
+static struct fi_atomic *pending;
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void remove_pending(void) {
+  /* Runs at exit: whatever was not committed must not look finished. */
+  for (struct fi_atomic *a = pending; a; a = a->next)
+    if (!a->done) unlink(a->tmp);
+}
+
+fi_atomic *fi_atomic_begin(const char *path) {
+  static int registered;
+  fi_atomic *a = fi_calloc(1, sizeof *a);
+  a->path = fi_strdup(path);
+  size_t n = strlen(path) + 32;
+  a->tmp = fi_malloc(n);
+  const char *slash = strrchr(path, '/');
+  int dirlen = slash ? (int)(slash - path + 1) : 0;
+  snprintf(a->tmp, n, "%.*s.%s.tmp.XXXXXX", dirlen, path, path + dirlen);
+  a->fd = mkstemp(a->tmp);
+  if (a->fd < 0) fi_die("cannot create %s: %s", a->tmp, strerror(errno));
+  /* mkstemp makes 0600; output files get the usual umask-derived mode */
+  mode_t um = umask(0);
+  umask(um);
+  if (fchmod(a->fd, 0666 & ~um) != 0) fi_die("chmod %s: %s", a->tmp, strerror(errno));
+  pthread_mutex_lock(&pending_lock);
+  a->next = pending;
+  pending = a;
+  if (!registered) {
+    atexit(remove_pending);
+    registered = 1;
+  }
+  pthread_mutex_unlock(&pending_lock);
+  return a;
+}
+
+const char *fi_atomic_tmppath(const fi_atomic *a) { return a->tmp; }
+int fi_atomic_fd(const fi_atomic *a) { return a->fd; }
+
+void fi_atomic_commit(fi_atomic *a) {
+  if (a->fd >= 0) {
+    if (fsync(a->fd) != 0 && errno != EINVAL) fi_die("writing %s: %s", a->path, strerror(errno));
+    if (close(a->fd) != 0) fi_die("writing %s: %s", a->path, strerror(errno));
+    a->fd = -1;
+  }
+  if (rename(a->tmp, a->path) != 0) fi_die("cannot rename %s to %s: %s", a->tmp, a->path, strerror(errno));
+  a->done = 1;
+}
+
+int fi_parse_ll(const char *s, long long *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 0);
+  if (errno || end == s || *end) return -1;
+  *out = v;
+  return 0;
+}
+
+int fi_parse_double(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v)) return -1;
+  *out = v;
+  return 0;
+}
+
+/* ---- RNG: xoshiro256** seeded by splitmix64 (public-domain algorithms) ---- */
+static uint64_t splitmix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void fi_rng_seed(fi_rng *r, uint64_t seed) {
+  for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t fi_rng_next(fi_rng *r) {
+  uint64_t *s = r->s;
+  uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return result;
+}
+
+uint64_t fi_rng_below(fi_rng *r, uint64_t n) {
+  /* Lemire-style rejection keeps it unbiased. */
+  if (n == 0) return 0;
+  uint64_t lim = -n % n;
+  for (;;) {
+    uint64_t x = fi_rng_next(r);
+    if (x >= lim) return x % n;
+  }
+}
+
+double fi_rng_uniform(fi_rng *r) { return (fi_rng_next(r) >> 11) * 0x1.0p-53; }
+
+double fi_rng_normal(fi_rng *r) {
+  double u1 = fi_rng_uniform(r), u2 = fi_rng_uniform(r);
+  if (u1 < 1e-300) u1 = 1e-300;
+  return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void fi_rng_shuffle(fi_rng *r, int64_t *a, int64_t n) {
+  for (int64_t i = n - 1; i > 0; i--) {
+    int64_t j = (int64_t)fi_rng_below(r, (uint64_t)i + 1);
+    int64_t t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+}

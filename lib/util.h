@@ -1,0 +1,57 @@
+/* util.h - errors, allocation, logging, progress, atomic output files.
+ * Every tool reports problems the same way: "TOOL: error: ..." on stderr,
+ * exit 1 for data/runtime errors, exit 2 for usage errors. */
+#ifndef FI_UTIL_H
+#define FI_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+extern const char *fi_progname;   /* set by fi_parse_options() */
+extern int fi_progress_on;        /* --progress or stderr is a terminal */
+
+void fi_set_progname(const char *argv0);
+
+_Noreturn void fi_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fi_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fi_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Progress line on stderr, rewritten in place; silent unless fi_progress_on. */
+void fi_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fi_progress_end(void);
+/* "TOOL: done N records" */
+void fi_done(long long nrecords);
+
+/* Allocation that never returns NULL; sizes are overflow-checked. */
+void *fi_malloc(size_t n);
+void *fi_calloc(size_t n, size_t size);
+void *fi_realloc(void *p, size_t n);
+char *fi_strdup(const char *s);
+/* 64-byte aligned, for BLAS operands; free with free(). */
+void *fi_aligned(size_t n, size_t size);
+/* n*size or die naming what. */
+size_t fi_mul_size(size_t n, size_t size, const char *what);
+
+double fi_now(void);   /* monotonic seconds */
+
+/* Atomic output: write to a temp file beside `path`, rename on commit.
+ * Uncommitted temp files are removed at exit (also after fi_die). */
+typedef struct fi_atomic fi_atomic;
+fi_atomic *fi_atomic_begin(const char *path); /* creates the temp file */
+const char *fi_atomic_tmppath(const fi_atomic *a);
+int fi_atomic_fd(const fi_atomic *a);
+void fi_atomic_commit(fi_atomic *a);  /* fsync+close+rename, or die */
+
+/* Parse helpers for option values and specs. Return 0 on success. */
+int fi_parse_ll(const char *s, long long *out);
+int fi_parse_double(const char *s, double *out);
+
+/* Deterministic RNG (splitmix64 seeding xoshiro256**). */
+typedef struct { uint64_t s[4]; } fi_rng;
+void fi_rng_seed(fi_rng *r, uint64_t seed);
+uint64_t fi_rng_next(fi_rng *r);
+uint64_t fi_rng_below(fi_rng *r, uint64_t n); /* uniform in [0, n) */
+double fi_rng_uniform(fi_rng *r);             /* [0, 1) */
+double fi_rng_normal(fi_rng *r);
+void fi_rng_shuffle(fi_rng *r, int64_t *a, int64_t n);
+
+#endif

@@ -1,0 +1,38 @@
+# tests/lib.sh - TAP helpers for shell tests. Source it from tests/*.t.
+# Provides: ok, not_ok, is, run (captures $out $err $rc), done_testing,
+# $BIN (the tools), $DATA (bundled data), $T (a fresh scratch directory),
+# $PY (/usr/bin/python3 with Debian's numpy and msgpack).
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$TOP/bin
+DATA=$TOP/examples/data
+PY=/usr/bin/python3
+export PATH="$BIN:$PATH"
+export PYTHONPATH="$TOP/examples${PYTHONPATH:+:$PYTHONPATH}"
+_n=0; _failed=0
+T=$(mktemp -d "${TMPDIR:-/tmp}/fastif-test.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+_report() { # cond desc
+  _n=$((_n + 1))
+  if [ "$1" = 0 ]; then echo "ok $_n - $2"; else echo "not ok $_n - $2"; _failed=$((_failed + 1)); fi
+}
+ok() { # desc command... : passes when the command exits 0
+  local d=$1; shift
+  if "$@" >"$T/.ok.out" 2>&1; then _report 0 "$d"; else _report 1 "$d"; sed 's/^/# /' "$T/.ok.out" | head -n 20; fi
+}
+not_ok() { # desc command... : passes when the command exits non-zero
+  local d=$1; shift
+  if "$@" >/dev/null 2>&1; then _report 1 "$d"; else _report 0 "$d"; fi
+}
+is() { # got want desc
+  if [ "$1" = "$2" ]; then _report 0 "$3"; else _report 1 "$3"; echo "#   got: '$1'"; echo "#  want: '$2'"; fi
+}
+like() { # got regex desc
+  if printf '%s' "$1" | grep -Eq -- "$2"; then _report 0 "$3"; else _report 1 "$3"; echo "#   got: '$1'"; echo "#  want match: '$2'"; fi
+}
+run() { # command... : sets $out (stdout), $err (stderr), $rc
+  "$@" >"$T/.run.out" 2>"$T/.run.err"; rc=$?
+  out=$(cat "$T/.run.out"); err=$(cat "$T/.run.err")
+}
+diag() { echo "# $*"; }
+done_testing() { echo "1..$_n"; [ "$_failed" = 0 ]; }
