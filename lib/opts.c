@@ -109,6 +109,12 @@ int fi_parse_options(const fi_tool *t, int argc, char **argv) {
       *(int *)o->dest = 0;
     else if (o->def)
       set_value(o, o->def, 1);
+    else if (o->type == FI_OPT_STR || o->type == FI_OPT_CHOICE)
+      *(const char **)o->dest = NULL; /* no default: callers test for NULL */
+    else if (o->type == FI_OPT_INT)
+      *(long long *)o->dest = 0;
+    else if (o->type == FI_OPT_DOUBLE)
+      *(double *)o->dest = 0;
   }
   memset(given, 0, sizeof given);
   char **pos = fi_calloc(argc + 1, sizeof *pos);

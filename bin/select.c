@@ -1,0 +1,74 @@
+/* select - pass records through, keeping some records and some fields. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "opts.h"
+#include "stream.h"
+#include "strset.h"
+#include "util.h"
+
+int main(int argc, char **argv) {
+  long long head, skip;
+  const char *ids_path, *keep, *drop;
+  int invert;
+  const fi_opt opts[] = {
+      {"ids", 0, FI_OPT_STR, &ids_path, NULL, "keep records whose id is listed (text file, one id per line, or a stream's ids/id fields)", .metavar = "FILE"},
+      {"invert", 'v', FI_OPT_FLAG, &invert, NULL, "with --ids: keep records whose id is not listed"},
+      {"skip", 0, FI_OPT_INT, &skip, "0", "drop the first N records", .min = 0, .max = 1e18},
+      {"head", 'n', FI_OPT_INT, &head, "-1", "stop after N records (-1: all)", .min = -1, .max = 1e18},
+      {"keep", 0, FI_OPT_STR, &keep, NULL, "keep only these fields (comma list; id is always kept)", .metavar = "LIST"},
+      {"drop", 0, FI_OPT_STR, &drop, NULL, "drop these fields (comma list)", .metavar = "LIST"},
+      {0}};
+  const fi_tool tool = {"select", "pass records of a stream through, filtered by id, position or field",
+                               "[--ids FILE [-v]] [--skip N] [--head N] [--keep LIST|--drop LIST] [FILE...] > stream",
+                               opts, "Reads the files in order (standard input when none), like cat.", 0, 1 << 20};
+  int first = fi_parse_options(&tool, argc, argv);
+  if (keep && drop) fi_usage_error("--keep and --drop exclude each other");
+  fi_strset *ids = NULL;
+  if (ids_path) {
+    ids = fi_strset_new();
+    fi_strset_load(ids, ids_path);
+  }
+  fi_strset *fields = NULL;
+  if (keep || drop) {
+    fields = fi_strset_new();
+    char *list = fi_strdup(keep ? keep : drop);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) fi_strset_add(fields, tok);
+    free(list);
+  }
+  fi_writer *w = fi_writer_open("-");
+  long long seen = 0, written = 0;
+  int nfiles = argc - first;
+  for (int f = 0; f < (nfiles ? nfiles : 1); f++) {
+    fi_reader *r = fi_reader_open(nfiles ? argv[first + f] : "-");
+    const fi_record *rec;
+    while ((head < 0 || written < head) && (rec = fi_read(r))) {
+      seen++;
+      if (ids && (fi_strset_find(ids, fi_rec_id(rec)) >= 0) == invert) continue;
+      if (seen <= skip) continue;
+      if (!fields) {
+        fi_wraw(w, rec); /* untouched records are copied verbatim */
+      } else {
+        int nf = fi_rec_nfields(rec), n = 0;
+        for (int i = 0; i < nf; i++) {
+          const char *k = fi_rec_key_at(rec, i);
+          if (strcmp(k, "id") && (fi_strset_find(fields, k) >= 0) == (keep != NULL)) n++;
+        }
+        fi_wbegin(w, fi_rec_id(rec), n);
+        for (int i = 0; i < nf; i++) {
+          const char *k = fi_rec_key_at(rec, i);
+          if (strcmp(k, "id") && (fi_strset_find(fields, k) >= 0) == (keep != NULL)) fi_wcopy(w, k, rec, k);
+        }
+        fi_wend(w);
+      }
+      written++;
+      fi_progress("%lld records", written);
+    }
+    fi_reader_close(r);
+  }
+  fi_writer_close(w);
+  fi_strset_free(ids);
+  fi_strset_free(fields);
+  fi_done(written);
+  return 0;
+}
