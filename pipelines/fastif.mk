@@ -1,0 +1,88 @@
+# pipelines/fastif.mk - FastIF as a make graph.
+#
+#   make -f pipelines/fastif.mk OUT=out/run TRAIN=train.mp QUERY=query.mp [ARCH=...] ranked
+#
+# train -> embed -> index -> knn -> grad of queries -> ihvp -> influence on
+# the candidates -> rank. `full` scores every training point instead (no kNN)
+# for comparison. Every target is written whole or not at all (tools write
+# atomically; make deletes half-made targets), so an interrupted run resumes
+# where it stopped and `make -j` runs independent branches at once.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+FASTIF  ?= $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
+BIN     ?= $(FASTIF)/bin
+OUT     ?= out/fastif
+TRAIN   ?= $(OUT)/train.mp        # training examples (stream)
+QUERY   ?= $(OUT)/query.mp        # examples to explain (stream)
+MODEL   ?= $(OUT)/model           # trained here unless given
+ARCH    ?= bow:65536,32
+EPOCHS  ?= 10
+LR      ?= 0.01
+L2      ?= 0.001
+SEED    ?= 1
+PARAMS  ?= default                # parameters the influence is taken over
+LABEL   ?= gold                   # gold | pred
+K       ?= 100                    # kNN candidates per query
+INDEX_SPEC ?= Flat
+METHOD  ?= lissa
+J       ?= 1000                   # LiSSA depth
+B       ?= 1                      # LiSSA batch
+T       ?= 1                      # LiSSA repeats
+SCALE   ?= auto
+DAMPING ?= 0.005
+THREADS ?= 2
+M       ?= 10                     # ranked list length
+TRAIN_OPTS ?=
+
+.PHONY: ranked full show show-full
+ranked: $(OUT)/ranked.mp
+full: $(OUT)/full-ranked.mp
+
+$(OUT)/.dir:
+	mkdir -p $(OUT) && touch $@
+
+ifeq ($(MODEL),$(OUT)/model)
+$(OUT)/model: $(TRAIN) | $(OUT)/.dir
+	$(BIN)/train --arch $(ARCH) --epochs $(EPOCHS) --lr $(LR) --l2 $(L2) --seed $(SEED) $(TRAIN_OPTS) -o $@ < $(TRAIN)
+endif
+
+$(OUT)/train-emb.mp: $(MODEL) $(TRAIN) | $(OUT)/.dir
+	$(BIN)/embed --model $(MODEL) < $(TRAIN) > $@
+
+$(OUT)/index: $(OUT)/train-emb.mp
+	$(BIN)/knn-select --build $@ --index-spec $(INDEX_SPEC) < $<
+
+$(OUT)/query-emb.mp: $(MODEL) $(QUERY) | $(OUT)/.dir
+	$(BIN)/embed --model $(MODEL) < $(QUERY) > $@
+
+$(OUT)/candidates.mp: $(OUT)/index $(OUT)/query-emb.mp
+	$(BIN)/knn-select --index $(OUT)/index -k $(K) < $(OUT)/query-emb.mp > $@
+
+$(OUT)/query-grad.mp: $(MODEL) $(QUERY) | $(OUT)/.dir
+	$(BIN)/grad --model $(MODEL) --params $(PARAMS) --label $(LABEL) < $(QUERY) > $@
+
+$(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(MODEL) $(TRAIN)
+	$(BIN)/ihvp --model $(MODEL) --train $(TRAIN) --params $(PARAMS) --method $(METHOD) \
+	  --depth $(J) --batch $(B) --repeats $(T) --scale $(SCALE) --damping $(DAMPING) \
+	  --seed $(SEED) --threads $(THREADS) < $< > $@
+
+$(OUT)/scores.mp: $(OUT)/ihvp.mp $(OUT)/candidates.mp
+	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) --params $(PARAMS) \
+	  --candidates $(OUT)/candidates.mp > $@
+
+$(OUT)/full-scores.mp: $(OUT)/ihvp.mp $(MODEL) $(TRAIN)
+	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) --params $(PARAMS) > $@
+
+$(OUT)/ranked.mp: $(OUT)/scores.mp $(TRAIN)
+	$(BIN)/rank -m $(M) --join $(TRAIN) < $< > $@
+
+$(OUT)/full-ranked.mp: $(OUT)/full-scores.mp $(TRAIN)
+	$(BIN)/rank -m $(M) --join $(TRAIN) < $< > $@
+
+show: $(OUT)/ranked.mp
+	$(BIN)/rank --text < $<
+show-full: $(OUT)/full-ranked.mp
+	$(BIN)/rank --text < $<
