@@ -1,7 +1,8 @@
-/* select - pass records through, keeping some records and some fields. */
+/* pick - pass records through, keeping some records and some fields. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "cond.h"
 #include "opts.h"
 #include "stream.h"
 #include "strset.h"
@@ -9,21 +10,24 @@
 
 int main(int argc, char **argv) {
   long long head, skip;
-  const char *ids_path, *keep, *drop;
+  const char *ids_path, *keep, *drop, *where;
   int invert;
   const fi_opt opts[] = {
       {"ids", 0, FI_OPT_STR, &ids_path, NULL, "keep records whose id is listed (text file, one id per line, or a stream's ids/id fields)", .metavar = "FILE"},
       {"invert", 'v', FI_OPT_FLAG, &invert, NULL, "with --ids: keep records whose id is not listed"},
       {"skip", 0, FI_OPT_INT, &skip, "0", "drop the first N records", .min = 0, .max = 1e18},
       {"head", 'n', FI_OPT_INT, &head, "-1", "stop after N records (-1: all)", .min = -1, .max = 1e18},
+      {"where", 'w', FI_OPT_STR, &where, NULL, "keep records where FIELD OP VALUE holds; OP is == != < <= > >=, VALUE a number, a string or another field", .metavar = "EXPR"},
       {"keep", 0, FI_OPT_STR, &keep, NULL, "keep only these fields (comma list; id is always kept)", .metavar = "LIST"},
       {"drop", 0, FI_OPT_STR, &drop, NULL, "drop these fields (comma list)", .metavar = "LIST"},
       {0}};
-  const fi_tool tool = {"select", "pass records of a stream through, filtered by id, position or field",
+  const fi_tool tool = {"pick", "pass records of a stream through, filtered by id, position or field",
                                "[--ids FILE [-v]] [--skip N] [--head N] [--keep LIST|--drop LIST] [FILE...] > stream",
                                opts, "Reads the files in order (standard input when none), like cat.", 0, 1 << 20};
   int first = fi_parse_options(&tool, argc, argv);
   if (keep && drop) fi_usage_error("--keep and --drop exclude each other");
+  fi_cond cond;
+  if (where && fi_cond_parse(where, &cond)) fi_usage_error("--where: cannot parse '%s' (want FIELD OP VALUE, OP one of == != < <= > >=)", where);
   fi_strset *ids = NULL;
   if (ids_path) {
     ids = fi_strset_new();
@@ -45,6 +49,7 @@ int main(int argc, char **argv) {
     while ((head < 0 || written < head) && (rec = fi_read(r))) {
       seen++;
       if (ids && (fi_strset_find(ids, fi_rec_id(rec)) >= 0) == invert) continue;
+      if (where && !fi_cond_eval(&cond, rec)) continue;
       if (seen <= skip) continue;
       if (!fields) {
         fi_wraw(w, rec); /* untouched records are copied verbatim */
