@@ -12,6 +12,9 @@
 static const fi_tool *cur;
 static char given[128];    /* given[i]: option i appeared on the command line */
 static int progress_flag;
+static char **pos;          /* positional arguments, freed at exit */
+
+static void free_pos(void) { free(pos); }
 
 static const char *metavar(const fi_opt *o) {
   if (o->metavar) return o->metavar;
@@ -117,7 +120,14 @@ int fi_parse_options(const fi_tool *t, int argc, char **argv) {
       *(double *)o->dest = 0;
   }
   memset(given, 0, sizeof given);
-  char **pos = fi_calloc(argc + 1, sizeof *pos);
+  /* --help and usage errors exit from inside the loop: free at exit. */
+  free(pos);
+  pos = fi_calloc(argc + 1, sizeof *pos);
+  static int registered;
+  if (!registered) {
+    atexit(free_pos);
+    registered = 1;
+  }
   int npos = 0, only_pos = 0;
   for (int i = 1; i < argc; i++) {
     char *a = argv[i];
@@ -171,7 +181,6 @@ int fi_parse_options(const fi_tool *t, int argc, char **argv) {
   }
   int first = argc - npos;
   for (int i = 0; i < npos; i++) argv[first + i] = pos[i];
-  free(pos);
   fi_progress_on = progress_flag || isatty(2);
   return first;
 }

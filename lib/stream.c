@@ -301,7 +301,7 @@ static const char *tensor_view(const msgpack_object *o, fi_tensor *t) {
 }
 
 /* Every map with a "dtype" key, at any depth, must be a valid tensor. */
-static const char *validate_tensors(const msgpack_object *o, const char **where) {
+static const char *validate_tensors(const msgpack_object *o, const msgpack_object **where) {
   if (o->type == MSGPACK_OBJECT_MAP) {
     if (map_get(o, "dtype")) {
       fi_tensor t;
@@ -311,7 +311,7 @@ static const char *validate_tensors(const msgpack_object *o, const char **where)
       const msgpack_object *v = &o->via.map.ptr[i].val;
       const char *why = validate_tensors(v, where);
       if (why) {
-        if (!*where && o->via.map.ptr[i].key.type == MSGPACK_OBJECT_STR) *where = o->via.map.ptr[i].key.via.str.ptr;
+        if (!*where && o->via.map.ptr[i].key.type == MSGPACK_OBJECT_STR) *where = &o->via.map.ptr[i].key;
         return why;
       }
     }
@@ -399,11 +399,13 @@ static const fi_record *read_record(fi_reader *r, int require_id) {
   } else {
     rec->id = "(no id)";
   }
-  const char *where = NULL, *why = validate_tensors(&rec->root, &where);
+  const msgpack_object *where = NULL;
+  const char *why = validate_tensors(&rec->root, &where);
   if (why) {
     r->have_rec = 1;
     r->nread++;
-    fi_rec_die(rec, "field '%s': %s", where ? where : "?", why);
+    if (where) fi_rec_die(rec, "field '%.*s': %s", (int)where->via.str.size, where->via.str.ptr, why);
+    fi_rec_die(rec, "%s", why);
   }
   r->have_rec = 1;
   r->nread++;
