@@ -1,0 +1,66 @@
+/* model_internal.h - the layout of fi_model / fi_examples shared by the
+ * lib/model*.c and lib/examples.c files. Tools use model.h only. */
+#ifndef FI_MODEL_INTERNAL_H
+#define FI_MODEL_INTERNAL_H
+#include <stdint.h>
+#include "model.h"
+
+typedef enum { FI_ARCH_LINEAR = 0, FI_ARCH_MLP, FI_ARCH_BOW } fi_arch;
+typedef enum { FI_ACT_NONE = 0, FI_ACT_TANH, FI_ACT_RELU } fi_act;
+
+/* 2 tensors per dense layer + the embedding must fit FI_MAX_PARAMS. */
+#define FI_MAX_LAYERS ((FI_MAX_PARAMS - 1) / 2)
+#define FI_MAX_SIZE ((int64_t)1 << 26)        /* any layer width */
+#define FI_MAX_NUMEL ((int64_t)1 << 31)       /* any parameter tensor */
+#define FI_MAX_BUCKETS ((int64_t)1 << 30)
+
+struct fi_model {
+  fi_arch arch;
+  fi_act act;                       /* between dense layers (none for linear) */
+  int nl;                           /* dense layers */
+  int64_t sizes[FI_MAX_LAYERS + 1]; /* sizes[0] = input (dim for bow), sizes[nl] = C */
+  int64_t buckets, dim;             /* bow only */
+  double l2;
+  int np;                           /* parameter tensors, in model order */
+  char pname[FI_MAX_PARAMS][32];
+  int pndim[FI_MAX_PARAMS];
+  int64_t pshape[FI_MAX_PARAMS][2];
+  int64_t pnumel[FI_MAX_PARAMS];
+  float *pdata[FI_MAX_PARAMS];      /* 64-byte aligned */
+  int pe;                           /* embedding.weight index or -1 */
+  int pw[FI_MAX_LAYERS], pb[FI_MAX_LAYERS]; /* dense layer k weight/bias */
+  char **classes;                   /* NULL or nclasses names */
+};
+
+struct fi_examples {
+  int bow;                  /* bucket lists instead of dense x */
+  int64_t d;                /* dense input size */
+  int64_t buckets;          /* bow bucket count */
+  int nclasses;
+  int64_t n, cap;
+  char **ids;               /* point into the arena blocks (stable) */
+  int32_t *labels;          /* -1 = no label */
+  float *x;                 /* dense: [cap, d] */
+  int64_t *rowptr;          /* bow: [cap + 1] offsets into tok */
+  int32_t *tok;             /* bow: bucket ids */
+  int64_t ntok, tokcap;
+  int64_t *ht;              /* open addressing: example index or -1 */
+  uint64_t htcap;           /* power of two */
+  char **blocks;            /* id arena */
+  int nblocks, blockcap;
+  size_t blockused, blocksize;
+  int32_t *scratch;         /* text -> buckets */
+  int64_t scratchcap;
+};
+
+/* Validate a batch against the model before computing on it. */
+void fi_model_check_examples(const fi_model *m, const fi_examples *ex);
+
+/* The bow text featuriser (formats/model.md): appends the bucket ids of
+ * text[0..len) to *out (grown with *cap); returns the count appended. */
+int64_t fi_bow_buckets(const char *text, size_t len, int64_t buckets,
+                       int32_t **out, int64_t *cap, int64_t at);
+uint64_t fi_fnv1a64(const void *p, size_t n, uint64_t h);
+#define FI_FNV_OFFSET 0xcbf29ce484222325ULL
+
+#endif
