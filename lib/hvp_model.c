@@ -1,0 +1,84 @@
+/* hvp_model.c - the HVP oracle of lissa.h over a model and its training set:
+ * one fi_ws per thread; batches larger than `chunk` (the full batch of CG
+ * and exact) are evaluated chunk by chunk and combined with weights nb_c/nb,
+ * so the workspace never holds more than `chunk` examples. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lissa.h"
+#include "util.h"
+
+typedef struct {
+  const fi_model *m;
+  const fi_psel *ps;
+  const fi_examples *ex;
+  fi_ws *ws;
+  int64_t chunk;
+  int64_t *idx;   /* [chunk] */
+  float *tmp;     /* [P] */
+  double *acc;    /* [P] */
+} mctx;
+
+struct fi_model_oracle {
+  int nthreads;
+  mctx *c;
+  void **ptrs;
+};
+
+static void model_hvp(void *vctx, const int64_t *idx, int64_t nb, const float *v, float *Hv) {
+  mctx *c = vctx;
+  const int64_t P = c->ps->size;
+  if (nb <= c->chunk) {
+    fi_hvp(c->m, c->ws, c->ps, c->ex, idx, nb, v, Hv);
+    return;
+  }
+  memset(c->acc, 0, P * sizeof *c->acc);
+  for (int64_t off = 0; off < nb; off += c->chunk) {
+    int64_t n = nb - off < c->chunk ? nb - off : c->chunk;
+    for (int64_t i = 0; i < n; i++) c->idx[i] = idx ? idx[off + i] : off + i;
+    /* The L2 term rides along in every chunk with weight n/nb: sums to one. */
+    fi_hvp(c->m, c->ws, c->ps, c->ex, c->idx, n, v, c->tmp);
+    double w = (double)n / (double)nb;
+    for (int64_t k = 0; k < P; k++) c->acc[k] += w * c->tmp[k];
+  }
+  for (int64_t k = 0; k < P; k++) Hv[k] = (float)c->acc[k];
+}
+
+fi_model_oracle *fi_model_oracle_new(const fi_model *m, const fi_psel *ps,
+                                     const fi_examples *train, int nthreads,
+                                     int64_t chunk, fi_oracle *out) {
+  if (nthreads < 1) nthreads = 1;
+  if (chunk < 1) chunk = 1;
+  fi_model_oracle *mo = fi_calloc(1, sizeof *mo);
+  mo->nthreads = nthreads;
+  mo->c = fi_calloc(nthreads, sizeof *mo->c);
+  mo->ptrs = fi_calloc(nthreads, sizeof *mo->ptrs);
+  for (int t = 0; t < nthreads; t++) {
+    mctx *c = &mo->c[t];
+    c->m = m;
+    c->ps = ps;
+    c->ex = train;
+    c->ws = fi_ws_new(m);
+    c->chunk = chunk;
+    c->idx = fi_malloc(fi_mul_size(chunk, sizeof *c->idx, "HVP chunk"));
+    c->tmp = fi_aligned(ps->size, sizeof *c->tmp);
+    c->acc = fi_malloc(fi_mul_size(ps->size, sizeof *c->acc, "HVP sum"));
+    mo->ptrs[t] = c;
+  }
+  *out = (fi_oracle){.hvp = model_hvp, .ctx = mo->ptrs, .nthreads = nthreads,
+                     .P = ps->size, .N = fi_examples_count(train)};
+  return mo;
+}
+
+void fi_model_oracle_free(fi_model_oracle *mo) {
+  if (!mo) return;
+  for (int t = 0; t < mo->nthreads; t++) {
+    fi_ws_free(mo->c[t].ws);
+    free(mo->c[t].idx);
+    free(mo->c[t].tmp);
+    free(mo->c[t].acc);
+  }
+  free(mo->c);
+  free(mo->ptrs);
+  free(mo);
+}

@@ -1,0 +1,92 @@
+/* lissa.h - inverse Hessian-vector products over an HVP oracle
+ * (formats/ihvp.md). Three solvers with one fixed point, so their answers are
+ * comparable:  s = (H + shift*I)^-1 v,  shift = damping * scale.
+ *   lissa: FastIF's stochastic recursion on mini-batch HVPs, T repeats;
+ *   cg:    conjugate gradients on full-batch HVPs (Koh & Liang);
+ *   exact: dense H from P full-batch HVPs, symmetric eigendecomposition
+ *          (LAPACK dsyevd, double), correct for indefinite H too.
+ * The solvers only see the oracle, so they are tested on synthetic problems
+ * and used on models through fi_model_oracle (lib/hvp_model.c). */
+#ifndef FI_LISSA_H
+#define FI_LISSA_H
+#include <stdint.h>
+#include "model.h"
+
+/* Hv for the Hessian of the mean objective over training examples idx[0..nb)
+ * (idx NULL with nb == N: the full training set). ctx is the calling
+ * thread's own context: the oracle may keep scratch memory in it. */
+typedef void (*fi_hvp_fn)(void *ctx, const int64_t *idx, int64_t nb,
+                          const float *v, float *Hv);
+
+typedef struct {
+  fi_hvp_fn hvp;
+  void **ctx;       /* one context per thread: ctx[0..nthreads) */
+  int nthreads;     /* >= 1; solvers use at most this many threads */
+  int64_t P;        /* vector length */
+  int64_t N;        /* training set size */
+} fi_oracle;
+
+typedef struct {
+  int64_t depth;          /* J: recursion steps per repeat */
+  int64_t batch;          /* B: training examples per step (drawn with replacement) */
+  int64_t repeats;        /* T: independent repeats averaged */
+  int64_t repeat_offset;  /* first repeat index: repeats r0..r0+T-1 */
+  double scale;           /* must exceed ~half the batch Hessians' top eigenvalue */
+  double damping;
+  uint64_t seed;
+} fi_lissa_opts;
+
+/* Seed of repeat r: a fixed function of (seed, r) only, so repeat r gives
+ * the same result in any process, thread or order. */
+uint64_t fi_lissa_repeat_seed(uint64_t seed, int64_t r);
+
+/* Solves m right-hand sides V [m, P] -> S [m, P] with LiSSA. Jobs
+ * (vector, repeat) run on the oracle's threads; each repeat's float result
+ * depends only on its seed, and the T results are summed in double in repeat
+ * order, so S is bitwise independent of the thread count. Dies with advice
+ * (naming --scale / --damping) when an iterate diverges. */
+void fi_lissa_solve(const fi_oracle *o, const fi_lissa_opts *opt, int64_t m,
+                    const float *V, float *S);
+
+/* One repeat (index r) for one vector; ws holds 2*P floats and `batch`
+ * int64 indices (allocation-free inner loop). Returns 0, or the 1-based step
+ * at which the iterate diverged (non-finite, or norm above the bound of
+ * formats/ihvp.md); *hnorm gets the last iterate's norm. */
+int64_t fi_lissa_repeat(const fi_oracle *o, int thread, const fi_lissa_opts *opt,
+                        int64_t r, const float *v, float *s, float *ws,
+                        int64_t *idxbuf, double *hnorm);
+
+/* Largest |eigenvalue| of the batch Hessians found by power iteration on
+ * `nbatches` random batches of size `batch` (iters steps each; batches and
+ * start vectors drawn from seed). A lower bound on the true maximum. */
+double fi_top_eigenvalue(const fi_oracle *o, int64_t batch, int nbatches,
+                         int iters, uint64_t seed);
+/* Safety factor applied to the estimate by --scale auto. */
+#define FI_SCALE_SAFETY 2.0
+
+/* CG on (H + shift I) x = v for each of m vectors (threads over vectors).
+ * Stops when ||r|| <= tol ||v||; dies on negative curvature or when max_iter
+ * is reached. iters_out (may be NULL) gets the largest iteration count. */
+void fi_cg_solve(const fi_oracle *o, double shift, double tol, int64_t max_iter,
+                 int64_t m, const float *V, float *S, int64_t *iters_out);
+
+/* Dense symmetric H (P x P, double, row-major) from P full-batch HVPs on the
+ * oracle's threads, symmetrised as (H + H^T)/2. */
+double *fi_dense_hessian(const fi_oracle *o);
+/* Exact solve with (H + shift I): eigendecomposition once, then m vectors;
+ * eigenvalues below FI_EXACT_RCOND x the largest are treated as zero
+ * (pseudo-inverse, logged). Dies if P > max_p.
+ * eig_min/eig_max (may be NULL) get the extreme eigenvalues of H. */
+#define FI_EXACT_RCOND 1e-6
+void fi_exact_solve(const fi_oracle *o, double shift, int64_t max_p, int64_t m,
+                    const float *V, float *S, double *eig_min, double *eig_max);
+
+/* ---- model oracle (lib/hvp_model.c): fi_hvp over a training set, full
+ * batches evaluated in chunks so memory stays bounded ---- */
+typedef struct fi_model_oracle fi_model_oracle;
+fi_model_oracle *fi_model_oracle_new(const fi_model *m, const fi_psel *ps,
+                                     const fi_examples *train, int nthreads,
+                                     int64_t chunk, fi_oracle *out);
+void fi_model_oracle_free(fi_model_oracle *mo);
+
+#endif

@@ -1,0 +1,144 @@
+#!/bin/bash
+# ihvp: the three solvers agree on a real (Fashion-MNIST, 7x7 pooled) softmax
+# regression and a small mlp; LiSSA is deterministic across threads and its
+# repeats split over processes combine to the bits of one run.
+. "$(dirname "$0")/lib.sh"
+F=/usr/share/datasets/fashion-mnist
+runb() { # like run, for binary stdout (kept in $T/.run.out, not in $out)
+  "$@" >"$T/.run.out" 2>"$T/.run.err"; rc=$?; err=$(cat "$T/.run.err")
+}
+
+for a in "--help" ; do run ihvp $a; is "$rc" 0 "ihvp $a exits 0"; done
+run ihvp --bogus; is "$rc" 2 "bad option exits 2"
+run ihvp --model x; is "$rc" 2 "missing --train is a usage error"
+
+import-idx --images $F/train-images-idx3-ubyte.gz --labels $F/train-labels-idx1-ubyte.gz \
+  --limit 330 --fashion 2>/dev/null > "$T/raw.ex"
+$PY - "$T" <<'PY'
+import msgpack, numpy as np, sys
+d = sys.argv[1]
+rs = list(msgpack.Unpacker(open(d + '/raw.ex', 'rb'), raw=False))
+for r in rs:  # 28x28 -> 7x7 mean pooling keeps P small enough for --method exact
+    x = np.frombuffer(r['x']['data'], '<f4').reshape(7, 4, 7, 4).mean(axis=(1, 3))
+    r['x'] = {'dtype': 'f32', 'shape': [49], 'data': x.astype('<f4').tobytes()}
+open(d + '/train.ex', 'wb').write(b''.join(msgpack.packb(r) for r in rs[:300]))
+open(d + '/test.ex', 'wb').write(b''.join(msgpack.packb(r) for r in rs[300:306]))
+PY
+train --arch linear --l2 0.01 --optim lbfgs --tol 1e-7 < "$T/train.ex" > "$T/lin.model" 2>/dev/null
+ok "linear model trained" test -s "$T/lin.model"
+
+M="--model $T/lin.model --train $T/train.ex"
+runb ihvp $M --method exact --damping 0.002 < "$T/test.ex"; is "$rc" 0 "exact runs"; cp "$T/.run.out" "$T/exact"
+runb ihvp $M --method cg --damping 0.002 --tol 1e-7 < "$T/test.ex"; is "$rc" 0 "cg runs"; cp "$T/.run.out" "$T/cg"
+runb ihvp $M --method lissa --depth 1500 --repeats 8 --damping 0.002 < "$T/test.ex"; is "$rc" 0 "lissa runs"
+cp "$T/.run.out" "$T/lissa"
+like "$err" "scale auto: largest batch-Hessian eigenvalue" "scale auto is logged"
+
+cmpv() { # file-a file-b -> prints max relative error and min correlation over records
+  $PY - "$1" "$2" <<'PY'
+import msgpack, numpy as np, sys
+rd = lambda f: {r['id']: np.frombuffer(r['ihvp']['data'], '<f4') for r in msgpack.Unpacker(open(f, 'rb'), raw=False)}
+a, b = rd(sys.argv[1]), rd(sys.argv[2])
+assert a.keys() == b.keys() and len(a) > 0
+e = max(np.linalg.norm(a[k] - b[k]) / np.linalg.norm(b[k]) for k in a)
+c = min(np.corrcoef(a[k], b[k])[0, 1] for k in a)
+print("%.3g %.6f" % (e, c))
+PY
+}
+read e c <<< "$(cmpv "$T/cg" "$T/exact")"
+$PY -c "import sys; sys.exit(not $e < 1e-4)"; is $? 0 "cg matches exact (rel err $e)"
+read e c <<< "$(cmpv "$T/lissa" "$T/exact")"
+$PY -c "import sys; sys.exit(not ($e < 0.1 and $c > 0.995))"; is $? 0 "lissa (J=1500, B=1, T=8) close to exact (rel err $e, corr $c)"
+
+# The records carry the settings, and an independent check of the fixed point:
+# (H + shift I) s = v, with H v from a finite-difference-free route: compare
+# exact s against the dense Hessian built by numpy from torch-free per-class math.
+$PY - "$T" <<'PY'
+import msgpack, numpy as np, sys
+d = sys.argv[1]
+recs = list(msgpack.Unpacker(open(d + '/exact', 'rb'), raw=False))
+r = recs[0]
+for k in ('method', 'scale', 'damping', 'shift', 'seed', 'params', 'sum_of', 'label'):
+    assert k in r, k
+assert abs(r['shift'] - r['damping'] * r['scale']) < 1e-12 * r['shift']
+# Softmax regression Hessian in numpy: H = mean_i (diag(p)-pp^T) (x) [x;1][x;1]^T + l2 on W.
+m = next(msgpack.Unpacker(open(d + '/lin.model', 'rb'), raw=False))
+W = np.frombuffer(m['params']['layers.0.weight']['data'], '<f4').reshape(m['params']['layers.0.weight']['shape']).astype(float)
+b = np.frombuffer(m['params']['layers.0.bias']['data'], '<f4').astype(float)
+l2 = m['arch'].get('l2', m.get('l2'))
+tr = list(msgpack.Unpacker(open(d + '/train.ex', 'rb'), raw=False))
+X = np.array([np.frombuffer(t['x']['data'], '<f4') for t in tr], float)
+C, D = W.shape
+P = C * D + C
+H = np.zeros((P, P))
+for x in X:
+    z = W @ x + b; p = np.exp(z - z.max()); p /= p.sum()
+    S = np.diag(p) - np.outer(p, p)
+    # parameter order: W row-major (c, j) then b (c)
+    J = np.zeros((C, P))
+    for c in range(C):
+        J[c, c * D:(c + 1) * D] = x; J[c, C * D + c] = 1
+    H += J.T @ S @ J
+H /= len(X)
+H[np.arange(C * D), np.arange(C * D)] += l2
+te = {t['id']: t for t in msgpack.Unpacker(open(d + '/test.ex', 'rb'), raw=False)}
+x = np.frombuffer(te[r['id']]['x']['data'], '<f4').astype(float)
+z = W @ x + b; p = np.exp(z - z.max()); p /= p.sum(); y = te[r['id']]['label']
+g = np.concatenate([np.outer(p - np.eye(C)[y], x).ravel(), p - np.eye(C)[y]])
+s = np.frombuffer(r['ihvp']['data'], '<f4')
+res = np.linalg.norm((H + r['shift'] * np.eye(P)) @ s - g) / np.linalg.norm(g)
+print("numpy residual", res)
+sys.exit(0 if res < 1e-3 else 1)
+PY
+is $? 0 "exact ihvp solves (H + shift I) s = v for a Hessian built independently in numpy"
+
+# Determinism and splitting.
+L="$M --depth 300 --repeats 3 --damping 0.002 --seed 7"
+ihvp $L --threads 1 < "$T/test.ex" > "$T/t1" 2>/dev/null
+ihvp $L --threads 2 < "$T/test.ex" > "$T/t2" 2>/dev/null
+ok "lissa output bitwise identical with 1 and 2 threads" cmp "$T/t1" "$T/t2"
+for r in 2 0 1; do
+  ihvp $M --depth 300 --repeats 1 --repeat-offset $r --damping 0.002 --seed 7 < "$T/test.ex" > "$T/r$r" 2>/dev/null
+done
+runb ihvp --combine "$T/r2" "$T/r0" "$T/r1"; is "$rc" 0 "--combine runs"
+cp "$T/.run.out" "$T/comb"
+ok "3 x --repeats 1 combined == --repeats 3, bitwise (records included)" cmp "$T/comb" "$T/t1"
+cat "$T/r0" "$T/r0" > "$T/dup"
+runb ihvp --combine "$T/dup"; is "$rc" 1 "--combine refuses overlapping repeats"
+ihvp $M --depth 300 --repeats 1 --seed 8 --damping 0.002 < "$T/test.ex" > "$T/s8" 2>/dev/null
+runb ihvp --combine "$T/r0" "$T/s8"; is "$rc" 1 "--combine refuses different seeds"
+
+# Gradient records in == example records in; --mean == ihvp of the mean gradient.
+grad --model "$T/lin.model" < "$T/test.ex" > "$T/test.grad" 2>/dev/null
+ihvp $M --method exact --damping 0.002 < "$T/test.grad" > "$T/exact.g" 2>/dev/null
+read e c <<< "$(cmpv "$T/exact.g" "$T/exact")"
+$PY -c "import sys; sys.exit(not $e < 1e-5)"; is $? 0 "gradient records and example records give the same ihvp ($e)"
+ihvp $M --method exact --damping 0.002 --mean --id anchors < "$T/test.ex" > "$T/mean" 2>/dev/null
+$PY - "$T" <<'PY'
+import msgpack, numpy as np, sys
+d = sys.argv[1]
+ex = [np.frombuffer(r['ihvp']['data'], '<f4') for r in msgpack.Unpacker(open(d + '/exact', 'rb'), raw=False)]
+mr = list(msgpack.Unpacker(open(d + '/mean', 'rb'), raw=False))
+assert len(mr) == 1 and mr[0]['id'] == 'anchors'
+m = np.frombuffer(mr[0]['ihvp']['data'], '<f4')
+e = np.linalg.norm(m - np.mean(ex, axis=0)) / np.linalg.norm(m)
+print("mean err", e); sys.exit(0 if e < 1e-5 else 1)
+PY
+is $? 0 "--mean gives the ihvp of the mean loss (linear in v)"
+
+# Failures name the fix.
+runb ihvp $M --scale 0.05 --depth 200 < "$T/test.ex"
+is "$rc" 1 "too-small --scale: exit 1"
+like "$err" "diverged.*increase --scale" "the divergence error names --scale"
+runb ihvp $M --method exact --max-exact 100 < "$T/test.ex"
+is "$rc" 1 "exact refuses P above --max-exact: exit 1"
+like "$err" "exceed --max-exact" "... naming --max-exact"
+
+# Non-convex: a small tanh mlp; LiSSA with damping still tracks exact.
+train --arch mlp:8 --optim lbfgs --tol 1e-6 --l2 0.01 --seed 3 < "$T/train.ex" > "$T/mlp.model" 2>/dev/null
+MM="--model $T/mlp.model --train $T/train.ex --damping 0.01"
+ihvp $MM --method exact < "$T/test.ex" > "$T/mexact" 2>/dev/null
+ihvp $MM --method lissa --depth 2000 --repeats 8 < "$T/test.ex" > "$T/mlissa" 2>"$T/mlissa.err"
+read e c <<< "$(cmpv "$T/mlissa" "$T/mexact")"
+$PY -c "import sys; sys.exit(not $c > 0.98)"; is $? 0 "mlp: lissa vs exact correlation $c (rel err $e)"
+done_testing

@@ -1,0 +1,294 @@
+/* lissa_test.c - the inverse-HVP solvers on synthetic quadratic problems
+ * whose Hessian is known in closed form: H_i = sign_i * u_i u_i^T + l2*I per
+ * "training example", H = mean over examples. Reference solves use Gaussian
+ * elimination in long double, independent of the LAPACK path under test. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lissa.h"
+#include "tap.h"
+#include "util.h"
+
+typedef struct {
+  int64_t N, P;
+  double l2;
+  float *U;    /* [N, P] */
+  float *sgn;  /* [N] +1 or -1 */
+} problem;
+
+typedef struct {
+  const problem *pb;
+  long calls;
+} ctx_t;
+
+static void hvp(void *vctx, const int64_t *idx, int64_t nb, const float *v, float *Hv) {
+  ctx_t *c = vctx;
+  const problem *pb = c->pb;
+  c->calls++;
+  for (int64_t k = 0; k < pb->P; k++) Hv[k] = (float)(pb->l2 * v[k]);
+  for (int64_t b = 0; b < nb; b++) {
+    int64_t i = idx ? idx[b] : b;
+    const float *u = pb->U + i * pb->P;
+    double d = 0;
+    for (int64_t k = 0; k < pb->P; k++) d += (double)u[k] * v[k];
+    d *= pb->sgn[i] / (double)nb;
+    for (int64_t k = 0; k < pb->P; k++) Hv[k] += (float)(d * u[k]);
+  }
+}
+
+static problem make_problem(int64_t N, int64_t P, double l2, int nneg, uint64_t seed) {
+  problem pb = {.N = N, .P = P, .l2 = l2};
+  pb.U = malloc(N * P * sizeof(float));
+  pb.sgn = malloc(N * sizeof(float));
+  fi_rng r;
+  fi_rng_seed(&r, seed);
+  for (int64_t i = 0; i < N; i++) {
+    pb.sgn[i] = i < nneg ? -1.0f : 1.0f;
+    for (int64_t k = 0; k < P; k++) /* anisotropic: eigenvalues spread ~10x */
+      pb.U[i * P + k] = (float)(fi_rng_normal(&r) * (1.0 - 0.7 * k / (double)P));
+  }
+  return pb;
+}
+
+/* Dense H + shift I in long double. */
+static long double *dense(const problem *pb, double shift) {
+  int64_t P = pb->P;
+  long double *A = calloc(P * P, sizeof *A);
+  for (int64_t i = 0; i < pb->N; i++)
+    for (int64_t a = 0; a < P; a++)
+      for (int64_t b = 0; b < P; b++)
+        A[a * P + b] += (long double)pb->sgn[i] * pb->U[i * P + a] * pb->U[i * P + b] / pb->N;
+  for (int64_t a = 0; a < P; a++) A[a * P + a] += pb->l2 + shift;
+  return A;
+}
+
+static void direct_solve(const problem *pb, double shift, const float *v, double *x) {
+  int64_t P = pb->P;
+  long double *A = dense(pb, shift), *b = malloc(P * sizeof *b);
+  for (int64_t k = 0; k < P; k++) b[k] = v[k];
+  for (int64_t c = 0; c < P; c++) { /* partial pivoting */
+    int64_t piv = c;
+    for (int64_t r = c + 1; r < P; r++)
+      if (fabsl(A[r * P + c]) > fabsl(A[piv * P + c])) piv = r;
+    for (int64_t k = 0; k < P; k++) {
+      long double t = A[c * P + k];
+      A[c * P + k] = A[piv * P + k];
+      A[piv * P + k] = t;
+    }
+    long double t = b[c];
+    b[c] = b[piv];
+    b[piv] = t;
+    for (int64_t r = c + 1; r < P; r++) {
+      long double f = A[r * P + c] / A[c * P + c];
+      for (int64_t k = c; k < P; k++) A[r * P + k] -= f * A[c * P + k];
+      b[r] -= f * b[c];
+    }
+  }
+  for (int64_t c = P - 1; c >= 0; c--) {
+    long double s = b[c];
+    for (int64_t k = c + 1; k < P; k++) s -= A[c * P + k] * x[k];
+    x[c] = (double)(s / A[c * P + c]);
+  }
+  free(A);
+  free(b);
+}
+
+static double rel_err(const float *got, const double *want, int64_t P) {
+  double e = 0, n = 0;
+  for (int64_t k = 0; k < P; k++) {
+    e += (got[k] - want[k]) * (got[k] - want[k]);
+    n += want[k] * want[k];
+  }
+  return sqrt(e / n);
+}
+
+static fi_oracle make_oracle(const problem *pb, int nthreads, ctx_t *ctxs, void **ptrs) {
+  for (int t = 0; t < nthreads; t++) {
+    ctxs[t].pb = pb;
+    ctxs[t].calls = 0;
+    ptrs[t] = &ctxs[t];
+  }
+  return (fi_oracle){.hvp = hvp, .ctx = ptrs, .nthreads = nthreads, .P = pb->P, .N = pb->N};
+}
+
+/* Run fn in a child; return its exit status and its stderr in buf. */
+static int in_child(void (*fn)(void *), void *arg, char *buf, size_t len) {
+  int fd[2];
+  if (pipe(fd)) return -1;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    dup2(fd[1], 2);
+    fn(arg);
+    _exit(0);
+  }
+  close(fd[1]);
+  size_t got = 0;
+  ssize_t n;
+  while (got + 1 < len && (n = read(fd[0], buf + got, len - 1 - got)) > 0) got += n;
+  buf[got] = 0;
+  close(fd[0]);
+  int st;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+typedef struct {
+  const fi_oracle *o;
+  fi_lissa_opts opt;
+  const float *v;
+  float *s;
+  double shift;
+} child_arg;
+static void child_lissa(void *a) {
+  child_arg *c = a;
+  fi_lissa_solve(c->o, &c->opt, 1, c->v, c->s);
+}
+static void child_cg(void *a) {
+  child_arg *c = a;
+  fi_cg_solve(c->o, c->shift, 1e-6, 1000, 1, c->v, c->s, NULL);
+}
+static void child_exact(void *a) {
+  child_arg *c = a;
+  fi_exact_solve(c->o, c->shift, 10, 1, c->v, c->s, NULL, NULL);
+}
+
+int main(void) {
+  fi_set_progname("lissa_test");
+  enum { P = 24, N = 300, M = 3 };
+  problem pb = make_problem(N, P, 0.05, 0, 42);
+  ctx_t ctxs[4];
+  void *ptrs[4];
+  fi_oracle o1 = make_oracle(&pb, 1, ctxs, ptrs);
+
+  float V[M * P];
+  fi_rng r;
+  fi_rng_seed(&r, 7);
+  for (int k = 0; k < M * P; k++) V[k] = (float)fi_rng_normal(&r);
+  double ref[M][P];
+  const double damping = 0.01;
+
+  /* scale auto: above every batch's top eigenvalue / 2 (LiSSA's limit). */
+  double top1 = 0; /* exact max over B=1 batches: ||u_i||^2 + l2 */
+  for (int i = 0; i < N; i++) {
+    double n = 0;
+    for (int k = 0; k < P; k++) n += pb.U[i * P + k] * pb.U[i * P + k];
+    if (n + pb.l2 > top1) top1 = n + pb.l2;
+  }
+  double est1 = fi_top_eigenvalue(&o1, 1, 16, 30, 1);
+  diag("B=1: power-iteration estimate %.4g, true max over all examples %.4g", est1, top1);
+  ok(est1 <= top1 * (1 + 1e-4), "power iteration is a lower bound on the batch top eigenvalue");
+  ok(est1 * FI_SCALE_SAFETY > top1 / 2, "auto scale (x%g) exceeds half of every B=1 batch's top eigenvalue",
+     FI_SCALE_SAFETY);
+  double estB = fi_top_eigenvalue(&o1, 50, 8, 50, 1);
+  double scale = estB * FI_SCALE_SAFETY, shift = damping * scale;
+  diag("B=50: estimate %.4g -> scale %.4g, shift %.4g", estB, scale, shift);
+  for (int i = 0; i < M; i++) direct_solve(&pb, shift, V + i * P, ref[i]);
+
+  /* exact */
+  float S[M * P];
+  double emin, emax;
+  fi_exact_solve(&o1, shift, 4000, M, V, S, &emin, &emax);
+  double e = 0;
+  for (int i = 0; i < M; i++) e = fmax(e, rel_err(S + i * P, ref[i], P));
+  ok(e < 1e-5, "exact matches a direct solve (rel err %.2g)", e);
+  ok(emin > pb.l2 * 0.99 && emax > emin, "exact reports eigenvalues of H (%.4g .. %.4g)", emin, emax);
+
+  /* CG */
+  int64_t iters;
+  fi_cg_solve(&o1, shift, 1e-7, 500, M, V, S, &iters);
+  e = 0;
+  for (int i = 0; i < M; i++) e = fmax(e, rel_err(S + i * P, ref[i], P));
+  ok(e < 1e-4, "CG within 1e-4 of a direct solve (rel err %.2g, %lld iterations)", e, (long long)iters);
+
+  /* LiSSA, J*B large: the final iterate's noise shrinks as 1/sqrt(B*T)
+   * (measured: 6% at B=50, T=4; no bias). */
+  fi_lissa_opts opt = {.depth = 600, .batch = 1000, .repeats = 8, .scale = scale,
+                       .damping = damping, .seed = 3};
+  fi_lissa_solve(&o1, &opt, M, V, S);
+  e = 0;
+  for (int i = 0; i < M; i++) e = fmax(e, rel_err(S + i * P, ref[i], P));
+  ok(e < 0.02, "LiSSA (J=600, B=1000, T=8) within 2%% of the exact solve (rel err %.3g)", e);
+
+  /* FastIF's fast setting B=1 with auto scale: stable and close. */
+  fi_lissa_opts fast = {.depth = 3000, .batch = 1, .repeats = 8, .scale = est1 * FI_SCALE_SAFETY,
+                        .damping = damping, .seed = 5};
+  double ref1[P];
+  direct_solve(&pb, damping * fast.scale, V, ref1);
+  fi_lissa_solve(&o1, &fast, 1, V, S);
+  e = rel_err(S, ref1, P);
+  ok(e < 0.15, "LiSSA B=1, scale auto: no divergence, rel err %.3g vs exact", e);
+
+  /* Determinism across thread counts, and splitting repeats. */
+  fi_oracle o3 = make_oracle(&pb, 3, ctxs, ptrs);
+  float S1[M * P], S3[M * P];
+  opt.depth = 200;
+  opt.batch = 20;
+  opt.repeats = 5;
+  fi_lissa_solve(&o1, &opt, M, V, S1);
+  fi_lissa_solve(&o3, &opt, M, V, S3);
+  ok(memcmp(S1, S3, sizeof S1) == 0, "LiSSA bitwise identical with 1 and 3 threads");
+  ok(ctxs[0].calls > 0 && ctxs[1].calls > 0, "worker threads used their own contexts (%ld, %ld calls)",
+     ctxs[0].calls, ctxs[1].calls);
+  {
+    double acc[M * P] = {0};
+    fi_lissa_opts one = opt;
+    one.repeats = 1;
+    for (int rr = 0; rr < 5; rr++) {
+      float Sr[M * P];
+      one.repeat_offset = rr;
+      fi_lissa_solve(&o3, &one, M, V, Sr);
+      for (int k = 0; k < M * P; k++) acc[k] += Sr[k];
+    }
+    int same = 1;
+    for (int k = 0; k < M * P; k++) same &= (float)(acc[k] / 5) == S1[k];
+    ok(same, "5 runs of --repeats 1 --repeat-offset r averaged in double == --repeats 5, bitwise");
+  }
+  {
+    fi_lissa_opts a = opt;
+    float Sa[M * P];
+    a.seed = 4;
+    fi_lissa_solve(&o1, &a, M, V, Sa);
+    ok(memcmp(Sa, S1, sizeof Sa) != 0, "a different seed gives a different estimate");
+  }
+
+  /* Divergence: scale far below the batch eigenvalues. */
+  char buf[2048];
+  child_arg ca = {.o = &o1, .opt = opt, .v = V, .s = S};
+  ca.opt.scale = estB / 5;
+  ca.opt.repeats = 1;
+  int st = in_child(child_lissa, &ca, buf, sizeof buf);
+  ok(st == 1, "too-small scale: exits 1 (got %d)", st);
+  ok(strstr(buf, "diverged") && strstr(buf, "--scale"), "the error names --scale: %.*s", (int)strcspn(buf, "\n"), buf);
+  ca.opt.scale = scale;
+  ca.opt.damping = 1.5;
+  st = in_child(child_lissa, &ca, buf, sizeof buf);
+  ok(st == 1, "damping >= 1 is refused");
+
+  /* Indefinite H: CG reports negative curvature; exact still solves. */
+  problem neg = make_problem(N, P, 0.05, N / 2 + 20, 43);
+  ctx_t nctx[1];
+  void *nptr[1];
+  fi_oracle on = make_oracle(&neg, 1, nctx, nptr);
+  ca.o = &on;
+  ca.shift = 0;
+  st = in_child(child_cg, &ca, buf, sizeof buf);
+  ok(st == 1 && strstr(buf, "curvature"), "CG on an indefinite H fails with a curvature message");
+  double nref[P];
+  direct_solve(&neg, 0, V, nref);
+  fi_exact_solve(&on, 0, 4000, 1, V, S, &emin, &emax);
+  ok(emin < 0 && rel_err(S, nref, P) < 1e-4, "exact solves an indefinite system (min eig %.3g, rel err %.2g)",
+     emin, rel_err(S, nref, P));
+  ca.o = &o1;
+  st = in_child(child_exact, &ca, buf, sizeof buf);
+  ok(st == 1 && strstr(buf, "--max-exact"), "exact refuses P > --max-exact");
+  free(pb.U);
+  free(pb.sgn);
+  free(neg.U);
+  free(neg.sgn);
+  return done_testing();
+}
