@@ -35,6 +35,7 @@ SCALE   ?= auto
 DAMPING ?= 0.005
 THREADS ?= 2
 M       ?= 10                     # ranked list length
+QUERY_INFO ?= $(QUERY)            # files that give the queries' text/label/pred
 TRAIN_OPTS ?=
 
 .PHONY: ranked full show show-full
@@ -77,12 +78,13 @@ $(OUT)/full-scores.mp: $(OUT)/ihvp.mp $(MODEL) $(TRAIN)
 	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) --params $(PARAMS) > $@
 
 $(OUT)/ranked.mp: $(OUT)/scores.mp $(TRAIN)
-	$(BIN)/rank -m $(M) --join $(TRAIN) < $< > $@
+	$(BIN)/rank -m $(M) --join $(TRAIN) --query $(QUERY_INFO) < $< > $@
 
 $(OUT)/full-ranked.mp: $(OUT)/full-scores.mp $(TRAIN)
-	$(BIN)/rank -m $(M) --join $(TRAIN) < $< > $@
+	$(BIN)/rank -m $(M) --join $(TRAIN) --query $(QUERY_INFO) < $< > $@
 
-show: $(OUT)/ranked.mp
-	$(BIN)/rank --text < $<
-show-full: $(OUT)/full-ranked.mp
-	$(BIN)/rank --text < $<
+# Readable views for a terminal.
+show: $(OUT)/scores.mp $(OUT)/ranked.mp
+	$(BIN)/rank -m $(M) --join $(TRAIN) --query $(QUERY_INFO) --text < $<
+show-full: $(OUT)/full-scores.mp $(OUT)/full-ranked.mp
+	$(BIN)/rank -m $(M) --join $(TRAIN) --query $(QUERY_INFO) --text < $<
