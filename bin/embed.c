@@ -1,0 +1,50 @@
+/* embed - the classifier input (last hidden layer) of each example. */
+#include <stdlib.h>
+#include "model.h"
+#include "opts.h"
+#include "stream.h"
+#include "util.h"
+
+int main(int argc, char **argv) {
+  const char *model = NULL;
+  long long batch;
+  const fi_opt opts[] = {
+    {"model", 'm', FI_OPT_STR, &model, NULL, "model file", .metavar = "FILE", .required = 1},
+    {"batch", 'b', FI_OPT_INT, &batch, "1024", "examples per forward pass", .min = 1, .max = 1e7},
+    {0}};
+  const fi_tool tool = {
+    "embed", "write each example's embedding: the input of the model's classifier layer",
+    "--model M < examples > embeddings", opts,
+    "Writes {id, emb f32[E]}: the last hidden layer for mlp and bow, x itself "
+    "for linear. Labels are not needed."};
+  fi_parse_options(&tool, argc, argv);
+
+  fi_model *m = fi_model_load(model);
+  int64_t E = fi_model_embed_dim(m);
+  fi_ws *ws = fi_ws_new(m);
+  fi_examples *ex = fi_examples_new(m);
+  float *emb = fi_aligned(fi_mul_size((size_t)batch, (size_t)E, "batch"), sizeof(float));
+  fi_reader *r = fi_reader_open("-");
+  fi_writer *w = fi_writer_open("-");
+  long long n = 0;
+  int64_t nb;
+  while ((nb = fi_examples_read(ex, r, batch, 0)) > 0) {
+    fi_forward(m, ws, ex, NULL, nb, NULL, emb);
+    for (int64_t i = 0; i < nb; i++) {
+      fi_wbegin(w, fi_examples_id(ex, i), 1);
+      fi_wf32(w, "emb", emb + i * E, E);
+      fi_wend(w);
+    }
+    n += nb;
+    fi_examples_clear(ex);
+    fi_progress("%lld examples", n);
+  }
+  fi_reader_close(r);
+  fi_done(n);
+  fi_writer_close(w);
+  free(emb);
+  fi_examples_free(ex);
+  fi_ws_free(ws);
+  fi_model_free(m);
+  return 0;
+}

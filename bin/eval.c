@@ -1,0 +1,78 @@
+/* eval - predictions of a model on an example stream. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include "model.h"
+#include "opts.h"
+#include "stream.h"
+#include "util.h"
+
+int main(int argc, char **argv) {
+  const char *model = NULL;
+  long long batch;
+  const fi_opt opts[] = {
+    {"model", 'm', FI_OPT_STR, &model, NULL, "model file", .metavar = "FILE", .required = 1},
+    {"batch", 'b', FI_OPT_INT, &batch, "1024", "examples per forward pass", .min = 1, .max = 1e7},
+    {0}};
+  const fi_tool tool = {
+    "eval", "predict classes and losses for an example stream",
+    "--model M < examples > predictions", opts,
+    "Writes {id, label, pred, loss, probs f32[C]} per example (label and loss "
+    "only when the example has a label; pred_name when the model names its "
+    "classes) and logs accuracy and mean loss over the labelled examples."};
+  fi_parse_options(&tool, argc, argv);
+
+  fi_model *m = fi_model_load(model);
+  int C = fi_model_nclasses(m);
+  fi_ws *ws = fi_ws_new(m);
+  fi_examples *ex = fi_examples_new(m);
+  float *probs = fi_aligned(fi_mul_size((size_t)batch, (size_t)C, "batch"), sizeof(float));
+  fi_reader *r = fi_reader_open("-");
+  fi_writer *w = fi_writer_open("-");
+  long long n = 0, nlab = 0, correct = 0;
+  double sumloss = 0;
+  int64_t nb;
+  while ((nb = fi_examples_read(ex, r, batch, 0)) > 0) {
+    fi_forward(m, ws, ex, NULL, nb, probs, NULL);
+    for (int64_t i = 0; i < nb; i++) {
+      const float *p = probs + i * C;
+      int pred = 0;
+      for (int c = 1; c < C; c++) if (p[c] > p[pred]) pred = c;
+      int32_t y = fi_examples_label(ex, i);
+      const char *pname = fi_model_class_name(m, pred);
+      fi_wbegin(w, fi_examples_id(ex, i), (y >= 0 ? 4 : 2) + (pname != NULL));
+      if (y >= 0) {
+        /* From the float probabilities, floored so a saturated softmax
+         * gives a large finite loss (about 103) rather than inf. */
+        double loss = -log(fmax((double)p[y], (double)FLT_TRUE_MIN));
+        fi_wint(w, "label", y);
+        fi_wint(w, "pred", pred);
+        fi_wdouble(w, "loss", loss);
+        sumloss += loss;
+        correct += pred == y;
+        nlab++;
+      } else {
+        fi_wint(w, "pred", pred);
+      }
+      if (pname) fi_wstr(w, "pred_name", pname);
+      fi_wf32(w, "probs", p, C);
+      fi_wend(w);
+    }
+    n += nb;
+    fi_examples_clear(ex);
+    fi_progress("%lld examples", n);
+  }
+  fi_reader_close(r);
+  if (nlab > 0)
+    fi_log("accuracy %.4f (%lld/%lld), mean loss %.6f", (double)correct / (double)nlab, correct,
+           nlab, sumloss / (double)nlab);
+  else
+    fi_log("no labelled examples: no accuracy or loss");
+  fi_done(n);
+  fi_writer_close(w);
+  free(probs);
+  fi_examples_free(ex);
+  fi_ws_free(ws);
+  fi_model_free(m);
+  return 0;
+}

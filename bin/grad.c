@@ -1,0 +1,141 @@
+/* grad - per-example loss gradients, dense or factored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "grad_factored.h"
+#include "idset.h"
+#include "model.h"
+#include "opts.h"
+#include "stream.h"
+#include "util.h"
+
+int main(int argc, char **argv) {
+  const char *model = NULL, *params = NULL, *label = NULL, *only = NULL;
+  int with_l2 = 0, factored = 0;
+  long long batch;
+  const fi_opt opts[] = {
+    {"model", 'm', FI_OPT_STR, &model, NULL, "model file", .metavar = "FILE", .required = 1},
+    {"params", 'p', FI_OPT_STR, &params, "default",
+     "parameters: default (all but embedding.weight), all, or a comma list of names/prefixes",
+     .metavar = "LIST"},
+    {"label", 0, FI_OPT_CHOICE, &label, "gold",
+     "loss under the example's label or the model's prediction", .choices = "gold|pred"},
+    {"with-l2", 0, FI_OPT_FLAG, &with_l2, NULL, "add l2*w on the selected weights (dense only)"},
+    {"only", 0, FI_OPT_STR, &only, NULL,
+     "keep only examples named in the \"ids\" of any record of this candidates stream",
+     .metavar = "CANDIDATES"},
+    {"factored", 0, FI_OPT_FLAG, &factored, NULL,
+     "write per-layer factors a.<layer>, delta.<layer> instead of grad (formats/gradients.md)"},
+    {"batch", 'b', FI_OPT_INT, &batch, "256", "examples per batched backward pass",
+     .min = 1, .max = 1e7},
+    {0}};
+  const fi_tool tool = {
+    "grad", "per-example gradients of the loss w.r.t. the selected parameters",
+    "--model M [options] < examples > gradients", opts,
+    "Dense records are {id, label, params, grad f32[P]}, grad concatenating the "
+    "selected tensors in model order. --factored writes {id, label, params, "
+    "a.layers.K f32[in], delta.layers.K f32[out], ...} for each selected dense "
+    "layer K: weight gradient = outer(delta, a), bias gradient = delta."};
+  fi_parse_options(&tool, argc, argv);
+  if (factored && with_l2)
+    fi_usage_error("--with-l2 has no factored form (l2*w is not an outer product); drop one");
+
+  fi_model *m = fi_model_load(model);
+  fi_psel ps;
+  char err[512];
+  if (fi_psel_parse(m, params, &ps, err, sizeof err) != 0) fi_usage_error("--params: %s", err);
+  /* The resolved selection, so a reader knows what grad's entries are. */
+  size_t plen = 1;
+  for (int k = 0; k < ps.n; k++) plen += strlen(fi_model_param_name(m, ps.idx[k])) + 1;
+  char *plist = fi_malloc(plen);
+  plist[0] = 0;
+  for (int k = 0; k < ps.n; k++) {
+    if (k) strcat(plist, ",");
+    strcat(plist, fi_model_param_name(m, ps.idx[k]));
+  }
+  fi_factored *fac = NULL;
+  if (factored && !(fac = fi_factored_new(m, model, &ps, err, sizeof err)))
+    fi_usage_error("--factored: %s", err);
+  fi_idset *keep = NULL;
+  if (only) {
+    keep = fi_idset_new();
+    int64_t nc = fi_idset_add_candidates(keep, only);
+    fi_log("--only: %lld ids from %lld candidate records", (long long)fi_idset_count(keep),
+           (long long)nc);
+  }
+  int pred = !strcmp(label, "pred"), C = fi_model_nclasses(m);
+
+  fi_ws *ws = fi_ws_new(m);
+  fi_examples *ex = fi_examples_new(m);
+  float *G = fac ? NULL : fi_aligned(fi_mul_size((size_t)batch, (size_t)ps.size, "batch"),
+                                     sizeof(float));
+  float *probs = pred ? fi_aligned(fi_mul_size((size_t)batch, (size_t)C, "batch"), sizeof(float))
+                      : NULL;
+  char key[64];
+  fi_reader *r = fi_reader_open("-");
+  fi_writer *w = fi_writer_open("-");
+  long long nin = 0, nout = 0;
+  int eof = 0;
+  while (!eof) {
+    const fi_record *rec;
+    while (fi_examples_count(ex) < batch && (rec = fi_read(r))) {
+      nin++;
+      if (keep && !fi_idset_has(keep, fi_rec_id(rec))) continue;
+      fi_examples_add(ex, rec, !pred);
+    }
+    int64_t nb = fi_examples_count(ex);
+    if (nb < batch) eof = 1;
+    if (nb == 0) break;
+    if (pred) {
+      fi_forward(m, ws, ex, NULL, nb, probs, NULL);
+      for (int64_t i = 0; i < nb; i++) {
+        const float *p = probs + i * C;
+        int best = 0;
+        for (int c = 1; c < C; c++) if (p[c] > p[best]) best = c;
+        fi_examples_set_label(ex, i, best);
+      }
+    }
+    if (fac) {
+      fi_factored_compute(fac, ex, nb);
+      int nl = fi_factored_nlayers(fac);
+      for (int64_t i = 0; i < nb; i++) {
+        fi_wbegin(w, fi_examples_id(ex, i), 2 + 2 * nl);
+        fi_wint(w, "label", fi_examples_label(ex, i));
+        fi_wstr(w, "params", plist);
+        for (int j = 0; j < nl; j++) {
+          int64_t in = fi_factored_in(fac, j), out = fi_factored_out(fac, j);
+          snprintf(key, sizeof key, "a.layers.%d", fi_factored_layer(fac, j));
+          fi_wf32(w, key, fi_factored_a(fac, j) + i * in, in);
+          snprintf(key, sizeof key, "delta.layers.%d", fi_factored_layer(fac, j));
+          fi_wf32(w, key, fi_factored_delta(fac, j) + i * out, out);
+        }
+        fi_wend(w);
+      }
+    } else {
+      fi_grad_each(m, ws, &ps, ex, NULL, nb, with_l2, G);
+      for (int64_t i = 0; i < nb; i++) {
+        fi_wbegin(w, fi_examples_id(ex, i), 3);
+        fi_wint(w, "label", fi_examples_label(ex, i));
+        fi_wstr(w, "params", plist);
+        fi_wf32(w, "grad", G + i * ps.size, ps.size);
+        fi_wend(w);
+      }
+    }
+    nout += nb;
+    fi_examples_clear(ex);
+    fi_progress("%lld examples in, %lld gradients out", nin, nout);
+  }
+  fi_reader_close(r);
+  if (keep) fi_log("--only kept %lld of %lld examples", nout, nin);
+  fi_done(nout);
+  fi_writer_close(w);
+  free(G);
+  free(probs);
+  free(plist);
+  fi_idset_free(keep);
+  fi_factored_free(fac);
+  fi_examples_free(ex);
+  fi_ws_free(ws);
+  fi_model_free(m);
+  return 0;
+}
