@@ -1,0 +1,150 @@
+#!/bin/bash
+# knn-select: build/query against numpy brute force, --mean, batching,
+# errors, and atomic index files.
+. "$(dirname "$0")/lib.sh"
+
+# Streams from an independent writer (python msgpack + numpy).
+$PY - "$T" <<'EOF'
+import sys, msgpack, numpy as np
+T = sys.argv[1]
+rng = np.random.default_rng(7)
+N, Q, D = 600, 45, 16
+X = rng.standard_normal((N, D)).astype("<f4")
+Y = rng.standard_normal((Q, D)).astype("<f4")
+def t(v): return {"dtype": "f32", "shape": [len(v)], "data": v.astype("<f4").tobytes()}
+def write(path, ids, M, extra=None):
+    with open(path, "wb") as f:
+        for i, (rid, v) in enumerate(zip(ids, M)):
+            f.write(msgpack.packb({"id": rid, "label": i % 3, "emb": t(v)}))
+        if extra: f.write(msgpack.packb(extra))
+write(f"{T}/train.mp", [f"tr{i}" for i in range(N)], X)
+write(f"{T}/query.mp", [f"q{i}" for i in range(Q)], Y)
+# same size, different vectors: for the mismatched-pair check
+write(f"{T}/train2.mp", [f"tr{i}" for i in range(N)], X[::-1])
+# record 100 has the wrong dimension
+bad = [v if i != 100 else v[:-1] for i, v in enumerate(X)]
+write(f"{T}/train-baddim.mp", [f"tr{i}" for i in range(N)], bad)
+write(f"{T}/query-baddim.mp", ["qa", "qshort"], [Y[0], Y[1][:8]])
+write(f"{T}/self.mp", [f"self{i}" for i in (5, 77, 300)], X[[5, 77, 300]])
+np.save(f"{T}/X.npy", X); np.save(f"{T}/Y.npy", Y)
+EOF
+
+# Compare candidates with brute force: CHECK.py CANDIDATES K [mean]
+cat > "$T/check.py" <<'EOF'
+import sys, msgpack, numpy as np
+T, cand, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
+mean = len(sys.argv) > 4
+X = np.load(f"{T}/X.npy").astype(np.float64); Y = np.load(f"{T}/Y.npy").astype(np.float64)
+if mean: Y = Y.mean(axis=0, keepdims=True)
+recs = list(msgpack.Unpacker(open(cand, "rb"), raw=False))
+assert len(recs) == len(Y), f"{len(recs)} records for {len(Y)} queries"
+tol = 1e-4
+for i, r in enumerate(recs):
+    want_id = sys.argv[4] if mean else f"q{i}"
+    assert r["id"] == want_id, (r["id"], want_id)
+    assert set(r) == {"id", "ids", "dist"}, sorted(r)
+    t = r["dist"]
+    assert t["dtype"] == "f32" and t["shape"] == [k], t["shape"]
+    dist = np.frombuffer(t["data"], "<f4").astype(np.float64)
+    assert len(r["ids"]) == k and len(set(r["ids"])) == k, "k distinct ids"
+    d2 = ((X - Y[i]) ** 2).sum(axis=1)
+    got = np.array([int(s[2:]) for s in r["ids"]])
+    # exact kNN up to float rounding: reported distances are the true
+    # squared distances of the reported ids, nearest first, and nothing
+    # left out is clearly closer than the k-th
+    assert np.allclose(dist, d2[got], rtol=tol, atol=tol), abs(dist - d2[got]).max()
+    assert (np.diff(dist) >= -tol).all(), "nearest first"
+    left = np.setdiff1d(np.arange(len(X)), got)
+    if len(left): assert d2[left].min() >= d2[got].max() - tol, "a closer record was left out"
+    # and, away from near-ties, the very same order as brute force
+    order = np.argsort(d2, kind="stable")[:k]
+    gap = np.diff(d2[order]); clear = np.r_[gap > tol, True] & np.r_[True, gap > tol]
+    assert (got[clear] == order[clear]).all(), f"query {i}: order differs from brute force"
+print("ok")
+EOF
+
+run knn-select --build "$T/idx" < "$T/train.mp"
+is "$rc" 0 "build exits 0"
+like "$err" "knn-select: done 600 records" "build summary"
+ok "INDEX and INDEX.ids written" test -s "$T/idx" -a -s "$T/idx.ids"
+is "$(head -c 4 "$T/idx")" "IxF2" "INDEX is a FAISS IndexFlatL2 file"
+is "$(ls -a "$T" | grep -c tmp)" 0 "no temp files left behind"
+
+knn-select --index "$T/idx" -k 25 < "$T/query.mp" > "$T/cand.mp" 2> "$T/cand.err"
+is "$?" 0 "query exits 0"
+like "$(cat "$T/cand.err")" "knn-select: done 45 records" "query summary"
+is "$($PY "$T/check.py" "$T" "$T/cand.mp" 25 2>&1)" ok "neighbours and squared distances equal numpy brute force"
+knn-select --index "$T/idx" -k 25 --batch 7 --threads 1 < "$T/query.mp" > "$T/cand7.mp" 2>/dev/null
+is "$($PY "$T/check.py" "$T" "$T/cand7.mp" 25 2>&1)" ok "--batch 7 --threads 1: same neighbours (FAISS's non-BLAS path)"
+knn-select --index "$T/idx" -k 600 < "$T/query.mp" > "$T/candall.mp" 2>/dev/null
+is "$($PY "$T/check.py" "$T" "$T/candall.mp" 600 2>&1)" ok "k = index size ranks every training record"
+
+knn-select --index "$T/idx" -k 12 --mean < "$T/query.mp" > "$T/mean.mp" 2>/dev/null
+is "$($PY "$T/check.py" "$T" "$T/mean.mp" 12 mean 2>&1)" ok "--mean queries the mean embedding, id 'mean'"
+knn-select --index "$T/idx" -k 12 --mean --id anchors < "$T/query.mp" > "$T/mean2.mp" 2>/dev/null
+is "$($PY "$T/check.py" "$T" "$T/mean2.mp" 12 anchors 2>&1)" ok "--mean --id NAME names the record"
+
+# Errors: exit 1 with a message naming the problem.
+run knn-select --build "$T/bad" < "$T/train-baddim.mp"
+is "$rc" 1 "build with a dimension mismatch exits 1"
+like "$err" "record 'tr100'.*15 elements.*16" "error names the record and both dimensions"
+ok "failed build leaves no INDEX" test ! -e "$T/bad"
+ok "failed build leaves no INDEX.ids" test ! -e "$T/bad.ids"
+is "$(ls -a "$T" | grep -c tmp)" 0 "failed build leaves no temp files"
+
+cp "$T/idx" "$T/keep"; cp "$T/idx.ids" "$T/keep.ids"
+run knn-select --build "$T/idx" < "$T/train-baddim.mp"
+is "$rc" 1 "failed rebuild over an existing index exits 1"
+ok "existing INDEX untouched" cmp "$T/idx" "$T/keep"
+ok "existing INDEX.ids untouched" cmp "$T/idx.ids" "$T/keep.ids"
+
+run knn-select --index "$T/idx" -k 3 < "$T/query-baddim.mp"
+is "$rc" 1 "query with the wrong dimension exits 1"
+like "$err" "record 'qshort'.*8 elements.*dimension 16" "error names the query record"
+run knn-select --index "$T/idx" -k 601 < "$T/query.mp"
+is "$rc" 1 "k larger than the index exits 1"
+like "$err" "k=601 is larger than the index.*600 vectors" "k error says the index size"
+run knn-select --index "$T/nonexistent" -k 3 < "$T/query.mp"
+is "$rc" 1 "missing index exits 1"
+like "$err" "knn-select: error: .*nonexistent.*No such file" "missing index message"
+cp "$T/idx" "$T/orphan"
+run knn-select --index "$T/orphan" -k 3 < "$T/query.mp"
+is "$rc" 1 "index without its id map exits 1"
+like "$err" "no id map" "missing id map message"
+
+knn-select --build "$T/idx2" < "$T/train2.mp" 2>/dev/null
+cp "$T/idx2.ids" "$T/mixed.ids"; cp "$T/idx" "$T/mixed"
+run knn-select --index "$T/mixed" -k 3 < "$T/query.mp"
+is "$rc" 1 "index and id map from different builds exit 1"
+like "$err" "different builds" "mismatched pair message"
+printf 'garbage' > "$T/junk"; cp "$T/idx.ids" "$T/junk.ids"
+run knn-select --index "$T/junk" -k 3 < "$T/query.mp"
+is "$rc" 1 "corrupt index file exits 1"
+
+run knn-select --build "$T/x" --index-spec NoSuchIndex < "$T/train.mp"
+is "$rc" 1 "unknown --index-spec exits 1"
+like "$err" "NoSuchIndex" "spec error quotes the spec"
+ok "bad spec leaves no INDEX" test ! -e "$T/x"
+run knn-select --build "$T/empty" < /dev/null
+is "$rc" 1 "empty training stream exits 1"
+run knn-select --index "$T/idx" -k 3 --mean < /dev/null
+is "$rc" 1 "--mean with no queries exits 1"
+
+# Usage errors exit 2.
+run knn-select -k 3 < "$T/query.mp"
+is "$rc" 2 "neither --build nor --index is a usage error"
+run knn-select --index "$T/idx" < "$T/query.mp"
+is "$rc" 2 "--index without -k is a usage error"
+run knn-select --build "$T/y" -k 3 < "$T/train.mp"
+is "$rc" 2 "-k with --build is a usage error"
+
+# Another index_factory type: IVF needs training; stored vectors find themselves.
+run knn-select --build "$T/ivf" --index-spec IVF8,Flat < "$T/train.mp"
+is "$rc" 0 "--index-spec IVF8,Flat builds (trains first)"
+knn-select --index "$T/ivf" -k 1 < "$T/self.mp" > "$T/self-cand.mp" 2>/dev/null
+is "$($PY -c '
+import sys, msgpack
+print(" ".join(r["ids"][0] for r in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False)))' "$T/self-cand.mp")" \
+   "tr5 tr77 tr300" "IVF index: training vectors find themselves"
+
+done_testing
