@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     strcat(plist, fi_model_param_name(m, ps.idx[k]));
   }
   fi_factored *fac = NULL;
-  if (factored && !(fac = fi_factored_new(m, model, &ps, err, sizeof err)))
+  if (factored && !(fac = fi_factored_new(m, &ps, err, sizeof err)))
     fi_usage_error("--factored: %s", err);
   fi_idset *keep = NULL;
   if (only) {

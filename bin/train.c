@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
   char err[256];
   fi_model *m = fi_model_create(arch, sp.d, sp.nclasses, l2, (uint64_t)seed, err, sizeof err);
   if (!m) fi_usage_error("--arch %s: %s", arch, err);
-  if (sp.class_names) fi_train_set_class_names(m, sp.class_names);
+  if (sp.class_names) fi_model_set_class_names(m, (const char *const *)sp.class_names);
   fi_examples *ex = fi_spool_examples(&sp, m, 1);
   fi_spool_free(&sp);
 

@@ -3,13 +3,7 @@
  * d loss / d W = delta a^T and d loss / d b = delta, with a the layer's
  * input and delta the gradient of the loss w.r.t. the layer's output
  * (pre-activation). Storing (a, delta) per layer costs in+out floats
- * instead of in*out.
- *
- * Built on the public model.h API only: the input of the classifier layer
- * is the model's embedding (fi_forward emb); the input of hidden layer K is
- * the embedding of the model truncated after layer K-1 (a model with the
- * same first K layers); the deltas are the per-example bias gradients
- * (fi_grad_each over the selected layers' biases). */
+ * instead of in*out. */
 #ifndef FI_GRAD_FACTORED_H
 #define FI_GRAD_FACTORED_H
 #include <stddef.h>
@@ -19,12 +13,9 @@
 typedef struct fi_factored fi_factored;
 
 /* Plan for the selection ps of m, which must name only dense-layer tensors
- * (layers.K.weight / layers.K.bias). model_path is the file m was loaded
- * from: its arch.activation is needed for the truncated models and is not
- * exposed by model.h. Returns NULL and fills err when ps cannot be
- * factored (e.g. it includes embedding.weight). */
-fi_factored *fi_factored_new(const fi_model *m, const char *model_path, const fi_psel *ps,
-                             char *err, size_t errlen);
+ * (layers.K.weight / layers.K.bias). Returns NULL and fills err when ps
+ * cannot be factored (e.g. it includes embedding.weight). */
+fi_factored *fi_factored_new(const fi_model *m, const fi_psel *ps, char *err, size_t errlen);
 void fi_factored_free(fi_factored *f);
 
 int fi_factored_nlayers(const fi_factored *f);           /* selected layers */
@@ -33,7 +24,8 @@ int64_t fi_factored_in(const fi_factored *f, int j);
 int64_t fi_factored_out(const fi_factored *f, int j);
 
 /* Factors for examples 0..nb-1 of ex under their current labels (ex must
- * have been read for m). Allocation-free once the buffers are warm. */
+ * have been read for m): one forward and one backward pass. Allocation-free
+ * once the buffers are warm. */
 void fi_factored_compute(fi_factored *f, const fi_examples *ex, int64_t nb);
 const float *fi_factored_a(const fi_factored *f, int j);      /* [nb, in_j] */
 const float *fi_factored_delta(const fi_factored *f, int j);  /* [nb, out_j] */

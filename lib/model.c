@@ -248,6 +248,24 @@ const char *fi_model_class_name(const fi_model *m, int c) {
   if (!m->classes || c < 0 || c >= m->sizes[m->nl]) return NULL;
   return m->classes[c];
 }
+void fi_model_set_class_names(fi_model *m, const char *const *names) {
+  int C = (int)m->sizes[m->nl];
+  if (m->classes) {
+    for (int c = 0; c < C; c++) free(m->classes[c]);
+    free(m->classes);
+    m->classes = NULL;
+  }
+  if (!names) return;
+  m->classes = fi_calloc((size_t)C, sizeof(char *));
+  for (int c = 0; c < C; c++) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d", c);
+    m->classes[c] = fi_strdup(names[c] ? names[c] : buf);
+  }
+}
+int fi_model_nlayers(const fi_model *m) { return m->nl; }
+int64_t fi_model_layer_in(const fi_model *m, int k) { return k >= 0 && k < m->nl ? m->sizes[k] : 0; }
+int64_t fi_model_layer_out(const fi_model *m, int k) { return k >= 0 && k < m->nl ? m->sizes[k + 1] : 0; }
 int fi_model_nparams(const fi_model *m) { return m->np; }
 const char *fi_model_param_name(const fi_model *m, int i) { return m->pname[i]; }
 int64_t fi_model_param_numel(const fi_model *m, int i) { return m->pnumel[i]; }
@@ -434,6 +452,13 @@ fi_model *fi_model_load(const char *path) {
   fi_val l2v = fi_map_get(root, "l2");
   if (fi_val_kind(l2v) != FI_V_NONE && fi_val_double(l2v, &l2))
     fi_die("model %s: \"l2\" must be a number", name);
+  /* The file must be able to hold every parameter the arch declares: check
+   * before allocating them, so a forged header cannot claim gigabytes. */
+  double need = at == FI_ARCH_BOW ? (double)buckets * (double)dim : 0;
+  for (uint32_t k = 0; k + 1 < ns; k++) need += (double)sizes[k + 1] * ((double)sizes[k] + 1);
+  if (need * sizeof(float) > (double)fi_rec_nbytes(rec) && need > 0 && need < 1e18)
+    fi_die("model %s: the arch declares %.0f parameters (%.0f bytes of f32) but the file has only %zu bytes",
+           name, need, need * sizeof(float), fi_rec_nbytes(rec));
   char err[200];
   fi_model *m = model_alloc(at, act, (int)ns - 1, sizes, buckets, dim, l2, err, sizeof err);
   if (!m) fi_die("model %s: %s", name, err);

@@ -29,6 +29,13 @@ double fi_model_l2(const fi_model *m);
 void fi_model_set_l2(fi_model *m, double l2);
 /* Optional class names kept in the model ("classes": [str]); may be NULL. */
 const char *fi_model_class_name(const fi_model *m, int c);
+/* names[c] for c < nclasses (a NULL entry is named by its index); NULL
+ * clears the names. */
+void fi_model_set_class_names(fi_model *m, const char *const *names);
+/* Dense layers (layers.K): how many, and layer K's input/output sizes. */
+int fi_model_nlayers(const fi_model *m);
+int64_t fi_model_layer_in(const fi_model *m, int k);
+int64_t fi_model_layer_out(const fi_model *m, int k);
 
 int fi_model_nparams(const fi_model *m);                    /* parameter tensors */
 const char *fi_model_param_name(const fi_model *m, int i);
@@ -95,6 +102,13 @@ void fi_grad_each(const fi_model *m, fi_ws *ws, const fi_psel *ps,
 void fi_hvp(const fi_model *m, fi_ws *ws, const fi_psel *ps,
             const fi_examples *ex, const int64_t *idx, int64_t nb,
             const float *v, float *Hv);
+/* Factored per-example gradients: for dense layers k >= kmin, A[k] gets
+ * the layer's inputs [nb, in_k] and D[k] the loss gradients w.r.t. its
+ * outputs [nb, out_k], so example i's weight gradient is outer(D_i, A_i)
+ * and its bias gradient D_i. NULL entries are skipped. */
+void fi_layer_factors(const fi_model *m, fi_ws *ws, const fi_examples *ex,
+                      const int64_t *idx, int64_t nb, int kmin,
+                      float *const *A, float *const *D);
 /* scores[t*nb + i] = -(g_i . S_t) for T vectors S [T, P], computed layer by
  * layer with GEMMs (g_i = delta_i a_i^T), never forming the g_i. */
 void fi_influence_scores(const fi_model *m, fi_ws *ws, const fi_psel *ps,

@@ -366,6 +366,18 @@ double fi_grad_mean(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_ex
   return loss;
 }
 
+void fi_layer_factors(const fi_model *m, fi_ws *ws, const fi_examples *ex, const int64_t *idx,
+                      int64_t nb, int kmin, float *const *A, float *const *D) {
+  if (kmin < 0 || kmin >= m->nl) fi_die("internal: factored layer %d of %d", kmin, m->nl);
+  forward(m, ws, ex, idx, nb, 1);
+  backward(m, ws, nb, kmin, 0);
+  for (int k = kmin; k < m->nl; k++) {
+    int64_t in = m->sizes[k], out = m->sizes[k + 1];
+    if (A && A[k]) memcpy(A[k], layer_in(ws, k), (size_t)(nb * in) * sizeof(float));
+    if (D && D[k]) memcpy(D[k], ws->d[k], (size_t)(nb * out) * sizeof(float));
+  }
+}
+
 void fi_grad_each(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
                   const int64_t *idx, int64_t nb, int with_l2, float *G) {
   selmap s;

@@ -11,8 +11,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "util.h"
-/* Only for fi_train_set_class_names: model.h has no class-name setter. */
-#include "model_internal.h"
 
 /* Examples per fi_grad_mean/fi_forward call in full-batch passes: large
  * enough for efficient GEMMs, small enough to bound workspace memory. */
@@ -225,7 +223,7 @@ static void train_lbfgs(fi_model *m, const fi_examples *ex,
   float *thf = fi_malloc(sizeof(float) * (size_t)P);
   float *gf = fi_aligned((size_t)P, sizeof(float));
   double *x = fi_malloc(sizeof(double) * (size_t)P), *gx = fi_malloc(sizeof(double) * (size_t)P);
-  double *xn = fi_malloc(sizeof(double) * (size_t)P), *gn = fi_malloc(sizeof(double) * (size_t)P);
+  double *xn = fi_malloc(sizeof(double) * (size_t)P);
   double *d = fi_malloc(sizeof(double) * (size_t)P);
   double *S = fi_malloc(fi_mul_size((size_t)M * (size_t)P, sizeof(double), "lbfgs history"));
   double *Y = fi_malloc(fi_mul_size((size_t)M * (size_t)P, sizeof(double), "lbfgs history"));
@@ -239,7 +237,7 @@ static void train_lbfgs(fi_model *m, const fi_examples *ex,
   double gnorm = norm2(gf, P), g0 = gnorm;
   double target = o->tol * (g0 > 1 ? g0 : 1);
   res->grad_norm0 = g0;
-  int64_t it = 0;
+  int64_t it = 0, evals = 1;
   int converged = gnorm <= target, stalled = 0;
   double t0 = fi_now();
   fi_log("lbfgs: start objective %.9g, |grad| %.3e, target |grad| <= %.3e", f, g0, target);
@@ -287,6 +285,7 @@ static void train_lbfgs(fi_model *m, const fi_examples *ex,
       }
       fi_params_set(m, &ps, thf);
       fn = fi_objective(m, ws, &ps, ex, gf);
+      evals++;
       gnn = norm2(gf, P);
       if (isfinite(fn) && (fn <= f + 1e-4 * t * gd ||
                            (fn <= f + noise && gnn < gnorm))) {
@@ -336,12 +335,12 @@ static void train_lbfgs(fi_model *m, const fi_examples *ex,
   res->iters = it;
   res->converged = converged;
   fi_evaluate(m, ws, ex, &res->loss, &res->accuracy);
-  fi_log("lbfgs: %s after %lld iterations: objective %.9g, |grad| %.3e (%.2e relative), "
+  fi_log("lbfgs: %s after %lld iterations (%lld evaluations): objective %.9g, |grad| %.3e (%.2e relative), "
          "train loss %.6f, train accuracy %.4f (%.1fs)",
          converged ? "converged" : stalled ? "stopped at float precision" : "hit --max-iter",
-         (long long)it, f, gnorm, gnorm / (g0 > 1 ? g0 : 1), res->loss, res->accuracy,
+         (long long)it, (long long)evals, f, gnorm, gnorm / (g0 > 1 ? g0 : 1), res->loss, res->accuracy,
          fi_now() - t0);
-  free(thf); free(gf); free(x); free(gx); free(xn); free(gn); free(d);
+  free(thf); free(gf); free(x); free(gx); free(xn); free(d);
   free(S); free(Y); free(rho); free(alpha);
   fi_ws_free(ws);
 }
@@ -381,7 +380,12 @@ void fi_finetune(fi_model *m, const fi_psel *ps, const fi_examples *ex,
     for (int64_t j = 0; j < P; j++)
       theta[j] -= (float)(lr * (g[j] + (mask[j] ? wd * theta[j] : 0.0)));
     fi_params_set(m, ps, theta);
-    fi_log("step %lld/%lld: batch loss %.6f", (long long)s + 1, (long long)steps, loss);
+    fi_progress("step %lld/%lld: batch loss %.6f", (long long)s + 1, (long long)steps, loss);
+    if (s == 0 || s + 1 == steps) {
+      fi_progress_end();
+      fi_log("step %lld/%lld: batch loss %.6f (before the step)", (long long)s + 1,
+             (long long)steps, loss);
+    }
   }
   free(theta);
   free(g);
@@ -470,19 +474,3 @@ void fi_spool_free(fi_spool *sp) {
   sp->fd = -1;
 }
 
-void fi_train_set_class_names(fi_model *m, char *const *names) {
-  int C = fi_model_nclasses(m);
-  if (m->classes) {
-    for (int c = 0; c < C; c++) free(m->classes[c]);
-    free(m->classes);
-    m->classes = NULL;
-  }
-  if (!names) return;
-  m->classes = fi_calloc((size_t)C, sizeof(char *));
-  for (int c = 0; c < C; c++) {
-    /* A class that no record named gets its index as its name. */
-    char buf[32];
-    snprintf(buf, sizeof buf, "%d", c);
-    m->classes[c] = fi_strdup(names[c] ? names[c] : buf);
-  }
-}

@@ -59,9 +59,6 @@ void fi_finetune(fi_model *m, const fi_psel *ps, const fi_examples *ex,
                  double lr, int64_t steps, int64_t batch, double wd,
                  uint64_t seed);
 
-/* Keep class names in the model ("classes" in the model file); names has
- * nclasses entries, NULL entries become the class index. NULL clears. */
-void fi_train_set_class_names(fi_model *m, char *const *names);
 
 /* ---- spooling: read a whole example stream before the model exists ----
  * The records are kept verbatim in an anonymous in-memory file while the
