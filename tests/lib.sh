@@ -11,7 +11,7 @@ export PATH="$BIN:$PATH"
 export PYTHONPATH="$TOP/examples${PYTHONPATH:+:$PYTHONPATH}"
 _n=0; _failed=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/fastif-test.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+[ -n "${KEEP_T:-}" ] || trap 'rm -rf "$T"' EXIT
 _report() { # cond desc
   _n=$((_n + 1))
   if [ "$1" = 0 ]; then echo "ok $_n - $2"; else echo "not ok $_n - $2"; _failed=$((_failed + 1)); fi
