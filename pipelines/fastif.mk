@@ -13,29 +13,41 @@ SHELL := /bin/bash
 .SUFFIXES:
 
 FASTIF  ?= $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
-BIN     ?= $(FASTIF)/bin
+# Tools beside the pipelines in a checkout, or PREFIX/bin once installed.
+BIN     ?= $(if $(wildcard $(FASTIF)/bin/influence),$(FASTIF)/bin,$(abspath $(FASTIF)/../../bin))
 OUT     ?= out/fastif
-TRAIN   ?= $(OUT)/train.mp        # training examples (stream)
-QUERY   ?= $(OUT)/query.mp        # examples to explain (stream)
-MODEL   ?= $(OUT)/model           # trained here unless given
+# training examples (stream)
+TRAIN   ?= $(OUT)/train.mp
+# examples to explain (stream)
+QUERY   ?= $(OUT)/query.mp
+# trained here unless given
+MODEL   ?= $(OUT)/model
 ARCH    ?= bow:65536,32
-EPOCHS  ?= 10
+EPOCHS  ?= 8
 LR      ?= 0.01
-L2      ?= 0.001
+L2      ?= 0.0001
 SEED    ?= 1
-PARAMS  ?= default                # parameters the influence is taken over
-LABEL   ?= gold                   # gold | pred
-K       ?= 100                    # kNN candidates per query
+# parameters the influence is taken over
+PARAMS  ?= default
+# gold | pred
+LABEL   ?= gold
+# kNN candidates per query
+K       ?= 100
 INDEX_SPEC ?= Flat
 METHOD  ?= lissa
-J       ?= 1000                   # LiSSA depth
-B       ?= 1                      # LiSSA batch
-T       ?= 1                      # LiSSA repeats
+# LiSSA depth
+J       ?= 1000
+# LiSSA batch
+B       ?= 1
+# LiSSA repeats
+T       ?= 1
 SCALE   ?= auto
 DAMPING ?= 0.005
 THREADS ?= 2
-M       ?= 10                     # ranked list length
-QUERY_INFO ?= $(QUERY)            # files that give the queries' text/label/pred
+# ranked list length
+M       ?= 10
+# files that give the queries' text/label/pred
+QUERY_INFO ?= $(QUERY)
 TRAIN_OPTS ?=
 
 .PHONY: ranked full show show-full
