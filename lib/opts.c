@@ -133,6 +133,7 @@ int fi_parse_options(const fi_tool *t, int argc, char **argv) {
     char *a = argv[i];
     if (only_pos || a[0] != '-' || a[1] == 0) {
       pos[npos++] = a;
+      if (t->stop_at_positional) only_pos = 1;
       continue;
     }
     if (!strcmp(a, "--")) {

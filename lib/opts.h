@@ -32,6 +32,8 @@ typedef struct {
   const fi_opt *opts;    /* terminated by {0} */
   const char *details;   /* optional extra paragraph for --help */
   int positional_min, positional_max; /* allowed positional args */
+  int stop_at_positional; /* options end at the first positional (a
+                             front-end passing the rest to another tool) */
 } fi_tool;
 
 /* Parses argv. --help prints help and exits 0; bad options exit 2.
