@@ -30,8 +30,8 @@ int main(int argc, char **argv) {
        .help = "embedding field of the input records"},
       {.name = "batch", .type = FI_OPT_INT, .dest = &batch, .def = "1024", .metavar = "N",
        .help = "queries per FAISS search call", .min = 1, .max = 1 << 20},
-      {.name = "threads", .type = FI_OPT_INT, .dest = &threads, .def = "0", .metavar = "N",
-       .help = "threads for FAISS and BLAS (0: OMP_NUM_THREADS or all cores)", .min = 0, .max = 4096},
+      {.name = "threads", .type = FI_OPT_INT, .dest = &threads, .def = "1", .metavar = "N",
+       .help = "FAISS threads (0: OMP_NUM_THREADS or all cores; 1 suits parallel fan-out)", .min = 0, .max = 4096},
       {0}};
   const fi_tool tool = {
       .name = "knn-select",

@@ -15,13 +15,11 @@
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
-#include <faiss/c_api/utils/distances_c.h>
 
 #include <faiss/Index.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
-#include <faiss/utils/distances.h>
 
 #include <exception>
 #include <new>
@@ -224,30 +222,3 @@ int faiss_read_index_fname(const char* fname, int io_flags, FaissIndex** p_out) 
     FI_FAISS_CATCH
 }
 
-// Block sizes of FAISS's exhaustive BLAS search (faiss/utils/distances.h):
-// larger database blocks mean fewer switches between sgemm and the
-// OpenMP result update.
-void faiss_set_distance_compute_blas_threshold(int value) {
-    faiss::distance_compute_blas_threshold = value;
-}
-int faiss_get_distance_compute_blas_threshold() {
-    return faiss::distance_compute_blas_threshold;
-}
-void faiss_set_distance_compute_blas_query_bs(int value) {
-    faiss::distance_compute_blas_query_bs = value;
-}
-int faiss_get_distance_compute_blas_query_bs() {
-    return faiss::distance_compute_blas_query_bs;
-}
-void faiss_set_distance_compute_blas_database_bs(int value) {
-    faiss::distance_compute_blas_database_bs = value;
-}
-int faiss_get_distance_compute_blas_database_bs() {
-    return faiss::distance_compute_blas_database_bs;
-}
-void faiss_set_distance_compute_min_k_reservoir(int value) {
-    faiss::distance_compute_min_k_reservoir = value;
-}
-int faiss_get_distance_compute_min_k_reservoir() {
-    return faiss::distance_compute_min_k_reservoir;
-}

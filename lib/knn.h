@@ -44,8 +44,8 @@ const char *fi_knn_id(const fi_knn *k, int64_t i); /* record id of FAISS id i */
 void fi_knn_search(const fi_knn *k, const float *q, int64_t nq, int64_t kk,
                    float *dist, int64_t *labels);
 
-/* Threads for FAISS (OpenMP) and the BLAS it calls; n <= 0 keeps the
- * defaults (OMP_NUM_THREADS / all cores). */
+/* Threads for FAISS's OpenMP loops (n <= 0: OMP_NUM_THREADS, else all
+ * cores); the sgemm FAISS calls gets one thread (see knn.c). */
 void fi_knn_threads(int n);
 
 /* Message of the last FAISS failure on this thread, without FAISS's

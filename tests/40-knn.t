@@ -74,8 +74,8 @@ knn-select --index "$T/idx" -k 25 < "$T/query.mp" > "$T/cand.mp" 2> "$T/cand.err
 is "$?" 0 "query exits 0"
 like "$(cat "$T/cand.err")" "knn-select: done 45 records" "query summary"
 is "$($PY "$T/check.py" "$T" "$T/cand.mp" 25 2>&1)" ok "neighbours and squared distances equal numpy brute force"
-knn-select --index "$T/idx" -k 25 --batch 7 --threads 1 < "$T/query.mp" > "$T/cand7.mp" 2>/dev/null
-is "$($PY "$T/check.py" "$T" "$T/cand7.mp" 25 2>&1)" ok "--batch 7 --threads 1: same neighbours (FAISS's non-BLAS path)"
+knn-select --index "$T/idx" -k 25 --batch 7 --threads 2 < "$T/query.mp" > "$T/cand7.mp" 2>/dev/null
+is "$($PY "$T/check.py" "$T" "$T/cand7.mp" 25 2>&1)" ok "--batch 7 --threads 2: same neighbours (FAISS's non-BLAS path)"
 knn-select --index "$T/idx" -k 600 < "$T/query.mp" > "$T/candall.mp" 2>/dev/null
 is "$($PY "$T/check.py" "$T" "$T/candall.mp" 600 2>&1)" ok "k = index size ranks every training record"
 
@@ -120,6 +120,16 @@ like "$err" "different builds" "mismatched pair message"
 printf 'garbage' > "$T/junk"; cp "$T/idx.ids" "$T/junk.ids"
 run knn-select --index "$T/junk" -k 3 < "$T/query.mp"
 is "$rc" 1 "corrupt index file exits 1"
+
+$PY -c '
+import msgpack, sys
+recs = list(msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False))[:10]
+recs[7]["id"] = recs[2]["id"]
+sys.stdout.buffer.write(b"".join(msgpack.packb(r) for r in recs))' "$T/train.mp" > "$T/dup.mp"
+run knn-select --build "$T/dup" < "$T/dup.mp"
+is "$rc" 1 "duplicate training id exits 1"
+like "$err" "record 'tr2'.*duplicate" "duplicate id error names the record"
+ok "duplicate ids leave no INDEX" test ! -e "$T/dup"
 
 run knn-select --build "$T/x" --index-spec NoSuchIndex < "$T/train.mp"
 is "$rc" 1 "unknown --index-spec exits 1"
