@@ -174,7 +174,9 @@ int main(int argc, char **argv) {
   const fi_opt opts[] = {
     {"model", 'm', FI_OPT_STR, &model, NULL, "model file", .metavar = "FILE"},
     {"train", 0, FI_OPT_STR, &train, NULL, "training examples (the Hessian's data)", .metavar = "FILE"},
-    {"method", 0, FI_OPT_CHOICE, &method, "lissa", "solver", .choices = "lissa|cg|exact"},
+    {"method", 0, FI_OPT_CHOICE, &method, "lissa",
+     "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H",
+     .choices = "lissa|cg|exact|hvp"},
     {"depth", 'J', FI_OPT_INT, &depth, "1000", "lissa: recursion steps J", .min = 0, .max = 1e12},
     {"batch", 'B', FI_OPT_INT, &batch, "1",
      "lissa: training examples per step (uniform, with replacement); also the batch of --scale auto",
@@ -222,6 +224,8 @@ int main(int argc, char **argv) {
     "s = h_J/scale, averaged over repeats; cg and exact solve the same system with full-batch "
     "HVPs, so with equal --scale/--damping the three agree. Input records carrying \"grad\" "
     "f32[P] are test gradients; other records are examples whose loss gradient is computed. "
+    "--method hvp writes {id, hvp, method, params, label} with hvp = H v (no shift, no "
+    "solve; full batch over --train), to check HVPs against another implementation. "
     "See formats/ihvp.md.",
     .positional_min = 0, .positional_max = 1 << 20};
   int first = fi_parse_options(&tool, argc, argv);
@@ -239,7 +243,8 @@ int main(int argc, char **argv) {
 
   /* Parallelism is ours (threads over repeats/vectors); nested BLAS
    * threads would only oversubscribe the cores. */
-  if (threads > 1) openblas_set_num_threads(1);
+  int is_hvp = !strcmp(method, "hvp");
+  if (threads > 1 && !is_hvp) openblas_set_num_threads(1);
 
   fi_model *m = fi_model_load(model);
   fi_psel ps;
@@ -253,7 +258,7 @@ int main(int argc, char **argv) {
   fi_log("%s: %lld training examples, %lld parameters (%s), method %s", train,
          (long long)o.N, (long long)P, params, method);
 
-  if (scale_auto) {
+  if (scale_auto && !is_hvp) {
     double t0 = fi_now();
     double top = fi_top_eigenvalue(&o, batch, (int)scale_batches, (int)scale_iters, (uint64_t)seed);
     if (!(top > 0)) fi_die("--scale auto: the batch Hessians look zero (top eigenvalue %g)", top);
@@ -355,12 +360,25 @@ int main(int argc, char **argv) {
     if (ns == 0) break;
     double t0 = fi_now();
     int64_t cg_iters = 0;
-    if (is_lissa) fi_lissa_solve(&o, &lo, ns, V, S);
+    if (is_hvp) { /* the product itself, full batch, one vector at a time */
+      for (int64_t s = 0; s < ns; s++) o.hvp(o.ctx[0], NULL, o.N, V + s * P, S + s * P);
+    } else if (is_lissa) fi_lissa_solve(&o, &lo, ns, V, S);
     else if (is_cg) {
       fi_cg_solve(&o, shift, tol, max_iter, ns, V, S, &cg_iters);
     } else fi_exact_solve(&o, shift, max_exact, ns, V, S, NULL, NULL);
     tsolve += fi_now() - t0;
     for (int64_t s = 0; s < ns; s++) {
+      if (is_hvp) {
+        fi_wbegin(w, slots[s].id, 4);
+        fi_wf32(w, "hvp", S + s * P, P);
+        fi_wstr(w, "method", method);
+        fi_wstr(w, "params", params);
+        fi_wstr(w, "label", label);
+        fi_wend(w);
+        free(slots[s].id);
+        nout++;
+        continue;
+      }
       fi_wbegin(w, slots[s].id, is_lissa ? 13 : is_cg ? 12 : 9);
       fi_wf32(w, "ihvp", S + s * P, P);
       fi_wstr(w, "method", method);
@@ -390,7 +408,7 @@ int main(int argc, char **argv) {
   }
   fi_progress_end();
   fi_reader_close(r);
-  fi_log("%lld input records, solver time %.3fs", nin, tsolve);
+  fi_log("%lld input records, %s time %.3fs", nin, is_hvp ? "HVP" : "solver", tsolve);
   fi_done(nout);
   fi_writer_close(w);
   free(macc);
