@@ -76,6 +76,7 @@ int main(int argc, char **argv) {
   int r;
   while ((r = fi_csv_next(csv)) == 1) {
     const char *id = fi_import_id(csv, icol, prefix);
+    fi_import_check_utf8(csv, id);
     int keep = fi_where_keep(&wh, csv);
     if (!keep && classes) continue; /* fixed classes: filtered rows need no mapping */
     int64_t label;

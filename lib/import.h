@@ -58,6 +58,9 @@ _Noreturn void fi_import_die(const fi_csv *c, const char *id, const char *fmt, .
  * PREFIX followed by the 1-based data row number, which does not depend
  * on any row filter. Valid until the next call. */
 const char *fi_import_id(const fi_csv *c, int idcol, const char *prefix);
+/* Dies naming the record and column unless every cell of the current row
+ * is valid UTF-8 (msgpack strings must be; Python's reader rejects others). */
+void fi_import_check_utf8(const fi_csv *c, const char *id);
 /* Ids seen so far, to reject a duplicate naming both lines. */
 typedef struct {
   fi_strset *ids;

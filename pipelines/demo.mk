@@ -7,7 +7,8 @@
 FASTIF := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 OUT    ?= out/demo
 DATA   ?= $(FASTIF)/examples/data/fine-foods.csv.xz
-NWRONG ?= 3                     # misclassified reviews to explain
+# misclassified reviews to explain
+NWRONG ?= 3
 TRAIN  := $(OUT)/train.mp
 TEST   := $(OUT)/test.mp
 QUERY  := $(OUT)/query.mp
