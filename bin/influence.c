@@ -16,6 +16,12 @@ typedef struct {            /* the ihvp records: S [T, P] */
   char *params;             /* their common "params", or NULL */
 } ihvps;
 
+static int64_t find_ihvp(const ihvps *h, const char *id) {
+  for (int64_t t = 0; t < h->T; t++)
+    if (!strcmp(h->ids[t], id)) return t;
+  return -1;
+}
+
 static void load_ihvps(const char *path, ihvps *h) {
   memset(h, 0, sizeof *h);
   fi_reader *r = fi_reader_open(path);
@@ -37,18 +43,13 @@ static void load_ihvps(const char *path, ihvps *h) {
       h->ids = fi_realloc(h->ids, fi_mul_size(cap, sizeof *h->ids, "ihvp ids"));
       h->S = fi_realloc(h->S, fi_mul_size(fi_mul_size(cap, P, "ihvp"), sizeof(float), "ihvp"));
     }
+    if (find_ihvp(h, fi_rec_id(rec)) >= 0) fi_rec_die(rec, "duplicate ihvp id");
     h->ids[h->T] = fi_strdup(fi_rec_id(rec));
     memcpy(h->S + h->T * P, v, P * sizeof(float));
     h->T++;
   }
   fi_reader_close(r);
   if (h->T == 0) fi_die("%s: no ihvp records", path);
-}
-
-static int64_t find_ihvp(const ihvps *h, const char *id) {
-  for (int64_t t = 0; t < h->T; t++)
-    if (!strcmp(h->ids[t], id)) return t;
-  return -1;
 }
 
 static void write_scores(fi_writer *w, const char *id, char *const *ids, const float *sc, int64_t n) {
@@ -214,7 +215,7 @@ static long long score_stream(const ihvps *h, fi_model *m, const fi_psel *ps, in
 
 int main(int argc, char **argv) {
   const char *ihvp = NULL, *model = NULL, *train = NULL, *cands = NULL, *params = NULL;
-  long long batch;
+  long long batch, threads;
   int with_l2 = 0;
   const fi_opt opts[] = {
     {"ihvp", 0, FI_OPT_STR, &ihvp, NULL, "ihvp records (s_test per test point)", .metavar = "FILE",
@@ -229,6 +230,8 @@ int main(int argc, char **argv) {
      .metavar = "LIST"},
     {"with-l2", 0, FI_OPT_FLAG, &with_l2, NULL, "fused mode: add l2*w to each training gradient"},
     {"batch", 'b', FI_OPT_INT, &batch, "256", "training examples per GEMM batch", .min = 1, .max = 1e7},
+    {"threads", 't', FI_OPT_INT, &threads, "0",
+     "BLAS threads (0: OpenBLAS's default, OPENBLAS_NUM_THREADS or all cores)", .min = 0, .max = 1024},
     {0}};
   const fi_tool tool = {
     "influence", "influence scores -grad L(z_i) . s_test (positive = harmful, negative = helpful)",
@@ -239,6 +242,8 @@ int main(int argc, char **argv) {
     "batch, never holding N x P. Writes {id, ids, scores f32[n]} per test point, train ids "
     "in input (or candidate) order. See formats/scores.md."};
   fi_parse_options(&tool, argc, argv);
+  /* all the work is BLAS calls from this one thread: its pool is the only one */
+  if (threads > 0) openblas_set_num_threads((int)threads);
   if (train && !model) fi_usage_error("--train needs --model");
   if (cands && !train) fi_usage_error("--candidates needs --model and --train (fused mode)");
   if (with_l2 && !train) fi_usage_error("--with-l2 goes with fused mode (--train)");

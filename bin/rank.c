@@ -1,5 +1,6 @@
 /* rank - the most helpful, harmful and influential training examples per
  * test point (formats/ranked.md). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,7 +300,7 @@ int main(int argc, char **argv) {
     free(x->score);
   }
   if (w) fi_writer_close(w);
-  else if (fflush(stdout) || ferror(stdout)) fi_die("writing standard output failed");
+  else if (fflush(stdout) || ferror(stdout)) fi_die("writing standard output: %s", strerror(errno));
   fi_done(n);
   free(ord);
   free(ab);

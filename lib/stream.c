@@ -257,7 +257,8 @@ static int scan(const unsigned char *p, size_t avail, size_t *pos, uint64_t *pen
 
 static int key_is(const msgpack_object *k, const char *s) {
   size_t n = strlen(s);
-  return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && !memcmp(k->via.str.ptr, s, n);
+  /* msgpack-c leaves ptr NULL for an empty string: never memcmp it */
+  return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && (n == 0 || !memcmp(k->via.str.ptr, s, n));
 }
 
 static const msgpack_object *map_get(const msgpack_object *m, const char *key) {
@@ -326,7 +327,7 @@ static const char *validate_tensors(const msgpack_object *o, const msgpack_objec
 
 static char *arena_strndup(arena *a, const char *s, size_t n) {
   char *d = arena_alloc(a, n + 1);
-  memcpy(d, s, n);
+  if (n) memcpy(d, s, n); /* s is NULL for an empty msgpack string */
   d[n] = 0;
   return d;
 }
@@ -379,7 +380,7 @@ static const fi_record *read_record(fi_reader *r, int require_id) {
   for (uint32_t i = 0; i < m->size; i++) {
     const msgpack_object *k = &m->ptr[i].key;
     if (k->type != MSGPACK_OBJECT_STR) die_at(r, off, "field %u has a non-string key", i);
-    if (memchr(k->via.str.ptr, 0, k->via.str.size)) die_at(r, off, "field %u key contains a NUL byte", i);
+    if (k->via.str.size && memchr(k->via.str.ptr, 0, k->via.str.size)) die_at(r, off, "field %u key contains a NUL byte", i);
     rec->keys[i] = arena_strndup(&r->ar, k->via.str.ptr, k->via.str.size);
     for (uint32_t j = 0; j < i; j++)
       if (!strcmp(rec->keys[i], rec->keys[j])) die_at(r, off, "duplicate field '%s'", rec->keys[i]);
