@@ -6,6 +6,16 @@
 
 #include "util.h"
 
+/* Copy s[0..n) without surrounding blanks ("label == 6" reads as "label==6"). */
+static int trimmed(char *dst, size_t cap, const char *s, size_t n) {
+  while (n && (*s == ' ' || *s == '\t')) s++, n--;
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+  if (n == 0 || n >= cap) return -1;
+  memcpy(dst, s, n);
+  dst[n] = 0;
+  return 0;
+}
+
 int fi_cond_parse(const char *expr, fi_cond *c) {
   static const char *ops[] = {"==", "!=", "<=", ">=", "<", ">"};
   memset(c, 0, sizeof *c);
@@ -13,12 +23,10 @@ int fi_cond_parse(const char *expr, fi_cond *c) {
     for (int i = 0; i < 6; i++) {
       size_t n = strlen(ops[i]);
       if (strncmp(p, ops[i], n)) continue;
-      size_t flen = (size_t)(p - expr);
-      const char *v = p + n;
-      if (flen == 0 || flen >= sizeof c->field || !*v || strlen(v) >= sizeof c->value) return -1;
-      memcpy(c->field, expr, flen);
+      if (trimmed(c->field, sizeof c->field, expr, (size_t)(p - expr)) ||
+          trimmed(c->value, sizeof c->value, p + n, strlen(p + n)))
+        return -1;
       memcpy(c->op, ops[i], n);
-      strcpy(c->value, v);
       return 0;
     }
   return -1;

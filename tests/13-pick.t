@@ -21,6 +21,7 @@ is "$(pick --where 'group==b' < "$T/in.mp" | pick --where 'label>=1' | ids)" "r1
 pick --keep x < "$T/in.mp" > "$T/keep.mp"
 is "$($PY -c 'import sys, msgpack; r = next(msgpack.Unpacker(open(sys.argv[1], "rb"))); print(sorted(r))' "$T/keep.mp")" "['id', 'x']" "--keep keeps id and the named fields"
 is "$(cat "$T/in.mp" "$T/in.mp" | pick | ids | wc -w)" "40" "concatenated streams are one stream"
+is "$(pick --where 'group == b' < "$T/in.mp" | ids | wc -w)" "10" "--where allows blanks around the operator"
 run pick --where 'nonsense' < "$T/in.mp"
 is "$rc" "2" "--where without an operator is a usage error"
 head -c 100 "$T/in.mp" > "$T/cut.mp"
