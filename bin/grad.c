@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "grad_factored.h"
-#include "idset.h"
+#include "strset.h"
 #include "model.h"
 #include "opts.h"
 #include "stream.h"
@@ -56,11 +56,11 @@ int main(int argc, char **argv) {
   fi_factored *fac = NULL;
   if (factored && !(fac = fi_factored_new(m, &ps, err, sizeof err)))
     fi_usage_error("--factored: %s", err);
-  fi_idset *keep = NULL;
+  fi_strset *keep = NULL;
   if (only) {
-    keep = fi_idset_new();
-    int64_t nc = fi_idset_add_candidates(keep, only);
-    fi_log("--only: %lld ids from %lld candidate records", (long long)fi_idset_count(keep),
+    keep = fi_strset_new();
+    int64_t nc = fi_strset_add_arrays(keep, only, "ids");
+    fi_log("--only: %lld ids from %lld candidate records", (long long)fi_strset_count(keep),
            (long long)nc);
   }
   int pred = !strcmp(label, "pred"), C = fi_model_nclasses(m);
@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     const fi_record *rec;
     while (fi_examples_count(ex) < batch && (rec = fi_read(r))) {
       nin++;
-      if (keep && !fi_idset_has(keep, fi_rec_id(rec))) continue;
+      if (keep && fi_strset_find(keep, fi_rec_id(rec)) < 0) continue;
       fi_examples_add(ex, rec, !pred);
     }
     int64_t nb = fi_examples_count(ex);
@@ -132,7 +132,7 @@ int main(int argc, char **argv) {
   free(G);
   free(probs);
   free(plist);
-  fi_idset_free(keep);
+  fi_strset_free(keep);
   fi_factored_free(fac);
   fi_examples_free(ex);
   fi_ws_free(ws);

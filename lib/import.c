@@ -229,40 +229,12 @@ const char *fi_import_id(const fi_csv *c, int idcol, const char *prefix) {
   return buf;
 }
 
-/* Offset of the first byte that is not part of valid UTF-8 (no overlongs,
- * no surrogates, at most U+10FFFF), or -1. */
-static long utf8_invalid_at(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t k;
-    unsigned lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) k = 1;
-    else if (c == 0xe0) k = 2, lo = 0xa0;
-    else if (c == 0xed) k = 2, hi = 0x9f;
-    else if (c >= 0xe1 && c <= 0xef) k = 2;
-    else if (c == 0xf0) k = 3, lo = 0x90;
-    else if (c == 0xf4) k = 3, hi = 0x8f;
-    else if (c >= 0xf1 && c <= 0xf3) k = 3;
-    else return (long)i;
-    if (n - i <= k) return (long)i;
-    if (s[i + 1] < lo || s[i + 1] > hi) return (long)i;
-    for (size_t j = 2; j <= k; j++)
-      if (s[i + j] < 0x80 || s[i + j] > 0xbf) return (long)i;
-    i += k + 1;
-  }
-  return -1;
-}
 
 void fi_import_check_utf8(const fi_csv *c, const char *id) {
   for (int j = 0; j < fi_csv_ncolumns(c); j++) {
     size_t n;
     const char *s = fi_csv_field(c, j, &n);
-    long bad = utf8_invalid_at((const unsigned char *)s, n);
+    long bad = fi_utf8_invalid_at((const unsigned char *)s, n);
     if (bad >= 0)
       fi_import_die(c, id, "column '%s': not valid UTF-8 (byte %ld of the cell); convert the file (iconv)",
                     fi_csv_column_name(c, j), bad);

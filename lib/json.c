@@ -140,34 +140,6 @@ static int parse_nonfinite(const char *s, size_t n, int bits, uint64_t *out) {
 /* ------------------------------------------------------------------ */
 /* record -> JSON */
 
-/* Offset of the first byte that is not part of valid UTF-8 (no overlongs,
- * no surrogates, at most U+10FFFF), or -1 if all valid. */
-static long utf8_invalid_at(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t k;
-    unsigned lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) k = 1;
-    else if (c == 0xe0) k = 2, lo = 0xa0;
-    else if (c == 0xed) k = 2, hi = 0x9f;
-    else if (c >= 0xe1 && c <= 0xef) k = 2;
-    else if (c == 0xf0) k = 3, lo = 0x90;
-    else if (c == 0xf4) k = 3, hi = 0x8f;
-    else if (c >= 0xf1 && c <= 0xf3) k = 3;
-    else return (long)i;
-    if (n - i <= k) return (long)i;
-    if (s[i + 1] < lo || s[i + 1] > hi) return (long)i;
-    for (size_t j = 2; j <= k; j++)
-      if (s[i + j] < 0x80 || s[i + j] > 0xbf) return (long)i;
-    i += k + 1;
-  }
-  return -1;
-}
 
 typedef struct {
   const fi_record *rec;
@@ -176,7 +148,7 @@ typedef struct {
 } dctx;
 
 static void put_jstring(dctx *c, const char *s, uint32_t n, const char *what) {
-  long bad = utf8_invalid_at((const unsigned char *)s, n);
+  long bad = fi_utf8_invalid_at((const unsigned char *)s, n);
   if (bad >= 0)
     fi_rec_die(c->rec, "field '%s': %s is not valid UTF-8 (byte %ld); JSON cannot carry it, store it as bin",
                c->field, what, bad);
@@ -596,7 +568,7 @@ static long parse_string(fi_json_parser *p) {
       if (d == '"' || d == '\\' || d < 0x20) break;
       j++;
     }
-    long bad = utf8_invalid_at((const unsigned char *)p->s + p->i, j - p->i);
+    long bad = fi_utf8_invalid_at((const unsigned char *)p->s + p->i, j - p->i);
     if (bad >= 0) return fail(p, p->i + (size_t)bad, "invalid UTF-8 in string");
     jb_put(&p->str, p->s + p->i, j - p->i);
     p->i = j;

@@ -101,3 +101,17 @@ void fi_strset_load(fi_strset *s, const char *path) {
   free(line);
   fclose(f);
 }
+
+int64_t fi_strset_add_arrays(fi_strset *s, const char *path, const char *key) {
+  fi_reader *r = fi_reader_open(path);
+  const fi_record *rec;
+  int64_t n = 0;
+  while ((rec = fi_read(r))) {
+    const char **ids;
+    int64_t k = fi_rec_strs(rec, key, &ids, 1);
+    for (int64_t i = 0; i < k; i++) fi_strset_add(s, ids[i]);
+    n++;
+  }
+  fi_reader_close(r);
+  return n;
+}

@@ -16,5 +16,9 @@ const char *fi_strset_at(const fi_strset *s, int64_t i);
  * msgpack map) a stream whose records' "ids" arrays, or else "id"s, are
  * taken. */
 void fi_strset_load(fi_strset *s, const char *path);
+/* Add every string of the array field `key` (e.g. "ids" of candidates) of
+ * every record of a stream; a record without it is an error. Returns the
+ * number of records read. */
+int64_t fi_strset_add_arrays(fi_strset *s, const char *path, const char *key);
 
 #endif

@@ -41,6 +41,10 @@ const char *fi_atomic_tmppath(const fi_atomic *a);
 int fi_atomic_fd(const fi_atomic *a);
 void fi_atomic_commit(fi_atomic *a);  /* fsync+close+rename, or die */
 
+/* Offset of the first byte of s[0..n) that is not valid UTF-8 (no
+ * overlongs, no surrogates, at most U+10FFFF), or -1 if all is valid. */
+long fi_utf8_invalid_at(const unsigned char *s, size_t n);
+
 /* Parse helpers for option values and specs. Return 0 on success. */
 int fi_parse_ll(const char *s, long long *out);
 int fi_parse_double(const char *s, double *out);
