@@ -252,6 +252,7 @@ int main(int argc, char **argv) {
   if (fi_psel_parse(m, params, &ps, err, sizeof err)) fi_usage_error("--params: %s", err);
   const int64_t P = ps.size;
   fi_examples *tr = fi_examples_load(m, train, 1);
+  fi_examples_cache_bags(tr, m); /* the model is fixed here: sum each bag once */
   if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
   fi_oracle o;
   fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, (int)threads, chunk, &o);

@@ -79,7 +79,16 @@ fi_examples *fi_examples_new(const fi_model *m) {
   return ex;
 }
 
+static void drop_bags(fi_examples *ex) {
+  free(ex->bag);
+  free(ex->bag_invn);
+  ex->bag = ex->bag_invn = NULL;
+  ex->bag_m = NULL;
+  ex->bag_n = 0;
+}
+
 void fi_examples_clear(fi_examples *ex) {
+  drop_bags(ex);
   ex->n = 0;
   ex->ntok = 0;
   ex->rowptr[0] = 0;
@@ -92,6 +101,7 @@ void fi_examples_clear(fi_examples *ex) {
 
 void fi_examples_free(fi_examples *ex) {
   if (!ex) return;
+  drop_bags(ex);
   free(ex->ids);
   free(ex->labels);
   free(ex->x);
@@ -259,4 +269,28 @@ void fi_model_check_examples(const fi_model *m, const fi_examples *ex) {
   if (ex->bow != bow || (!bow && ex->d != m->sizes[0]) || (bow && ex->buckets != m->buckets) ||
       ex->nclasses != m->sizes[m->nl])
     fi_die("examples were read for a different model (input size, buckets or classes differ)");
+}
+
+void fi_examples_cache_bags(fi_examples *ex, const fi_model *m) {
+  drop_bags(ex);
+  if (m->arch != FI_ARCH_BOW || ex->n == 0) return;
+  fi_model_check_examples(m, ex);
+  int64_t dim = m->dim;
+  const float *E = m->pdata[m->pe];
+  ex->bag = fi_aligned(fi_mul_size((size_t)ex->n, (size_t)dim, "embedding cache"), sizeof(float));
+  ex->bag_invn = fi_malloc(fi_mul_size((size_t)ex->n, sizeof(float), "embedding cache"));
+  for (int64_t j = 0; j < ex->n; j++) {
+    float *row = ex->bag + j * dim;
+    int64_t t0 = ex->rowptr[j], t1 = ex->rowptr[j + 1];
+    memset(row, 0, (size_t)dim * sizeof(float));
+    for (int64_t t = t0; t < t1; t++) {
+      const float *e = E + (int64_t)ex->tok[t] * dim;
+      for (int64_t c = 0; c < dim; c++) row[c] += e[c];
+    }
+    float inv = t1 > t0 ? 1.0f / (float)(t1 - t0) : 0.0f;
+    ex->bag_invn[j] = inv;
+    for (int64_t c = 0; c < dim; c++) row[c] *= inv;
+  }
+  ex->bag_m = m;
+  ex->bag_n = ex->n;
 }

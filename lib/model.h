@@ -73,6 +73,11 @@ int64_t fi_examples_count(const fi_examples *ex);
 const char *fi_examples_id(const fi_examples *ex, int64_t i);
 int32_t fi_examples_label(const fi_examples *ex, int64_t i);
 void fi_examples_set_label(fi_examples *ex, int64_t i, int32_t y);
+/* bow: compute every example's mean embedding bag under m's current
+ * embedding table once, for later computations with m. Only for callers
+ * that leave embedding.weight unchanged meanwhile (ihvp's repeated HVPs);
+ * adding or clearing examples drops the cache. No-op for other models. */
+void fi_examples_cache_bags(fi_examples *ex, const fi_model *m);
 /* Index of an id, or -1 (hash lookup). */
 int64_t fi_examples_find(const fi_examples *ex, const char *id);
 

@@ -51,6 +51,11 @@ struct fi_examples {
   size_t blockused, blocksize;
   int32_t *scratch;         /* text -> buckets */
   int64_t scratchcap;
+  /* fi_examples_cache_bags: mean embedding bags of rows [0, bag_n) under
+   * bag_m's table, so repeated passes (LiSSA, CG) skip the bag sums. */
+  const fi_model *bag_m;
+  float *bag, *bag_invn;
+  int64_t bag_n;
 };
 
 /* Validate a batch against the model before computing on it. */

@@ -161,6 +161,15 @@ static void check_config(const config *c) {
   for (int64_t j = 0; j < P; j++) acc[j] = 2.0 * Hv[j] + Hm[j * P + 0];
   double el = ref_relerr_f(Hw, acc, P);
   ok(el < 1e-5, "  HVP is linear in v (rel err %.2e)", el);
+  if (bow) { /* cached embedding bags give the very same numbers */
+    fi_examples_cache_bags(ex, m);
+    int same = 1;
+    float *Hc = malloc((size_t)P * sizeof(float));
+    fi_hvp(m, ws, &ps, ex, idx, nb, v, Hc);
+    for (int64_t j = 0; j < P; j++) same &= Hc[j] == Hv[j];
+    ok(same, "  HVP with cached embedding bags is bitwise the uncached one");
+    free(Hc);
+  }
 
   free(w2);
   free(Hw);
