@@ -1,0 +1,67 @@
+# pipelines/experiments.mk - the FastIF paper's appendix B experiments on the
+# bundled data (`make experiments` runs this file).
+#
+#   make -f pipelines/experiments.mk [OUT=out/experiments] [FASHION=0]
+#
+# B.1 kNN recall (Fig. 8), B.2 LiSSA speed/quality (Fig. 9), B.3 fast vs
+# full correlations (Table 4), and wall time of fast vs full, on the
+# fine-food reviews with a bow model; the timing also on Fashion-MNIST (60k)
+# with an mlp. Tables go to stdout and to pipelines/experiments/RESULTS.md
+# with the exact commands that made them. Scripts: pipelines/experiments/.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.NOTPARALLEL:   # the tables include wall times: one job at a time
+
+FASTIF  ?= $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
+BIN     ?= $(FASTIF)/bin
+X       := $(FASTIF)/pipelines/experiments
+OUT     ?= out/experiments
+override OUT := $(abspath $(OUT))
+RESULTS ?= $(X)/RESULTS.md
+ARCH    ?= bow:65536,32
+L2      ?= 1e-4
+LR      ?= 0.01
+EPOCHS  ?= 8
+SEED    ?= 1
+KS      ?= 10 50 100 200 500 1000 2000 4000
+JS      ?= 100 300 1000 3000
+BS      ?= 1 4 16 64
+TS      ?= 1 4
+REPS    ?= 3
+FASHION ?= 1
+FARCH   ?= mlp:32
+FEPOCHS ?= 5
+export FASTIF BIN OUT ARCH L2 LR EPOCHS SEED KS JS BS TS REPS FARCH FEPOCHS
+
+SECTIONS := a b c d-ff $(if $(filter 1,$(FASHION)),d-fm)
+# run a script with its own command list and log: $(call run,NAME,SCRIPT ARGS)
+run = rm -f $(OUT)/$(1).cmds; CMDS=$(OUT)/$(1).cmds LOG=$(OUT)/$(1).log $(X)/$(2)
+
+.PHONY: all
+all: $(RESULTS)
+
+$(OUT)/.dir:
+	mkdir -p $(OUT) && touch $@
+$(OUT)/prep.done: $(OUT)/.dir
+	$(call run,prep,prep.sh)
+	touch $@
+$(OUT)/fm-prep.done: $(OUT)/.dir
+	$(call run,fm-prep,fashion-prep.sh)
+	touch $@
+$(OUT)/a.md: $(OUT)/prep.done
+	$(call run,a,recall.sh) > $@
+$(OUT)/b.md: $(OUT)/prep.done
+	$(call run,b,lissa.sh) > $@
+$(OUT)/c.md: $(OUT)/prep.done
+	$(call run,c,fastfull.sh) > $@
+$(OUT)/d-ff.md: $(OUT)/prep.done
+	$(call run,d-ff,timing.sh ff model train.mp q20.mp pred.mp "--method exact --damping 0" 100 1000) > $@
+$(OUT)/d-fm.md: $(OUT)/fm-prep.done
+	export REPS=1; $(call run,d-fm,timing.sh fm fm/model fm/train.mp fm/q10.mp fm/pred.mp "--method cg --damping 0.005 --scale auto --seed $(SEED)" 1000) > $@
+
+$(RESULTS): $(SECTIONS:%=$(OUT)/%.md)
+	$(X)/assemble.sh $(SECTIONS) > $@.tmp
+	mv $@.tmp $@
+	cat $@

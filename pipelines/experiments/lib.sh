@@ -1,0 +1,28 @@
+# pipelines/experiments/lib.sh - helpers sourced by the experiment scripts.
+# Every command that makes a number goes through x (or timed), which appends
+# it, exactly as run (in $OUT, with bin/ on PATH), to $CMDS for RESULTS.md,
+# and sends the tools' stderr to $LOG. Scripts run with set -e -o pipefail.
+set -eu -o pipefail
+: "${FASTIF:?}" "${OUT:?}"
+BIN=${BIN:-$FASTIF/bin}
+X=$FASTIF/pipelines/experiments
+PY=/usr/bin/python3
+export PATH="$BIN:$X:$PATH"
+cd "$OUT"
+STATS=stats.py
+note() { echo "experiments: $*" >&2; }
+x() { # "command line": log it, run it (eval), tool stderr to $LOG
+  echo "${1//$BIN\//}" >> "$CMDS"   # bin/eval is written $BIN/eval (bash has an eval)
+  echo "\$ $1" >> "$LOG"
+  eval "$1" 2>> "$LOG"
+}
+now() { date +%s.%N; }
+timed() { # VAR "command line": like x, and VAR = wall seconds
+  local t0 t1
+  t0=$(now); x "$2"; t1=$(now)
+  printf -v "$1" '%s' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+field() { # FILE KEY: the KEY field of the first record (a number or string)
+  $PY -c 'import sys,msgpack; r=next(iter(msgpack.Unpacker(open(sys.argv[1],"rb"),raw=False))); print(r[sys.argv[2]])' "$1" "$2"
+}
