@@ -43,10 +43,11 @@ done
 cd "$dir"
 remote=()
 if [ -n "$ssh" ]; then
+  wd=.fastif-fanout-$(hostname)-$$  # private remote dir (relative to the remote home)
   # Jobs on other hosts get the model, the ihvp and their shard sent, and
   # return scores and log; the fastif tools must be on the remote PATH.
   remote=(--sshlogin "$ssh" --env PATH --basefile model --basefile ihvp.mp --transferfile {}
-          --return '{.}.scores' --return '{.}.log' --cleanup)
+          --return '{.}.scores' --return '{.}.log' --cleanup --workdir "$wd")
 fi
 extra=""
 [ $# -gt 0 ] && extra=$(printf '%q ' "$@")
