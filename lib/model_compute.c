@@ -352,6 +352,18 @@ static void grad_accum(const fi_model *m, fi_ws *ws, const selmap *s, const fi_e
   }
 }
 
+/* Dot product with 8 independent partial sums, so the compiler can keep it
+ * in vector registers (a double accumulator serialises it). */
+static float dotf(const float *a, const float *b, int64_t n) {
+  float p[8] = {0};
+  int64_t o = 0;
+  for (; o + 8 <= n; o += 8)
+    for (int l = 0; l < 8; l++) p[l] += a[o + l] * b[o + l];
+  float r = 0;
+  for (; o < n; o++) r += a[o] * b[o];
+  return ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7])) + r;
+}
+
 double fi_forward(const fi_model *m, fi_ws *ws, const fi_examples *ex, const int64_t *idx,
                   int64_t nb, float *probs, float *emb) {
   double loss = forward(m, ws, ex, idx, nb, 0);
@@ -535,13 +547,16 @@ void fi_influence_scores(const fi_model *m, fi_ws *ws, const fi_psel *ps, const 
     int64_t in = m->sizes[k], out = m->sizes[k + 1];
     const float *D = ws->d[k];
     if (s.ow[k] >= 0) {
-      /* g_i.S_t|W = d_i^T S_t a_i: Y = A S^T for a chunk of stacked S_t,
-       * [nb, tc*out], then row-wise dots with d_i. Chunks bound memory. */
+      /* g_i.S_t|W = d_i^T S_t a_i: Y = A S_t^T [nb, out], then row-wise dots
+       * with d_i. Wide layers take one GEMM per S_t straight from S (no
+       * copy); narrow ones stack a chunk of S_t so the GEMM stays efficient. */
+      int stack = out < 64 && T > 1;
       int64_t tc = ((int64_t)4 << 20) / (nb * out);       /* Y <= 16 MB */
       int64_t tc2 = ((int64_t)64 << 20) / (out * in);     /* stacked S <= 256 MB */
       if (tc2 < tc) tc = tc2;
       if (tc < 1) tc = 1;
       if (tc > T) tc = T;
+      if (!stack) tc = 1;
       for (int64_t t0 = 0; t0 < T; t0 += tc) {
         int64_t nt = T - t0 < tc ? T - t0 : tc;
         const float *Sst;
@@ -556,12 +571,8 @@ void fi_influence_scores(const fi_model *m, fi_ws *ws, const fi_psel *ps, const 
         float *Y = grow_buf(&ws->ybuf, &ws->ybufcap, (size_t)(nb * nt * out));
         gemm(0, 1, nb, nt * out, in, 1.0f, layer_in(ws, k), in, Sst, in, 0.0f, Y, nt * out);
         for (int64_t t = 0; t < nt; t++)
-          for (int64_t i = 0; i < nb; i++) {
-            const float *y = Y + i * nt * out + t * out, *di = D + i * out;
-            double acc = 0;
-            for (int64_t o = 0; o < out; o++) acc += (double)di[o] * y[o];
-            scores[(t0 + t) * nb + i] -= (float)acc;
-          }
+          for (int64_t i = 0; i < nb; i++)
+            scores[(t0 + t) * nb + i] -= dotf(D + i * out, Y + i * nt * out + t * out, out);
       }
     }
     if (s.ob[k] >= 0) {
