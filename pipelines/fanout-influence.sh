@@ -12,7 +12,7 @@
 set -euo pipefail
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
-PATH="$here/bin:$here/../../bin:$PATH"   # a checkout, or PREFIX/share/fastif
+PATH="${FASTIF_BIN:+$FASTIF_BIN:}$here/bin:$here/../../bin:$PATH"   # a checkout, or PREFIX/share/fastif
 shards=4 jobs=$(nproc) batch=256 ssh="" model="" train="" ihvp="" dir=""
 while getopts "m:t:i:o:s:j:b:S:h" o; do
   case $o in

@@ -8,7 +8,7 @@ MK="$TOP/pipelines/fastif.mk"
 xz -dc "$DATA/fine-foods.csv.xz" > "$T/ff.csv"
 import-text --text review --label score --classes great,other --where split=train "$T/ff.csv" 2>/dev/null | pick --head 400 > "$T/train.mp" 2>/dev/null
 import-text --text review --label score --classes great,other --where split=test "$T/ff.csv" 2>/dev/null | pick --head 4 > "$T/query.mp" 2>/dev/null
-vars=(OUT="$T/run" TRAIN="$T/train.mp" QUERY="$T/query.mp" ARCH=bow:4096,8 EPOCHS=3 LR=0.02 K=50 J=200 M=3)
+vars=(BIN="$BIN" OUT="$T/run" TRAIN="$T/train.mp" QUERY="$T/query.mp" ARCH=bow:4096,8 EPOCHS=3 LR=0.02 K=50 J=200 M=3)
 ok "make -f fastif.mk ranked runs the graph" make -s -f "$MK" "${vars[@]}" ranked
 for f in model train-emb.mp index index.ids candidates.mp query-grad.mp ihvp.mp scores.mp ranked.mp; do
   [ -s "$T/run/$f" ] || missing="${missing:-} $f"

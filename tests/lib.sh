@@ -4,7 +4,7 @@
 # $PY (/usr/bin/python3 with Debian's numpy and msgpack).
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${FASTIF_BIN:-$TOP/bin}   # make check SANITIZE=1 points this at build/san/bin
+export BIN=${FASTIF_BIN:-$TOP/bin}   # make check SANITIZE=1 points this at build/san/bin
 DATA=$TOP/examples/data
 PY=/usr/bin/python3
 export PATH="$BIN:$PATH"
