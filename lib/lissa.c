@@ -248,6 +248,17 @@ double fi_top_eigenvalue(const fi_oracle *o, int64_t batch, int nbatches, int it
   return best;
 }
 
+double fi_lissa_auto_scale(const fi_oracle *o, int64_t batch, int nbatches, int iters,
+                           uint64_t seed) {
+  double t0 = fi_now();
+  double top = fi_top_eigenvalue(o, batch, nbatches, iters, seed);
+  if (!(top > 0)) fi_die("--scale auto: the batch Hessians look zero (top eigenvalue %g)", top);
+  double scale = FI_SCALE_SAFETY * top;
+  fi_log("scale auto: largest batch-Hessian eigenvalue found %.6g (%d batches of %lld, %.2fs) -> scale %.6g",
+         top, nbatches, (long long)batch, fi_now() - t0, scale);
+  return scale;
+}
+
 /* ---- conjugate gradients ---- */
 typedef struct {
   const fi_oracle *o;

@@ -63,6 +63,10 @@ double fi_top_eigenvalue(const fi_oracle *o, int64_t batch, int nbatches,
                          int iters, uint64_t seed);
 /* Safety factor applied to the estimate by --scale auto. */
 #define FI_SCALE_SAFETY 2.0
+/* --scale auto: FI_SCALE_SAFETY x fi_top_eigenvalue, logged with its
+ * search; dies when the batch Hessians look zero. */
+double fi_lissa_auto_scale(const fi_oracle *o, int64_t batch, int nbatches, int iters,
+                           uint64_t seed);
 
 /* CG on (H + shift I) x = v for each of m vectors (threads over vectors).
  * Stops when ||r|| <= tol ||v||; dies on negative curvature or when max_iter

@@ -1,0 +1,216 @@
+/* ihvp_records.c - solving by method, ihvp records out, and combining
+ * split LiSSA repeats (ihvp_records.h). */
+#include "ihvp_records.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+int64_t fi_ihvp_solve(const fi_oracle *o, const fi_ihvp_opts *opt, int64_t m, const float *V,
+                      float *S) {
+  const int64_t P = o->P;
+  int64_t cg_iters = 0;
+  if (!strcmp(opt->method, "hvp")) { /* the product itself, full batch, one vector at a time */
+    for (int64_t s = 0; s < m; s++) o->hvp(o->ctx[0], NULL, o->N, V + s * P, S + s * P);
+  } else if (!strcmp(opt->method, "lissa")) {
+    fi_lissa_solve(o, &opt->lissa, m, V, S);
+  } else if (!strcmp(opt->method, "cg")) {
+    fi_cg_solve(o, opt->shift, opt->tol, opt->max_iter, m, V, S, &cg_iters);
+  } else {
+    fi_exact_solve(o, opt->shift, opt->max_exact, m, V, S, NULL, NULL);
+  }
+  return cg_iters;
+}
+
+void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
+                   const fi_ihvp_opts *opt, int64_t cg_iters) {
+  const int is_lissa = !strcmp(opt->method, "lissa"), is_cg = !strcmp(opt->method, "cg");
+  if (!strcmp(opt->method, "hvp")) {
+    fi_wbegin(w, id, 4);
+    fi_wf32(w, "hvp", s, P);
+    fi_wstr(w, "method", opt->method);
+    fi_wstr(w, "params", opt->params);
+    fi_wstr(w, "label", opt->label);
+    fi_wend(w);
+    return;
+  }
+  const fi_lissa_opts *lo = &opt->lissa;
+  fi_wbegin(w, id, is_lissa ? 13 : is_cg ? 12 : 9);
+  fi_wf32(w, "ihvp", s, P);
+  fi_wstr(w, "method", opt->method);
+  if (is_lissa) {
+    fi_wint(w, "depth", lo->depth);
+    fi_wint(w, "batch", lo->batch);
+    fi_wint(w, "repeats", lo->repeats);
+    fi_wint(w, "repeat_offset", lo->repeat_offset);
+  }
+  if (is_cg) {
+    fi_wdouble(w, "tol", opt->tol);
+    fi_wint(w, "max_iter", opt->max_iter);
+    fi_wint(w, "iters", cg_iters);
+  }
+  fi_wdouble(w, "scale", lo->scale);
+  fi_wdouble(w, "damping", lo->damping);
+  fi_wdouble(w, "shift", opt->shift);
+  fi_wint(w, "seed", (int64_t)lo->seed);
+  fi_wstr(w, "params", opt->params);
+  fi_wstr(w, "label", opt->label);
+  fi_wint(w, "sum_of", is_lissa ? lo->repeats : 1);
+  fi_wend(w);
+}
+
+/* ---- --combine ---- */
+
+typedef struct {          /* one id's records */
+  char *id, *params, *label;
+  int64_t depth, batch, seed;
+  double scale, damping, shift;
+  int64_t nparts, cap;
+  int64_t *off, *cnt;     /* repeat_offset, sum_of per part */
+  float **vec;
+  int64_t P;
+} cgroup;
+
+static const char *rec_str_or(const fi_record *rec, const char *key, const char *def) {
+  const char *s = fi_rec_str(rec, key, NULL, 0);
+  return s ? s : def;
+}
+
+static int64_t rec_int(const fi_record *rec, const char *key) {
+  int64_t v = 0;
+  fi_rec_int(rec, key, &v, 1);
+  return v;
+}
+
+static double rec_double(const fi_record *rec, const char *key) {
+  double v = 0;
+  fi_rec_double(rec, key, &v, 1);
+  return v;
+}
+
+static int cmp_part(const void *a, const void *b, void *g) {
+  const cgroup *G = g;
+  int64_t x = G->off[*(const int64_t *)a], y = G->off[*(const int64_t *)b];
+  return x < y ? -1 : x > y;
+}
+
+/* Add one record to its id's group (new or checked against the group). */
+static void add_part(cgroup **gs, int64_t *ng, int64_t *gcap, const fi_record *rec) {
+  const char *id = fi_rec_id(rec);
+  const char *method = rec_str_or(rec, "method", "?");
+  if (strcmp(method, "lissa"))
+    fi_rec_die(rec, "--combine averages LiSSA repeats; this record's method is '%s'", method);
+  const float *v;
+  int64_t P = fi_rec_f32(rec, "ihvp", -1, &v, 1);
+  int64_t off = rec_int(rec, "repeat_offset"), cnt = rec_int(rec, "sum_of");
+  if (cnt < 1 || off < 0) fi_rec_die(rec, "bad sum_of %lld or repeat_offset %lld", (long long)cnt, (long long)off);
+  cgroup *g = NULL;
+  for (int64_t i = 0; i < *ng; i++)
+    if (!strcmp((*gs)[i].id, id)) g = &(*gs)[i];
+  const char *params = rec_str_or(rec, "params", "default"), *label = rec_str_or(rec, "label", "gold");
+  if (!g) {
+    if (*ng == *gcap) *gs = fi_realloc(*gs, fi_mul_size(*gcap = *gcap ? 2 * *gcap : 16, sizeof **gs, "groups"));
+    g = &(*gs)[(*ng)++];
+    memset(g, 0, sizeof *g);
+    g->id = fi_strdup(id);
+    g->params = fi_strdup(params);
+    g->label = fi_strdup(label);
+    g->depth = rec_int(rec, "depth");
+    g->batch = rec_int(rec, "batch");
+    g->seed = rec_int(rec, "seed");
+    g->scale = rec_double(rec, "scale");
+    g->damping = rec_double(rec, "damping");
+    g->shift = rec_double(rec, "shift");
+    g->P = P;
+  } else if (g->P != P || g->depth != rec_int(rec, "depth") || g->batch != rec_int(rec, "batch") ||
+             g->seed != rec_int(rec, "seed") || g->scale != rec_double(rec, "scale") ||
+             g->damping != rec_double(rec, "damping") || strcmp(g->params, params) ||
+             strcmp(g->label, label)) {
+    fi_rec_die(rec, "settings (P, depth, batch, seed, scale, damping, params, label) differ "
+               "from an earlier record with this id: not repeats of one estimate");
+  }
+  if (g->nparts == g->cap) {
+    g->cap = g->cap ? 2 * g->cap : 4;
+    g->off = fi_realloc(g->off, g->cap * sizeof *g->off);
+    g->cnt = fi_realloc(g->cnt, g->cap * sizeof *g->cnt);
+    g->vec = fi_realloc(g->vec, g->cap * sizeof *g->vec);
+  }
+  for (int64_t k = 0; k < g->nparts; k++)
+    if (off < g->off[k] + g->cnt[k] && g->off[k] < off + cnt)
+      fi_rec_die(rec, "repeats %lld..%lld overlap repeats %lld..%lld of an earlier record",
+                 (long long)off, (long long)(off + cnt - 1), (long long)g->off[k],
+                 (long long)(g->off[k] + g->cnt[k] - 1));
+  g->off[g->nparts] = off;
+  g->cnt[g->nparts] = cnt;
+  g->vec[g->nparts] = fi_malloc(fi_mul_size(P, sizeof(float), "ihvp"));
+  memcpy(g->vec[g->nparts], v, P * sizeof(float));
+  g->nparts++;
+}
+
+/* The group's weighted average, written as one LiSSA record. */
+static void write_group(fi_writer *w, cgroup *g) {
+  int64_t *ord = fi_malloc(g->nparts * sizeof *ord), total = 0;
+  for (int64_t k = 0; k < g->nparts; k++) ord[k] = k;
+  qsort_r(ord, g->nparts, sizeof *ord, cmp_part, g);
+  double *acc = fi_calloc(g->P, sizeof *acc);
+  for (int64_t k = 0; k < g->nparts; k++) {
+    const float *v = g->vec[ord[k]];
+    double c = (double)g->cnt[ord[k]];
+    for (int64_t j = 0; j < g->P; j++) acc[j] += c * v[j];
+    total += g->cnt[ord[k]];
+  }
+  float *out = fi_malloc(fi_mul_size(g->P, sizeof(float), "ihvp"));
+  for (int64_t j = 0; j < g->P; j++) out[j] = (float)(acc[j] / (double)total);
+  const fi_ihvp_opts opt = {
+      .method = "lissa",
+      .lissa = {.depth = g->depth, .batch = g->batch, .repeats = total,
+                .repeat_offset = g->off[ord[0]], .scale = g->scale, .damping = g->damping,
+                .seed = (uint64_t)g->seed},
+      .shift = g->shift, .params = g->params, .label = g->label};
+  fi_ihvp_write(w, g->id, out, g->P, &opt, 0);
+  free(out);
+  free(acc);
+  free(ord);
+}
+
+struct fi_ihvp_parts {
+  cgroup *gs;
+  int64_t ng, nrec;
+};
+
+fi_ihvp_parts *fi_ihvp_combine_read(int nfiles, char *const *files) {
+  fi_ihvp_parts c = {0};
+  int64_t gcap = 0;
+  for (int f = 0; f < (nfiles ? nfiles : 1); f++) {
+    fi_reader *r = fi_reader_open(nfiles ? files[f] : "-");
+    const fi_record *rec;
+    while ((rec = fi_read(r))) {
+      add_part(&c.gs, &c.ng, &gcap, rec);
+      c.nrec++;
+    }
+    fi_reader_close(r);
+  }
+  fi_ihvp_parts *out = fi_malloc(sizeof *out);
+  *out = c;
+  return out;
+}
+
+long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w) {
+  for (int64_t i = 0; i < c->ng; i++) {
+    cgroup *g = &c->gs[i];
+    write_group(w, g);
+    for (int64_t k = 0; k < g->nparts; k++) free(g->vec[k]);
+    free(g->vec);
+    free(g->off);
+    free(g->cnt);
+    free(g->id);
+    free(g->params);
+    free(g->label);
+  }
+  fi_log("combined %lld records into %lld", (long long)c->nrec, (long long)c->ng);
+  long long ng = c->ng;
+  free(c->gs);
+  free(c);
+  return ng;
+}

@@ -1,0 +1,58 @@
+/* influence.h - influence scores -grad L(z_i) . s_test (formats/scores.md)
+ * from ihvp records, in the three ways the influence tool offers:
+ *   a gradient stream: dense "grad" records, or the factored a.* / delta.*
+ *     records of grad --factored (scored layer by layer, never forming g_i);
+ *   fused: the model computes the training gradients itself, batch by batch
+ *     (fi_influence_scores), for the whole training set,
+ *   or only for each test point's candidate ids.
+ * Every way writes one scores record {id, ids, scores f32[n]} per test point.
+ * All the arithmetic is BLAS on the calling thread. */
+#ifndef FI_INFLUENCE_H
+#define FI_INFLUENCE_H
+#include <stdint.h>
+
+#include "model.h"
+#include "stream.h"
+
+/* The ihvp records of one file: S [T, P], row t = s_test of ids[t]. */
+typedef struct {
+  int64_t T, P;
+  char **ids;
+  float *S;
+  char *params;     /* their common "params", or NULL */
+  char *path;       /* the file, for messages */
+} fi_ihvps;
+
+/* Load every record of path ("ihvp" f32[P] each, equal P and "params").
+ * Dies on a duplicate id, differing params, or no records. */
+void fi_ihvps_load(fi_ihvps *h, const char *path);
+void fi_ihvps_free(fi_ihvps *h);
+/* Row of id, or -1. */
+int64_t fi_ihvps_find(const fi_ihvps *h, const char *id);
+
+/* {id, ids[0..n), scores[0..n)}. */
+void fi_scores_write(fi_writer *w, const char *id, const char *const *ids,
+                     const float *scores, int64_t n);
+
+/* Score every gradient record of r against every row of h, batch records at
+ * a time; writes T scores records (train ids in input order). Factored
+ * records need m and the selection ps (dense-layer tensors only) that
+ * describe h's P elements; dense ones need neither (m may be NULL). Returns
+ * the number of records written. */
+long long fi_score_gradient_stream(const fi_ihvps *h, const fi_model *m, const fi_psel *ps,
+                                   int64_t batch, fi_reader *r, fi_writer *w);
+
+/* Fused mode over all of train, batch examples per fi_influence_scores
+ * call; writes T scores records. Returns T. */
+long long fi_score_training_set(const fi_ihvps *h, const fi_model *m, const fi_psel *ps,
+                                const fi_examples *train, int64_t batch, int with_l2,
+                                fi_writer *w);
+
+/* Fused mode on candidates: for every record {id, ids} of cands, the scores
+ * of its ids (which must be in train, named train_path in messages) against
+ * the ihvp row with its id. Returns the number of records written. */
+long long fi_score_candidates(const fi_ihvps *h, const fi_model *m, const fi_psel *ps,
+                              const fi_examples *train, const char *train_path,
+                              fi_reader *cands, int64_t batch, int with_l2, fi_writer *w);
+
+#endif

@@ -1,0 +1,29 @@
+/* join.h - attaching example fields to ids (rank --join / --query).
+ * Example, test and prediction streams describe records by id; a report
+ * about scores shows, next to each id, its label, class name, text and the
+ * model's prediction. A join reads those fields from one or more streams
+ * into memory, keyed by id; several files may describe the same ids
+ * (examples and predictions): later files only fill in what is missing. */
+#ifndef FI_JOIN_H
+#define FI_JOIN_H
+#include <stdint.h>
+
+/* The fields attached to one id. */
+typedef struct {
+  int64_t label, pred;                  /* -1 = none */
+  char *label_name, *pred_name, *text;  /* NULL = none */
+} fi_join_fields;
+
+typedef struct fi_join fi_join;
+fi_join *fi_join_new(void);
+void fi_join_free(fi_join *j);
+/* Read "label", "pred", "label_name", "pred_name" and "text" of every
+ * record of the stream at path (all optional). Dies on an id repeated
+ * within this file. */
+void fi_join_load(fi_join *j, const char *path);
+/* fi_join_load for each file of a comma-separated list, in order. */
+void fi_join_load_list(fi_join *j, const char *paths);
+/* The fields of id, or NULL when no loaded file has it (j may be NULL). */
+const fi_join_fields *fi_join_find(const fi_join *j, const char *id);
+
+#endif

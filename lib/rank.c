@@ -1,0 +1,244 @@
+/* rank.c - merging scores records per test point, selecting the helpful,
+ * harmful and influential lists, and writing them as records or text
+ * (rank.h). */
+#include "rank.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strset.h"
+#include "util.h"
+
+/* ---- merge ---- */
+
+typedef struct {   /* all scores of one test point */
+  int64_t n, cap;
+  int64_t *train;  /* index into the interned training ids */
+  float *score;
+} tscores;
+
+struct fi_scores {
+  fi_strset *tests, *train;  /* training ids are interned once, whatever the number of tests */
+  tscores *ts;               /* [count of tests] */
+  int64_t tcap;
+};
+
+fi_scores *fi_scores_merge(fi_reader *r) {
+  fi_scores *s = fi_calloc(1, sizeof *s);
+  s->tests = fi_strset_new();
+  s->train = fi_strset_new();
+  const fi_record *rec;
+  while ((rec = fi_read(r))) {
+    const char **ids;
+    int64_t k = fi_rec_strs(rec, "ids", &ids, 1);
+    const float *sc;
+    fi_rec_f32(rec, "scores", k, &sc, 1);
+    int64_t t = fi_strset_add(s->tests, fi_rec_id(rec));
+    if (t < 0) t = -1 - t;
+    else {
+      if (t >= s->tcap) {
+        s->tcap = s->tcap ? 2 * s->tcap : 64;
+        s->ts = fi_realloc(s->ts, fi_mul_size(s->tcap, sizeof *s->ts, "test points"));
+      }
+      memset(&s->ts[t], 0, sizeof s->ts[t]);
+    }
+    tscores *x = &s->ts[t];
+    if (x->n + k > x->cap) {
+      x->cap = x->n + k > 2 * x->cap ? x->n + k : 2 * x->cap;
+      x->train = fi_realloc(x->train, fi_mul_size(x->cap, sizeof *x->train, "scores"));
+      x->score = fi_realloc(x->score, fi_mul_size(x->cap, sizeof *x->score, "scores"));
+    }
+    for (int64_t i = 0; i < k; i++) {
+      int64_t e = fi_strset_add(s->train, ids[i]);
+      x->train[x->n + i] = e < 0 ? -1 - e : e;
+      x->score[x->n + i] = sc[i];
+    }
+    x->n += k;
+    fi_progress("%lld scores records", (long long)fi_rec_index(rec) + 1);
+  }
+  return s;
+}
+
+void fi_scores_free(fi_scores *s) {
+  if (!s) return;
+  for (int64_t t = 0; t < fi_strset_count(s->tests); t++) {
+    free(s->ts[t].train);
+    free(s->ts[t].score);
+  }
+  free(s->ts);
+  fi_strset_free(s->tests);
+  fi_strset_free(s->train);
+  free(s);
+}
+
+int64_t fi_scores_ntests(const fi_scores *s) { return fi_strset_count(s->tests); }
+const char *fi_scores_test_id(const fi_scores *s, int64_t t) { return fi_strset_at(s->tests, t); }
+
+/* ---- select ---- */
+
+static int by_score(const void *a, const void *b, void *scores) { /* ascending, ties by position */
+  const float *sc = scores;
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  if (sc[x] != sc[y]) return sc[x] < sc[y] ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+static int by_abs(const void *a, const void *b, void *scores) {   /* descending |score| */
+  const float *sc = scores;
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  float ax = fabsf(sc[x]), ay = fabsf(sc[y]);
+  if (ax != ay) return ax > ay ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+void fi_rank_select(fi_ranking *r, const fi_scores *s, int64_t t, int64_t m) {
+  const tscores *x = &s->ts[t];
+  const int64_t k = x->n;
+  if (k > r->cap) {
+    r->cap = k;
+    r->order = fi_realloc(r->order, fi_mul_size(k, sizeof *r->order, "ranking"));
+    r->influential = fi_realloc(r->influential, fi_mul_size(k, sizeof *r->influential, "ranking"));
+    r->harmful = fi_realloc(r->harmful, fi_mul_size(k, sizeof *r->harmful, "ranking"));
+    r->ids = fi_realloc(r->ids, fi_mul_size(k, sizeof *r->ids, "ranking"));
+  }
+  r->test_id = fi_scores_test_id(s, t);
+  r->n = k;
+  r->score = x->score;
+  int64_t *ord = r->order;
+  for (int64_t i = 0; i < k; i++) {
+    ord[i] = r->influential[i] = i;
+    r->ids[i] = fi_strset_at(s->train, x->train[i]);
+  }
+  qsort_r(ord, k, sizeof *ord, by_score, x->score);
+  qsort_r(r->influential, k, sizeof *r->influential, by_abs, x->score);
+  const float *sc = x->score;
+  int64_t nh = 0, nb = 0;
+  while (nh < m && nh < k && sc[ord[nh]] < 0) nh++;
+  while (nb < m && nb < k && sc[ord[k - 1 - nb]] > 0) {
+    r->harmful[nb] = ord[k - 1 - nb];
+    nb++;
+  }
+  r->helpful = ord;
+  r->nhelpful = nh;
+  r->nharmful = nb;
+  r->ninfluential = m < k ? m : k;
+}
+
+void fi_ranking_free(fi_ranking *r) {
+  free(r->order);
+  free(r->influential);
+  free(r->harmful);
+  free(r->ids);
+  memset(r, 0, sizeof *r);
+}
+
+/* ---- report ---- */
+
+static void write_list(fi_writer *w, const char *key, const int64_t *sel, int64_t k,
+                       const fi_ranking *r, const fi_join *train) {
+  fi_wkey(w, key);
+  fi_varray(w, (int)k);
+  for (int64_t q = 0; q < k; q++) {
+    int64_t i = sel[q];
+    const fi_join_fields *e = fi_join_find(train, r->ids[i]);
+    int nf = 2;
+    if (e) nf += (e->label >= 0) + (e->label_name != NULL) + (e->text != NULL);
+    fi_vmap(w, nf);
+    fi_wstr(w, "id", r->ids[i]);
+    fi_wdouble(w, "score", r->score[i]);
+    if (e) {
+      if (e->label >= 0) fi_wint(w, "label", e->label);
+      if (e->label_name) fi_wstr(w, "label_name", e->label_name);
+      if (e->text) fi_wstr(w, "text", e->text);
+    }
+  }
+}
+
+void fi_rank_write(fi_writer *w, const fi_ranking *r, const fi_join *train,
+                   const fi_join *query) {
+  const fi_join_fields *e = fi_join_find(query, r->test_id);
+  int extra = !e ? 0 : (e->label >= 0) + (e->label_name != NULL) + (e->pred >= 0) +
+                           (e->pred_name != NULL) + (e->text != NULL);
+  fi_wbegin(w, r->test_id, 3 + extra);
+  if (e) {
+    if (e->label >= 0) fi_wint(w, "label", e->label);
+    if (e->label_name) fi_wstr(w, "label_name", e->label_name);
+    if (e->pred >= 0) fi_wint(w, "pred", e->pred);
+    if (e->pred_name) fi_wstr(w, "pred_name", e->pred_name);
+    if (e->text) fi_wstr(w, "text", e->text);
+  }
+  write_list(w, "helpful", r->helpful, r->nhelpful, r, train);
+  write_list(w, "harmful", r->harmful, r->nharmful, r, train);
+  write_list(w, "influential", r->influential, r->ninfluential, r, train);
+  fi_wend(w);
+}
+
+/* One line of text for a terminal: markup line breaks and tabs become
+ * spaces, cut at max bytes (on a UTF-8 character boundary). */
+static void put_text(FILE *out, const char *t, size_t max) {
+  size_t c = 0;
+  for (const char *p = t; *p; p++) {
+    if (!strncmp(p, "<br />", 6)) {
+      p += 5;
+      putc(' ', out);
+      c++;
+      continue;
+    }
+    if (c >= max && ((unsigned char)*p & 0xc0) != 0x80) {
+      fputs("...", out);
+      return;
+    }
+    putc(*p == '\n' || *p == '\t' || *p == '\r' ? ' ' : *p, out);
+    c++;
+  }
+}
+
+static void put_class(FILE *out, const char *name, int64_t y) {
+  if (name) fputs(name, out);
+  else fprintf(out, "%lld", (long long)y);
+}
+
+static void print_list(FILE *out, const char *title, const int64_t *sel, int64_t k,
+                       const fi_ranking *r, const fi_join *train) {
+  fprintf(out, "  %s:\n", title);
+  if (k == 0) fputs("    (none)\n", out);
+  for (int64_t q = 0; q < k; q++) {
+    int64_t i = sel[q];
+    const fi_join_fields *e = fi_join_find(train, r->ids[i]);
+    fprintf(out, "    %2lld. %-20s %+.6g", (long long)q + 1, r->ids[i], r->score[i]);
+    if (e) {
+      if (e->label_name) fprintf(out, "  [%s]", e->label_name);
+      else if (e->label >= 0) fprintf(out, "  [label %lld]", (long long)e->label);
+      if (e->text) {
+        fputs("  ", out);
+        put_text(out, e->text, 100);
+      }
+    }
+    putc('\n', out);
+  }
+}
+
+void fi_rank_print_text(FILE *out, const fi_ranking *r, const fi_join *train,
+                        const fi_join *query) {
+  const fi_join_fields *e = fi_join_find(query, r->test_id);
+  fprintf(out, "test %s", r->test_id);
+  if (e && (e->label >= 0 || e->label_name)) {
+    fputs("   gold: ", out);
+    put_class(out, e->label_name, e->label);
+  }
+  if (e && (e->pred >= 0 || e->pred_name)) {
+    fputs("   predicted: ", out);
+    put_class(out, e->pred_name, e->pred);
+  }
+  fprintf(out, "   (%lld training examples scored)\n", (long long)r->n);
+  if (e && e->text) {
+    fputs("  \"", out);
+    put_text(out, e->text, 300);
+    fputs("\"\n", out);
+  }
+  print_list(out, "helpful (most negative)", r->helpful, r->nhelpful, r, train);
+  print_list(out, "harmful (most positive)", r->harmful, r->nharmful, r, train);
+  print_list(out, "influential (largest |score|)", r->influential, r->ninfluential, r, train);
+  putc('\n', out);
+}

@@ -1,0 +1,34 @@
+/* test_vectors.h - the right-hand sides v of ihvp, read from a stream.
+ * An input record carrying "grad" f32[P] is a test gradient, used as is;
+ * any other record is an example, whose loss gradient (under its gold
+ * label, or under the model's predicted class) is computed with the model,
+ * batched per group. With a mean id, the whole stream becomes one vector:
+ * the mean of all its records' gradients. */
+#ifndef FI_TEST_VECTORS_H
+#define FI_TEST_VECTORS_H
+#include <stdint.h>
+
+#include "model.h"
+#include "stream.h"
+
+typedef struct fi_test_vectors fi_test_vectors;
+
+/* Vectors over the selection ps of m from r (all three must outlive the
+ * reader), in groups of at most `group`. from_examples: every record is an
+ * example, even with "grad". pred_label: examples' loss under the model's
+ * prediction, not "label". chunk: examples per gradient pass in mean mode.
+ * mean_id: NULL, or the id of the single mean vector. */
+fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_reader *r,
+                                     int64_t group, int from_examples, int pred_label,
+                                     int64_t chunk, const char *mean_id);
+void fi_test_vectors_free(fi_test_vectors *tv);
+
+/* The next group of n vectors, in input order: *V gets them [n, P] and
+ * *ids their record ids, both valid until the next call. Returns n; 0 at
+ * the end. Mean mode reads the whole stream for one vector (dies when there
+ * is no record), then ends. */
+int64_t fi_test_vectors_next(fi_test_vectors *tv, const float **V, const char *const **ids);
+/* Input records read so far. */
+long long fi_test_vectors_nread(const fi_test_vectors *tv);
+
+#endif
