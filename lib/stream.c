@@ -113,15 +113,14 @@ struct fi_reader {
 };
 
 fi_reader *fi_reader_open(const char *path) {
-  fi_reader *r = fi_calloc(1, sizeof *r);
-  if (!path || !strcmp(path, "-")) {
-    r->fd = 0;
-    r->name = fi_strdup("standard input");
-  } else {
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0) fi_die("cannot open %s: %s", path, strerror(errno));
-    r->name = fi_strdup(path);
+  int fd = 0;
+  if (path && strcmp(path, "-")) {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fi_die("cannot open %s: %s", path, strerror(errno));
   }
+  fi_reader *r = fi_calloc(1, sizeof *r);
+  r->fd = fd;
+  r->name = fi_strdup(fd ? path : "standard input");
   r->cap = 1 << 20;
   r->buf = fi_malloc(r->cap);
   msgpack_unpacked_init(&r->unp);
