@@ -42,12 +42,16 @@ run = rm -f $(OUT)/$(1).cmds; CMDS=$(OUT)/$(1).cmds LOG=$(OUT)/$(1).log $(X)/$(2
 .PHONY: all
 all: $(RESULTS)
 
+# Every result depends on the tools and the scripts that made it: rebuilt
+# tools or edited scripts rerun the experiments.
+DEPS := $(wildcard $(BIN)/*) $(wildcard $(X)/*.sh $(X)/*.py)
+
 $(OUT)/.dir:
 	mkdir -p $(OUT) && touch $@
-$(OUT)/prep.done: $(OUT)/.dir
+$(OUT)/prep.done: $(OUT)/.dir $(DEPS)
 	$(call run,prep,prep.sh)
 	touch $@
-$(OUT)/fm-prep.done: $(OUT)/.dir
+$(OUT)/fm-prep.done: $(OUT)/.dir $(DEPS)
 	$(call run,fm-prep,fashion-prep.sh)
 	touch $@
 $(OUT)/a.md: $(OUT)/prep.done
@@ -61,7 +65,7 @@ $(OUT)/d-ff.md: $(OUT)/prep.done
 $(OUT)/d-fm.md: $(OUT)/fm-prep.done
 	export REPS=1; $(call run,d-fm,timing.sh fm fm/model fm/train.mp fm/q10.mp fm/pred.mp "--method cg --damping 0.005 --scale auto --seed $(SEED)" 1000) > $@
 
-$(RESULTS): $(SECTIONS:%=$(OUT)/%.md)
+$(RESULTS): $(SECTIONS:%=$(OUT)/%.md) $(X)/assemble.sh
 	$(X)/assemble.sh $(SECTIONS) > $@.tmp
 	mv $@.tmp $@
 	cat $@
