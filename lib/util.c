@@ -168,7 +168,10 @@ fi_atomic *fi_atomic_begin(const char *path) {
   a->tmp = fi_malloc(n);
   const char *slash = strrchr(path, '/');
   int dirlen = slash ? (int)(slash - path + 1) : 0;
-  snprintf(a->tmp, n, "%.*s.%s.tmp.XXXXXX", dirlen, path, path + dirlen);
+  /* mkstemp's template: a hidden name beside the target, ending in six Xs */
+  int len = snprintf(a->tmp, n, "%.*s.%s.tmp.", dirlen, path, path + dirlen);
+  memset(a->tmp + len, 'X', 6);
+  a->tmp[len + 6] = 0;
   a->fd = mkstemp(a->tmp);
   if (a->fd < 0) fi_die("cannot create %s: %s", a->tmp, strerror(errno));
   /* mkstemp makes 0600; output files get the usual umask-derived mode */

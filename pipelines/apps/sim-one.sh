@@ -6,7 +6,7 @@
 set -euo pipefail
 BIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin}
 model=$1 point=$2 query=$3 outfile=$4; shift 4
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sim-one.XXXXXX")
+tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for lr in "$@"; do
   "$BIN/finetune-step" --model "$model" --lr "$lr" -o "$tmp/m" < "$point" 2>/dev/null
