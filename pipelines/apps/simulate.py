@@ -60,7 +60,7 @@ colors = {"helpful": "#1a9850", "harmful": "#d73027", "random": "#4575b4"}
 gp = ["set terminal pngcairo size 1100,460 font 'sans,9'", f"set output '{out}/simulate.png'",
       "set multiplot layout 1,2 title 'Explainability by simulation: simulator loss on the task model prediction "
       "after one SGD step on one training point (mean; band = mean of min..max over the 10 points)'",
-      "set logscale x", "set logscale y", "set format x '10^{%L}'", "set xlabel 'learning rate'",
+      "set logscale x", "set logscale y", "set format x '10^{%L}'", "set format y '10^{%L}'", "set xlabel 'learning rate'",
       "set ylabel 'simulator loss'", "set key top left", "set grid",
       "set style fill transparent solid 0.2 noborder"]
 for g, ts in groups.items():
