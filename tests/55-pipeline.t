@@ -9,7 +9,7 @@ xz -dc "$DATA/fine-foods.csv.xz" > "$T/ff.csv"
 import-text --text review --label score --classes great,other --where split=train "$T/ff.csv" 2>/dev/null | pick --head 400 > "$T/train.mp" 2>/dev/null
 import-text --text review --label score --classes great,other --where split=test "$T/ff.csv" 2>/dev/null | pick --head 4 > "$T/query.mp" 2>/dev/null
 vars=(BIN="$BIN" OUT="$T/run" TRAIN="$T/train.mp" QUERY="$T/query.mp" ARCH=bow:4096,8 EPOCHS=3 LR=0.02 K=50 J=200 M=3)
-ok "make -f fastif.mk ranked runs the graph" make -s -f "$MK" "${vars[@]}" ranked
+ok "make -j2 -f fastif.mk ranked runs the graph" make -s -j2 -f "$MK" "${vars[@]}" ranked
 for f in model train-emb.mp index index.ids candidates.mp query-grad.mp ihvp.mp scores.mp ranked.mp; do
   [ -s "$T/run/$f" ] || missing="${missing:-} $f"
 done
@@ -52,6 +52,11 @@ def load(p):
         d.setdefault(r["id"], []).extend(zip(r["ids"], np.frombuffer(r["scores"]["data"], "<f4").tolist()))
     return d
 print(load(sys.argv[1]) == load(sys.argv[2]))' "$T/single.mp" "$T/fan/scores.mp")" "True" "sharded scores equal the single-process scores exactly"
+# LiSSA repeats as parallel jobs, combined: exactly ihvp --repeats T.
+ihvp --model "$T/run/model" --train "$T/train.mp" -J 200 -T 3 --seed 7 < "$T/run/query-grad.mp" > "$T/ihvp3.mp" 2>/dev/null
+ok "LiSSA repeats fan out as 3 jobs" sh -c "'$TOP/pipelines/fanout-ihvp.sh' -m '$T/run/model' -t '$T/train.mp' -o '$T/ihvp3-fan.mp' -T 3 -j 2 -- -J 200 --seed 7 < '$T/run/query-grad.mp'"
+ok "combined repeats are byte-identical to --repeats 3" cmp "$T/ihvp3.mp" "$T/ihvp3-fan.mp"
+is "$(wc -l < "$T/ihvp3-fan.mp.d/joblog")" "4" "joblog has a line per repeat"
 run "$TOP/pipelines/fanout-influence.sh" -m "$T/run/model" -t "$T/train.mp" -i "$T/nope.mp" -o "$T/fan2"
 is "$rc" "1" "fan-out with a missing input: exit 1"
 done_testing
