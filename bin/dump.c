@@ -42,8 +42,8 @@ int main(int argc, char **argv) {
     }
     if (single && n == 0) fi_die("%s: empty input", path);
     fi_jlines_close(j);
-    fi_done(n);
     fi_writer_close(w);
+    fi_done(n);
     return 0;
   }
 
@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
   }
   fi_reader_close(r);
   fi_jbuf_free(&line);
-  fi_done(n);
   if (fflush(stdout) != 0 || ferror(stdout)) fi_die("writing standard output: %s", strerror(errno));
+  fi_done(n);
   return 0;
 }

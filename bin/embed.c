@@ -40,8 +40,8 @@ int main(int argc, char **argv) {
     fi_progress("%lld examples", n);
   }
   fi_reader_close(r);
-  fi_done(n);
   fi_writer_close(w);
+  fi_done(n);
   free(emb);
   fi_examples_free(ex);
   fi_ws_free(ws);

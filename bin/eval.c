@@ -36,8 +36,7 @@ int main(int argc, char **argv) {
     fi_forward(m, ws, ex, NULL, nb, probs, NULL);
     for (int64_t i = 0; i < nb; i++) {
       const float *p = probs + i * C;
-      int pred = 0;
-      for (int c = 1; c < C; c++) if (p[c] > p[pred]) pred = c;
+      int pred = fi_argmax(p, C);
       int32_t y = fi_examples_label(ex, i);
       const char *pname = fi_model_class_name(m, pred);
       fi_wbegin(w, fi_examples_id(ex, i), (y >= 0 ? 4 : 2) + (pname != NULL));
@@ -68,8 +67,8 @@ int main(int argc, char **argv) {
            nlab, sumloss / (double)nlab);
   else
     fi_log("no labelled examples: no accuracy or loss");
-  fi_done(n);
   fi_writer_close(w);
+  fi_done(n);
   free(probs);
   fi_examples_free(ex);
   fi_ws_free(ws);

@@ -45,14 +45,7 @@ int main(int argc, char **argv) {
   char err[512];
   if (fi_psel_parse(m, params, &ps, err, sizeof err) != 0) fi_usage_error("--params: %s", err);
   /* The resolved selection, so a reader knows what grad's entries are. */
-  size_t plen = 1;
-  for (int k = 0; k < ps.n; k++) plen += strlen(fi_model_param_name(m, ps.idx[k])) + 1;
-  char *plist = fi_malloc(plen);
-  plist[0] = 0;
-  for (int k = 0; k < ps.n; k++) {
-    if (k) strcat(plist, ",");
-    strcat(plist, fi_model_param_name(m, ps.idx[k]));
-  }
+  char *plist = fi_psel_names(m, &ps);
   fi_factored *fac = NULL;
   if (factored && !(fac = fi_factored_new(m, &ps, err, sizeof err)))
     fi_usage_error("--factored: %s", err);
@@ -86,20 +79,13 @@ int main(int argc, char **argv) {
     int64_t nb = fi_examples_count(ex);
     if (nb < batch) eof = 1;
     if (nb == 0) break;
-    if (pred) {
-      fi_forward(m, ws, ex, NULL, nb, probs, NULL);
-      for (int64_t i = 0; i < nb; i++) {
-        const float *p = probs + i * C;
-        int best = 0;
-        for (int c = 1; c < C; c++) if (p[c] > p[best]) best = c;
-        fi_examples_set_label(ex, i, best);
-      }
-    }
+    if (pred) fi_label_by_prediction(m, ws, ex, nb, probs);
     if (fac) {
       fi_factored_compute(fac, ex, nb);
       int nl = fi_factored_nlayers(fac);
       for (int64_t i = 0; i < nb; i++) {
-        fi_wbegin(w, fi_examples_id(ex, i), 2 + 2 * nl);
+        fi_wbegin(w, fi_examples_id(ex, i), 3 + 2 * nl);
+        fi_wstr(w, "label_kind", label);
         fi_wint(w, "label", fi_examples_label(ex, i));
         fi_wstr(w, "params", plist);
         for (int j = 0; j < nl; j++) {
@@ -114,7 +100,8 @@ int main(int argc, char **argv) {
     } else {
       fi_grad_each(m, ws, &ps, ex, NULL, nb, with_l2, G);
       for (int64_t i = 0; i < nb; i++) {
-        fi_wbegin(w, fi_examples_id(ex, i), 3);
+        fi_wbegin(w, fi_examples_id(ex, i), 4);
+        fi_wstr(w, "label_kind", label);
         fi_wint(w, "label", fi_examples_label(ex, i));
         fi_wstr(w, "params", plist);
         fi_wf32(w, "grad", G + i * ps.size, ps.size);
@@ -127,8 +114,8 @@ int main(int argc, char **argv) {
   }
   fi_reader_close(r);
   if (keep) fi_log("--only kept %lld of %lld examples", nout, nin);
-  fi_done(nout);
   fi_writer_close(w);
+  fi_done(nout);
   free(G);
   free(probs);
   free(plist);

@@ -2,7 +2,6 @@
  * for test gradients (formats/ihvp.md). The work is in lib/test_vectors.c
  * (inputs), lib/lissa.c (solvers) and lib/ihvp_records.c (records out,
  * --combine). */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,11 +82,13 @@ int main(int argc, char **argv) {
     "See formats/ihvp.md.",
     .positional_min = 0, .positional_max = 1 << 20};
   int first = fi_parse_options(&tool, argc, argv);
+  if (!fi_id_valid(mean_id)) fi_usage_error("--id must be a valid record id (non-empty, no whitespace)");
   if (do_combine) {
     fi_ihvp_parts *parts = fi_ihvp_combine_read(argc - first, argv + first);
     fi_writer *w = fi_writer_open("-");
-    fi_done(fi_ihvp_combine_write(parts, w));
+    long long nc = fi_ihvp_combine_write(parts, w);
     fi_writer_close(w);
+    fi_done(nc);
     return 0;
   }
   if (argc - first > 0) fi_usage_error("unexpected argument '%s' (files are for --combine)", argv[first]);
@@ -101,7 +102,7 @@ int main(int argc, char **argv) {
   /* Parallelism is ours (threads over repeats/vectors); nested BLAS
    * threads would only oversubscribe the cores. */
   int is_hvp = !strcmp(method, "hvp");
-  if (threads > 1 && !is_hvp) openblas_set_num_threads(1);
+  if (threads > 1 && !is_hvp) fi_blas_threads(1);
 
   fi_model *m = fi_model_load(model);
   fi_psel ps;
@@ -143,8 +144,8 @@ int main(int argc, char **argv) {
   fi_progress_end();
   fi_reader_close(r);
   fi_log("%lld input records, %s time %.3fs", fi_test_vectors_nread(tv), is_hvp ? "HVP" : "solver", tsolve);
-  fi_done(nout);
   fi_writer_close(w);
+  fi_done(nout);
   fi_test_vectors_free(tv);
   free(S);
   fi_model_oracle_free(mo);

@@ -102,8 +102,8 @@ int main(int argc, char **argv) {
   }
   if (r < 0) fi_die("%s", fi_csv_error(csv));
   fi_log("%d features; classes: %s", d, fi_labels_describe(labels));
-  fi_done(n);
   fi_writer_close(w);
+  fi_done(n);
   free(x);
   free(fcols);
   fi_where_free(&wh);

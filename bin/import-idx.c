@@ -82,8 +82,8 @@ int main(int argc, char **argv) {
     uint8_t extra;
     if (fi_idx_next(lb, &extra) != 0) fi_die("%s", fi_idx_error(lb));
   }
-  fi_done(n);
   fi_writer_close(w);
+  fi_done(n);
   fi_idx_close(im);
   fi_idx_close(lb);
   free(id);

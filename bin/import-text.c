@@ -80,8 +80,8 @@ int main(int argc, char **argv) {
   }
   if (r < 0) fi_die("%s", fi_csv_error(csv));
   fi_log("classes: %s", fi_labels_describe(labels));
-  fi_done(n);
   fi_writer_close(w);
+  fi_done(n);
   fi_where_free(&wh);
   fi_idclaim_free(&seen);
   fi_csv_close(csv);

@@ -1,6 +1,5 @@
 /* influence - influence scores -g_i . s_test of training examples on test
  * points (formats/scores.md). The work is in lib/influence.c. */
-#include <cblas.h>
 #include <string.h>
 
 #include "influence.h"
@@ -39,7 +38,7 @@ int main(int argc, char **argv) {
     "in input (or candidate) order. See formats/scores.md."};
   fi_parse_options(&tool, argc, argv);
   /* all the work is BLAS calls from this one thread: its pool is the only one */
-  if (threads > 0) openblas_set_num_threads((int)threads);
+  if (threads > 0) fi_blas_threads((int)threads);
   if (train && !model) fi_usage_error("--train needs --model");
   if (cands && !train) fi_usage_error("--candidates needs --model and --train (fused mode)");
   if (with_l2 && !train) fi_usage_error("--with-l2 goes with fused mode (--train)");
@@ -76,8 +75,8 @@ int main(int argc, char **argv) {
     }
     fi_examples_free(tr);
   }
-  fi_done(nout);
   fi_writer_close(w);
+  fi_done(nout);
   fi_ihvps_free(&h);
   if (m) fi_model_free(m);
   return 0;

@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
   if (index && fi_opt_given("index-spec")) fi_usage_error("--index-spec goes with --build");
   if (index && k < 1) fi_usage_error("--index needs -k K (K >= 1)");
   if (fi_opt_given("id") && !mean) fi_usage_error("--id names the --mean record; give --mean");
-  if (!*mean_id || strpbrk(mean_id, " \t\n\r\f\v")) fi_usage_error("--id must be non-empty, without whitespace");
+  if (!fi_id_valid(mean_id)) fi_usage_error("--id must be a valid record id (non-empty, no whitespace)");
   fi_knn_threads((int)threads);
 
   fi_reader *in = fi_reader_open(NULL);
@@ -153,8 +153,8 @@ int main(int argc, char **argv) {
   }
   fi_reader_close(in);
   fi_log("searched %lld queries, k=%lld, in %.3f s", mean ? 1 : n, k, tsearch);
-  fi_done(n);
   fi_writer_close(out);
+  fi_done(n);
   free(q);
   free(dist);
   free(lab);

@@ -15,8 +15,8 @@ int main(int argc, char **argv) {
   const fi_opt opts[] = {
       {"ids", 0, FI_OPT_STR, &ids_path, NULL, "keep records whose id is listed (text file, one id per line, or a stream's ids/id fields)", .metavar = "FILE"},
       {"invert", 'v', FI_OPT_FLAG, &invert, NULL, "with --ids: keep records whose id is not listed"},
-      {"skip", 0, FI_OPT_INT, &skip, "0", "drop the first N records", .min = 0, .max = 1e18},
-      {"head", 'n', FI_OPT_INT, &head, "-1", "stop after N records (-1: all)", .min = -1, .max = 1e18},
+      {"skip", 0, FI_OPT_INT, &skip, "0", "drop the first N matching records", .min = 0, .max = 1e18},
+      {"head", 'n', FI_OPT_INT, &head, "-1", "stop after N matching records (-1: all)", .min = -1, .max = 1e18},
       {"where", 'w', FI_OPT_STR, &where, NULL, "keep records where FIELD OP VALUE holds; OP is == != < <= > >=, VALUE a number, a string or another field", .metavar = "EXPR"},
       {"keep", 0, FI_OPT_STR, &keep, NULL, "keep only these fields (comma list; id is always kept)", .metavar = "LIST"},
       {"drop", 0, FI_OPT_STR, &drop, NULL, "drop these fields (comma list)", .metavar = "LIST"},
@@ -47,10 +47,9 @@ int main(int argc, char **argv) {
     fi_reader *r = fi_reader_open(nfiles ? argv[first + f] : "-");
     const fi_record *rec;
     while ((head < 0 || written < head) && (rec = fi_read(r))) {
-      seen++;
       if (ids && (fi_strset_find(ids, fi_rec_id(rec)) >= 0) == invert) continue;
       if (where && !fi_cond_eval(&cond, rec)) continue;
-      if (seen <= skip) continue;
+      if (++seen <= skip) continue; /* --skip and --head count matches */
       if (!fields) {
         fi_wraw(w, rec); /* untouched records are copied verbatim */
       } else {

@@ -155,6 +155,10 @@ static void write_group(fi_writer *w, cgroup *g) {
   qsort_r(ord, g->nparts, sizeof *ord, cmp_part, g);
   double *acc = fi_calloc(g->P, sizeof *acc);
   for (int64_t k = 0; k < g->nparts; k++) {
+    /* The record says repeats offset..offset+total-1: they must all be here. */
+    if (k > 0 && g->off[ord[k]] != g->off[ord[k - 1]] + g->cnt[ord[k - 1]])
+      fi_die("ihvp --combine: '%s': repeats %lld..%lld are missing (the parts must cover one range)",
+             g->id, (long long)(g->off[ord[k - 1]] + g->cnt[ord[k - 1]]), (long long)(g->off[ord[k]] - 1));
     const float *v = g->vec[ord[k]];
     double c = (double)g->cnt[ord[k]];
     for (int64_t j = 0; j < g->P; j++) acc[j] += c * v[j];

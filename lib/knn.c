@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -320,6 +321,12 @@ fi_knn *fi_knn_load(const char *path) {
   if (k->n != ntotal)
     fi_die("%s: holds %lld ids, its header says %lld (truncated?)", idp, (long long)k->n, (long long)ntotal);
 
+  /* A file of the wrong size is not the index the id map describes: say
+   * so before FAISS parses sizes declared inside it. */
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (int64_t)st.st_size != want_bytes)
+    fi_die("kNN index %s has %lld bytes, its id map %s says %lld: the pair is from different builds; "
+           "rebuild with knn-select --build", path, (long long)st.st_size, idp, (long long)want_bytes);
   crc_io io;
   FILE *f = crc_open(&io, fd, 0);
   if (faiss_read_index(f, 0, &k->index) != 0)

@@ -263,6 +263,15 @@ void fi_model_set_class_names(fi_model *m, const char *const *names) {
     m->classes[c] = fi_strdup(names[c] ? names[c] : buf);
   }
 }
+char *fi_psel_names(const fi_model *m, const fi_psel *ps) {
+  size_t len = 1;
+  for (int k = 0; k < ps->n; k++) len += strlen(m->pname[ps->idx[k]]) + 1;
+  char *s = fi_malloc(len), *p = s;
+  *p = 0;
+  for (int k = 0; k < ps->n; k++) p += sprintf(p, "%s%s", k ? "," : "", m->pname[ps->idx[k]]);
+  return s;
+}
+
 int fi_model_nlayers(const fi_model *m) { return m->nl; }
 int64_t fi_model_layer_in(const fi_model *m, int k) { return k >= 0 && k < m->nl ? m->sizes[k] : 0; }
 int64_t fi_model_layer_out(const fi_model *m, int k) { return k >= 0 && k < m->nl ? m->sizes[k + 1] : 0; }

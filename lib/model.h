@@ -54,6 +54,9 @@ typedef struct {
 /* list: NULL/"default" (all except embedding.weight), "all", or a comma
  * list of parameter names or layer prefixes ("layers.1"). 0 ok, -1 + err. */
 int fi_psel_parse(const fi_model *m, const char *list, fi_psel *out, char *err, size_t errlen);
+/* The selection as "name,name,..." in model order (malloc'd): what gradient
+ * and ihvp records carry in "params". */
+char *fi_psel_names(const fi_model *m, const fi_psel *ps);
 void fi_params_get(const fi_model *m, const fi_psel *ps, float *theta);
 void fi_params_set(fi_model *m, const fi_psel *ps, const float *theta);
 
@@ -107,6 +110,14 @@ void fi_grad_each(const fi_model *m, fi_ws *ws, const fi_psel *ps,
 void fi_hvp(const fi_model *m, fi_ws *ws, const fi_psel *ps,
             const fi_examples *ex, const int64_t *idx, int64_t nb,
             const float *v, float *Hv);
+/* The predicted class: the first largest of p[0..n). */
+int fi_argmax(const float *p, int n);
+/* --label pred: set examples 0..nb-1's labels to the model's predictions
+ * (probs: scratch [nb, C]). */
+void fi_label_by_prediction(const fi_model *m, fi_ws *ws, fi_examples *ex, int64_t nb, float *probs);
+/* OpenBLAS's thread pool size (tools that run their own threads set 1). */
+void fi_blas_threads(int n);
+
 /* Factored per-example gradients: for dense layers k >= kmin, A[k] gets
  * the layer's inputs [nb, in_k] and D[k] the loss gradients w.r.t. its
  * outputs [nb, out_k], so example i's weight gradient is outer(D_i, A_i)

@@ -383,6 +383,21 @@ double fi_grad_mean(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_ex
   return loss;
 }
 
+int fi_argmax(const float *p, int n) {
+  int best = 0;
+  for (int c = 1; c < n; c++)
+    if (p[c] > p[best]) best = c;
+  return best;
+}
+
+void fi_label_by_prediction(const fi_model *m, fi_ws *ws, fi_examples *ex, int64_t nb, float *probs) {
+  int C = fi_model_nclasses(m);
+  fi_forward(m, ws, ex, NULL, nb, probs, NULL);
+  for (int64_t i = 0; i < nb; i++) fi_examples_set_label(ex, i, fi_argmax(probs + i * C, C));
+}
+
+void fi_blas_threads(int n) { openblas_set_num_threads(n); }
+
 void fi_layer_factors(const fi_model *m, fi_ws *ws, const fi_examples *ex, const int64_t *idx,
                       int64_t nb, int kmin, float *const *A, float *const *D) {
   if (kmin < 0 || kmin >= m->nl) fi_die("internal: factored layer %d of %d", kmin, m->nl);

@@ -39,6 +39,8 @@ static void print_help(const fi_tool *t) {
     printf("  %-30s %s", lhs, o->help ? o->help : "");
     if (o->required)
       printf(" (required)");
+    else if (o->help && strstr(o->help, "(default:"))
+      ; /* the help text says its default itself */
     else if (o->type == FI_OPT_FLAG)
       printf(" (default: off)");
     else

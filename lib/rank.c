@@ -57,6 +57,20 @@ fi_scores *fi_scores_merge(fi_reader *r) {
     x->n += k;
     fi_progress("%lld scores records", (long long)fi_rec_index(rec) + 1);
   }
+  /* A training id scored twice for one test (a shard given twice, a rerun
+   * concatenated) would be ranked twice: refuse it. stamp[e] = t + 1 marks
+   * e as seen for test t, so one pass over everything suffices. */
+  int64_t ne = fi_strset_count(s->train);
+  int64_t *stamp = fi_calloc((size_t)(ne ? ne : 1), sizeof *stamp);
+  for (int64_t t = 0; t < fi_strset_count(s->tests); t++)
+    for (int64_t i = 0; i < s->ts[t].n; i++) {
+      int64_t e = s->ts[t].train[i];
+      if (stamp[e] == t + 1)
+        fi_die("%s: test '%s': training example '%s' is scored more than once (the same shard twice?)",
+               fi_reader_name(r), fi_strset_at(s->tests, t), fi_strset_at(s->train, e));
+      stamp[e] = t + 1;
+    }
+  free(stamp);
   return s;
 }
 

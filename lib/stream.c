@@ -337,8 +337,8 @@ static const fi_record *read_record(fi_reader *r, int require_id) {
   r->have_rec = 0;
   arena_reset(&r->ar);
   if (r->start == r->end && !r->eof) {
-    r->start = r->end = 0; /* empty buffer: rewind for free */
-    r->base += 0;
+    r->base += r->start; /* empty buffer: rewind for free, offsets kept */
+    r->start = r->end = 0;
   }
   size_t pos = 0;
   uint64_t pending = 1, need = 1;
@@ -785,11 +785,17 @@ static void pack_str(fi_writer *w, const char *s, size_t n) {
   msgpack_pack_str_body(&w->pk, s, n);
 }
 
-static void check_id(const char *id) {
-  size_t n = strlen(id);
-  if (n == 0) fi_die("cannot write a record with an empty id");
+int fi_id_valid(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 4096) return 0;
   for (size_t i = 0; i < n; i++)
-    if ((unsigned char)id[i] <= 0x20 || id[i] == 0x7f) fi_die("cannot write record id '%s': ids may not contain whitespace", id);
+    if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f) return 0;
+  return 1;
+}
+
+static void check_id(const char *id) {
+  if (!fi_id_valid(id))
+    fi_die("cannot write record id '%.80s': ids are 1 to 4096 bytes without whitespace or control characters", id);
 }
 
 void fi_wbegin(fi_writer *w, const char *id, int n) {

@@ -80,6 +80,10 @@ int64_t fi_rec_scored(const fi_record *rec, const char *key, const char ***ids,
                       const float **scores, int required);
 extern int fi_allow_nonfinite;
 
+/* 1 if s can be a record id: non-empty, at most 4096 bytes, no whitespace
+ * or control characters (what the reader accepts). */
+int fi_id_valid(const char *s);
+
 /* ---- writing ---- */
 typedef struct fi_writer fi_writer;
 /* path NULL or "-" = stdout; a named file is written atomically

@@ -12,6 +12,7 @@ struct fi_test_vectors {
   const fi_psel *ps;
   fi_reader *r;
   int from_examples, need_label;
+  char *pnames;         /* the selection's names, to check gradient records */
   int64_t chunk;
   const char *mean_id;
   int64_t group;
@@ -40,6 +41,7 @@ fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_re
   tv->r = r;
   tv->from_examples = from_examples;
   tv->need_label = !pred_label;
+  tv->pnames = fi_psel_names(m, ps);
   tv->chunk = chunk;
   tv->mean_id = mean_id;
   tv->ws = fi_ws_new(m);
@@ -55,6 +57,7 @@ static void free_ids(fi_test_vectors *tv) {
 void fi_test_vectors_free(fi_test_vectors *tv) {
   if (!tv) return;
   free_ids(tv);
+  free(tv->pnames);
   free(tv->ids);
   free(tv->V);
   fi_ws_free(tv->ws);
@@ -75,6 +78,20 @@ static const fi_record *next_record(fi_test_vectors *tv) {
   return rec;
 }
 
+/* A gradient record from grad says which parameters and which label it
+ * took the loss over: both must be what this run's --params and --label
+ * say, or the ihvp record would describe something else. Records without
+ * those fields (e.g. from PyTorch) are taken at their word. */
+static void check_gradient(const fi_test_vectors *tv, const fi_record *rec) {
+  const char *want = tv->need_label ? "gold" : "pred";
+  const char *kind = fi_rec_str(rec, "label_kind", NULL, 0);
+  if (kind && strcmp(kind, want))
+    fi_rec_die(rec, "gradient of the loss under the %s label, but --label is %s: give --label %s", kind, want, kind);
+  const char *pl = fi_rec_str(rec, "params", NULL, 0);
+  if (pl && strcmp(pl, tv->pnames))
+    fi_rec_die(rec, "gradient over parameters '%s', but --params selects '%s'", pl, tv->pnames);
+}
+
 static int is_gradient(const fi_test_vectors *tv, const fi_record *rec) {
   return !tv->from_examples && fi_rec_has(rec, "grad");
 }
@@ -91,14 +108,7 @@ static void example_gradients(fi_test_vectors *tv, int64_t ne, int mean) {
     tv->probs = fi_aligned(fi_mul_size(ne, fi_model_nclasses(m), "probabilities"), sizeof(float));
   }
   if (!tv->need_label) { /* --label pred: the model's own prediction */
-    int C = fi_model_nclasses(m);
-    fi_forward(m, tv->ws, tv->tex, NULL, ne, tv->probs, NULL);
-    for (int64_t i = 0; i < ne; i++) {
-      int best = 0;
-      for (int c = 1; c < C; c++)
-        if (tv->probs[i * C + c] > tv->probs[i * C + best]) best = c;
-      fi_examples_set_label(tv->tex, i, best);
-    }
+    fi_label_by_prediction(m, tv->ws, tv->tex, ne, tv->probs);
   }
   if (mean) fi_grad_mean(m, tv->ws, tv->ps, tv->tex, NULL, ne, 0, tv->Gex);
   else fi_grad_each(m, tv->ws, tv->ps, tv->tex, NULL, ne, 0, tv->Gex);
@@ -115,6 +125,7 @@ static int64_t mean_vector(fi_test_vectors *tv) {
     const fi_record *rec;
     while ((rec = next_record(tv))) {
       if (is_gradient(tv, rec)) {
+        check_gradient(tv, rec);
         const float *g;
         fi_rec_f32(rec, "grad", P, &g, 1);
         for (int64_t k = 0; k < P; k++) macc[k] += g[k];
@@ -152,6 +163,7 @@ int64_t fi_test_vectors_next(fi_test_vectors *tv, const float **V, const char *c
   fi_examples_clear(tv->tex);
   while (ns < tv->group && (rec = next_record(tv))) {
     if (is_gradient(tv, rec)) { /* straight into V */
+      check_gradient(tv, rec);
       const float *g;
       fi_rec_f32(rec, "grad", P, &g, 1);
       memcpy(vec + ns * P, g, P * sizeof *vec);

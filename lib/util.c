@@ -205,7 +205,7 @@ void fi_atomic_commit(fi_atomic *a) {
 int fi_parse_ll(const char *s, long long *out) {
   char *end;
   errno = 0;
-  long long v = strtoll(s, &end, 0);
+  long long v = strtoll(s, &end, 10); /* "010" is ten, as a user means it */
   if (errno || end == s || *end) return -1;
   *out = v;
   return 0;

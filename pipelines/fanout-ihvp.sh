@@ -24,6 +24,7 @@ shift $((OPTIND - 1))
 for f in "$model" "$train"; do [ -r "$f" ] || { echo "fanout-ihvp: error: cannot read $f" >&2; exit 1; }; done
 d=$out.d
 mkdir -p "$d"
+rm -f "$out"   # a failed run must not leave an older result looking current
 cp "$model" "$d/model"
 cp "$train" "$d/train.mp"
 cat > "$d/query.mp"     # the test gradients (or examples), sent to every job

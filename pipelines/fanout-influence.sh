@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# fanout-influence.sh - influence of every training point (or of the kNN
-# candidates) on the test points of an ihvp stream, split into shards that
-# run as GNU parallel jobs, locally or on other hosts (--sshlogin), merged by
+# fanout-influence.sh - influence of every training point on the test points
+# of an ihvp stream, the training set split into shards that run as GNU
+# parallel jobs, locally or on other hosts (--sshlogin), merged by
 # rank. The only things sent to a job are the model, the ihvp vectors and its
 # shard; the only thing returned is its scores: little communication.
 #
@@ -26,6 +26,7 @@ shift $((OPTIND - 1))
 [ "$batch" -ge 1 ] 2>/dev/null || { echo "fanout-influence: -b must be a positive integer" >&2; exit 2; }
 for f in "$model" "$train" "$ihvp"; do [ -r "$f" ] || { echo "fanout-influence: error: cannot read $f" >&2; exit 1; }; done
 mkdir -p "$dir"
+rm -f "$dir/scores.mp"   # a failed run must not leave an older result looking current
 cp "$model" "$dir/model"
 cp "$ihvp" "$dir/ihvp.mp"
 # Contiguous shards keep training order, so the merged scores list the
@@ -33,6 +34,7 @@ cp "$ihvp" "$dir/ihvp.mp"
 # of the batch so every GEMM sees the same examples as in a single run
 # `influence --batch BATCH`, and the scores are bitwise the same.
 n=$(pick "$train" 2>&1 >/dev/null | sed -n 's/^pick: done \([0-9]*\) records$/\1/p')
+[ "${n:-0}" -ge 1 ] || { echo "fanout-influence: error: no training records in $train" >&2; exit 1; }
 per=$(( (n + shards - 1) / shards ))
 per=$(( (per + batch - 1) / batch * batch ))
 shards=$(( (n + per - 1) / per ))

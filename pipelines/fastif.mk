@@ -78,7 +78,7 @@ $(OUT)/query-grad.mp: $(MODEL) $(QUERY) | $(OUT)/.dir
 	$(BIN)/grad --model $(MODEL) --params $(PARAMS) --label $(LABEL) < $(QUERY) > $@
 
 $(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(MODEL) $(TRAIN)
-	$(BIN)/ihvp --model $(MODEL) --train $(TRAIN) --params $(PARAMS) --method $(METHOD) \
+	$(BIN)/ihvp --model $(MODEL) --train $(TRAIN) --params $(PARAMS) --label $(LABEL) --method $(METHOD) \
 	  --depth $(J) --batch $(B) --repeats $(T) --scale $(SCALE) --damping $(DAMPING) \
 	  --seed $(SEED) --threads $(THREADS) < $< > $@
 

@@ -18,6 +18,7 @@ is "$(pick --ids "$T/ids.txt" < "$T/in.mp" | ids)" "r5 r7" "--ids from a text fi
 is "$(pick --ids "$T/ids.txt" -v < "$T/in.mp" | pick --head 3 | ids)" "r0 r1 r2" "--ids -v inverts"
 is "$(pick --where 'pred!=label' < "$T/in.mp" | ids)" "$($PY -c 'print(" ".join(f"r{i}" for i in range(20) if i % 2 != (i // 2) % 2))')" "--where compares two fields"
 is "$(pick --where 'group==b' < "$T/in.mp" | pick --where 'label>=1' | ids)" "r11 r13 r15 r17 r19" "--where with string and number literals"
+is "$(pick --where 'group==b' --skip 1 --head 2 < "$T/in.mp" | ids)" "r11 r12" "--skip and --head count matching records"
 pick --keep x < "$T/in.mp" > "$T/keep.mp"
 is "$($PY -c 'import sys, msgpack; r = next(msgpack.Unpacker(open(sys.argv[1], "rb"))); print(sorted(r))' "$T/keep.mp")" "['id', 'x']" "--keep keeps id and the named fields"
 is "$(cat "$T/in.mp" "$T/in.mp" | pick | ids | wc -w)" "40" "concatenated streams are one stream"
@@ -28,6 +29,11 @@ head -c 100 "$T/in.mp" > "$T/cut.mp"
 run pick < "$T/cut.mp"
 is "$rc" "1" "truncated input: exit 1"
 like "$err" "record #1 \(byte [0-9]+\): truncated" "truncated input: error names the record and byte"
+# a producer that writes a record at a time: offsets stay right when the
+# reader's buffer drains between records
+n1=$(pick --head 1 "$T/in.mp" 2>/dev/null | wc -c)
+run sh -c "(pick --head 1 '$T/in.mp' 2>/dev/null; sleep 0.2; printf '\\x81\\xa2id') | pick"
+like "$err" "record #1 \(byte $n1\)" "error offsets count every byte read, also across a drained buffer"
 run pick < /dev/null
 is "$rc:$out" "0:" "empty input: no records, exit 0"
 run pick "$T/in.mp" '>' /dev/full

@@ -141,4 +141,15 @@ ihvp $MM --method exact < "$T/test.ex" > "$T/mexact" 2>/dev/null
 ihvp $MM --method lissa --depth 2000 --repeats 8 < "$T/test.ex" > "$T/mlissa" 2>"$T/mlissa.err"
 read e c <<< "$(cmpv "$T/mlissa" "$T/mexact")"
 $PY -c "import sys; sys.exit(not $c > 0.98)"; is $? 0 "mlp: lissa vs exact correlation $c (rel err $e)"
+# Gradient records say which label and parameters they used; ihvp holds
+# them to its own --label and --params instead of mislabelling its output.
+grad --model "$T/lin.model" --label pred < "$T/test.ex" > "$T/test.pgrad" 2>/dev/null
+run ihvp $M --method exact < "$T/test.pgrad"
+is "$rc" 1 "gradients under the predicted label, --label gold: exit 1"
+like "$err" "under the pred label, but --label is gold" "and the error says which label to give"
+run ihvp $M --method exact --label pred < "$T/test.pgrad"
+like "$rc:$out" '^0:' "with --label pred they are accepted"
+grad --model "$T/lin.model" --params layers.0.bias < "$T/test.ex" > "$T/test.bgrad" 2>/dev/null
+run ihvp $M --method exact < "$T/test.bgrad"
+is "$rc" 1 "gradients over other parameters: exit 1"
 done_testing

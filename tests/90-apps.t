@@ -40,7 +40,7 @@ pick --where "label==6" "$D/test.mp" 2>/dev/null | "$BIN/eval" --model "$D/model
   sed -n 's/^eval: accuracy \([0-9.]*\) .*/\1/p' > "$T/acc0"
 is "$(awk -F'\t' '$4 == 0 {print $5}' "$T/co/curves.tsv" | sort -u)" "$(cat "$T/acc0")" \
   "iteration 0 is the trained model's slice accuracy"
-like "$(awk -F'\t' '$3 == "anchors" && $4 == 2 {print ($5 > $A) ? "up" : "not up"}' A="$(cat "$T/acc0")" "$T/co/curves.tsv")" \
+like "$(awk -F'\t' '$3 == "anchors" && $4 == 2 {print ($5 > A) ? "up" : "not up"}' A="$(cat "$T/acc0")" "$T/co/curves.tsv")" \
   '^up$' "two steps on slice anchors raise the slice accuracy"
 ok "curves.png drawn" test -s "$T/co/curves.png"
 
