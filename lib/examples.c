@@ -276,21 +276,23 @@ void fi_examples_cache_bags(fi_examples *ex, const fi_model *m) {
   if (m->arch != FI_ARCH_BOW || ex->n == 0) return;
   fi_model_check_examples(m, ex);
   int64_t dim = m->dim;
-  const float *E = m->pdata[m->pe];
   ex->bag = fi_aligned(fi_mul_size((size_t)ex->n, (size_t)dim, "embedding cache"), sizeof(float));
   ex->bag_invn = fi_malloc(fi_mul_size((size_t)ex->n, sizeof(float), "embedding cache"));
-  for (int64_t j = 0; j < ex->n; j++) {
-    float *row = ex->bag + j * dim;
-    int64_t t0 = ex->rowptr[j], t1 = ex->rowptr[j + 1];
-    memset(row, 0, (size_t)dim * sizeof(float));
-    for (int64_t t = t0; t < t1; t++) {
-      const float *e = E + (int64_t)ex->tok[t] * dim;
-      for (int64_t c = 0; c < dim; c++) row[c] += e[c];
-    }
-    float inv = t1 > t0 ? 1.0f / (float)(t1 - t0) : 0.0f;
-    ex->bag_invn[j] = inv;
-    for (int64_t c = 0; c < dim; c++) row[c] *= inv;
-  }
+  for (int64_t j = 0; j < ex->n; j++) ex->bag_invn[j] = fi_bow_bag(m, ex, j, ex->bag + j * dim);
   ex->bag_m = m;
   ex->bag_n = ex->n;
+}
+
+float fi_bow_bag(const fi_model *m, const fi_examples *ex, int64_t j, float *row) {
+  int64_t dim = m->dim, t0 = ex->rowptr[j], t1 = ex->rowptr[j + 1];
+  const float *E = m->pdata[m->pe];
+  memset(row, 0, (size_t)dim * sizeof(float));
+  for (int64_t t = t0; t < t1; t++) {
+    const float *e = E + (int64_t)ex->tok[t] * dim;
+    for (int64_t c = 0; c < dim; c++) row[c] += e[c];
+  }
+  /* an empty text has no buckets: its embedding is the zero vector */
+  float inv = t1 > t0 ? 1.0f / (float)(t1 - t0) : 0.0f;
+  for (int64_t c = 0; c < dim; c++) row[c] *= inv;
+  return inv;
 }

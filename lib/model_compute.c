@@ -224,24 +224,15 @@ static double forward(const fi_model *m, fi_ws *ws, const fi_examples *ex, const
   int L = m->nl;
   int64_t d0 = m->sizes[0];
   if (m->arch == FI_ARCH_BOW) {
-    const float *E = m->pdata[m->pe];
     for (int64_t i = 0; i < nb; i++) {
-      int64_t j = ws->rows[i], t0 = ex->rowptr[j], t1 = ex->rowptr[j + 1];
+      int64_t j = ws->rows[i];
       float *row = ws->a[0] + i * d0;
       if (ex->bag_m == m && j < ex->bag_n) { /* the same sums, done once */
         memcpy(row, ex->bag + j * d0, (size_t)d0 * sizeof(float));
         ws->invn[i] = ex->bag_invn[j];
-        continue;
+      } else {
+        ws->invn[i] = fi_bow_bag(m, ex, j, row);
       }
-      memset(row, 0, (size_t)d0 * sizeof(float));
-      for (int64_t t = t0; t < t1; t++) {
-        const float *e = E + (int64_t)ex->tok[t] * d0;
-        for (int64_t c = 0; c < d0; c++) row[c] += e[c];
-      }
-      /* an empty text has no buckets: its embedding is the zero vector */
-      float inv = t1 > t0 ? 1.0f / (float)(t1 - t0) : 0.0f;
-      ws->invn[i] = inv;
-      for (int64_t c = 0; c < d0; c++) row[c] *= inv;
     }
     ws->in0 = ws->a[0];
   } else if (!idx) {

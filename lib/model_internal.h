@@ -58,6 +58,10 @@ struct fi_examples {
   int64_t bag_n;
 };
 
+/* bow: example j's mean embedding bag into row [dim]; returns 1/ntokens
+ * (0 for an empty text, whose bag is the zero vector). */
+float fi_bow_bag(const fi_model *m, const fi_examples *ex, int64_t j, float *row);
+
 /* Validate a batch against the model before computing on it. */
 void fi_model_check_examples(const fi_model *m, const fi_examples *ex);
 
