@@ -20,6 +20,12 @@ LR     ?= 0.01
 L2     ?= 0.0001
 K      ?= 500
 M      ?= 5
+# The settings of the demo's own targets (pipelines/common.mk).
+KNOB_PATHS += DATA
+KNOBS.data      := DATA
+KNOBS.import    := BIN
+KNOBS.test-pred := BIN
+KNOBS.query     := BIN NWRONG
 
 .DEFAULT_GOAL := demo
 include $(FASTIF)/pipelines/fastif.mk
@@ -34,18 +40,28 @@ demo: $(OUT)/ranked.mp $(OUT)/scores.mp
 	@$(BIN)/rank -m $(M) --join $(TRAIN) --query $(QUERY_INFO) --text < $(OUT)/scores.mp 2>/dev/null
 	@echo "ranked stream: $(OUT)/ranked.mp (dump $(OUT)/ranked.mp shows it as JSON lines)"
 
-$(OUT)/fine-foods.csv: $(DATA) | $(OUT)/.dir
-	xz -dc $< > $@
+$(OUT)/fine-foods.csv: $(DATA) $(OUT)/.knobs-data
+	$(BEGIN) $<
+	xz -dc $< > $@.tmp
+	$(COMMIT)
 
-$(TRAIN): $(OUT)/fine-foods.csv
-	$(BIN)/import-text --text review --label score --classes great,other --group product --where split=train $< > $@
-$(TEST): $(OUT)/fine-foods.csv
-	$(BIN)/import-text --text review --label score --classes great,other --group product --where split=test $< > $@
+$(TRAIN): $(OUT)/fine-foods.csv $(BIN)/import-text $(OUT)/.knobs-import
+	$(BEGIN) $<
+	$(BIN)/import-text --text review --label score --classes great,other --group product --where split=train $< > $@.tmp
+	$(COMMIT)
+$(TEST): $(OUT)/fine-foods.csv $(BIN)/import-text $(OUT)/.knobs-import
+	$(BEGIN) $<
+	$(BIN)/import-text --text review --label score --classes great,other --group product --where split=test $< > $@.tmp
+	$(COMMIT)
 
-$(OUT)/test-pred.mp: $(MODEL) $(TEST)
-	$(BIN)/eval --model $(MODEL) < $(TEST) > $@
+$(OUT)/test-pred.mp: $(MODEL) $(TEST) $(BIN)/eval $(OUT)/.knobs-test-pred
+	$(BEGIN) $(TEST)
+	$(BIN)/eval --model $(MODEL) < $(TEST) > $@.tmp
+	$(COMMIT) $(TEST)
 
 # The first NWRONG test reviews the model gets wrong.
-$(QUERY): $(OUT)/test-pred.mp $(TEST)
+$(QUERY): $(OUT)/test-pred.mp $(TEST) $(BIN)/pick $(OUT)/.knobs-query
+	$(BEGIN) $< $(TEST)
 	$(BIN)/pick --where 'pred!=label' --head $(NWRONG) $(OUT)/test-pred.mp > $(OUT)/wrong.mp
-	$(BIN)/pick --ids $(OUT)/wrong.mp $(TEST) > $@
+	$(BIN)/pick --ids $(OUT)/wrong.mp $(TEST) > $@.tmp
+	$(COMMIT) $(OUT)/wrong.mp

@@ -4,9 +4,14 @@
 #
 # train -> embed -> index -> knn -> grad of queries -> ihvp -> influence on
 # the candidates -> rank. `full` scores every training point instead (no kNN)
-# for comparison. Every target is written whole or not at all (tools write
-# atomically; make deletes half-made targets), so an interrupted run resumes
-# where it stopped and `make -j` runs independent branches at once.
+# for comparison. A target is remade when its inputs, its tool or the knobs
+# it was made with change, and only then (knob stamps: a new K remakes the
+# candidates, scores and ranking, not the ihvp). Every target is written
+# under a temporary name and renamed when whole and as long as it should be
+# (one record per query); a step refuses an empty input. So a failed or
+# killed run leaves nothing that counts as made, a rerun resumes where it
+# stopped, and `make -j` runs independent branches at once. Set the knobs
+# before including this file (demo.mk does).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 .DELETE_ON_ERROR:
@@ -50,50 +55,81 @@ M       ?= 10
 QUERY_INFO ?= $(QUERY)
 TRAIN_OPTS ?=
 
+# The settings each target is made with (pipelines/common.mk).
+KNOB_PATHS += MODEL TRAIN QUERY QUERY_INFO
+KNOBS.model      := BIN TRAIN ARCH EPOCHS LR L2 SEED TRAIN_OPTS
+KNOBS.train-emb  := BIN MODEL TRAIN
+KNOBS.index      := BIN INDEX_SPEC
+KNOBS.query-emb  := BIN MODEL QUERY
+KNOBS.candidates := BIN K
+KNOBS.query-grad := BIN MODEL QUERY PARAMS LABEL
+KNOBS.ihvp       := BIN MODEL TRAIN PARAMS LABEL METHOD J B T SCALE DAMPING SEED THREADS
+KNOBS.scores     := BIN MODEL TRAIN PARAMS
+KNOBS.ranked     := BIN TRAIN QUERY_INFO M
+include $(FASTIF)/pipelines/common.mk
+
 .PHONY: ranked full show show-full
 ranked: $(OUT)/ranked.mp
 full: $(OUT)/full-ranked.mp
 
-$(OUT)/.dir:
-	mkdir -p $(OUT) && touch $@
-
 ifeq ($(MODEL),$(OUT)/model)
-$(OUT)/model: $(TRAIN) | $(OUT)/.dir
+$(OUT)/model: $(TRAIN) $(BIN)/train $(OUT)/.knobs-model
+	$(BEGIN) $(TRAIN)
 	$(BIN)/train --arch $(ARCH) --epochs $(EPOCHS) --lr $(LR) --l2 $(L2) --seed $(SEED) $(TRAIN_OPTS) -o $@ < $(TRAIN)
 endif
 
-$(OUT)/train-emb.mp: $(MODEL) $(TRAIN) | $(OUT)/.dir
-	$(BIN)/embed --model $(MODEL) < $(TRAIN) > $@
+$(OUT)/train-emb.mp: $(MODEL) $(TRAIN) $(BIN)/embed $(OUT)/.knobs-train-emb
+	$(BEGIN) $(TRAIN)
+	$(BIN)/embed --model $(MODEL) < $(TRAIN) > $@.tmp
+	$(COMMIT) $(TRAIN)
 
-$(OUT)/index: $(OUT)/train-emb.mp
+$(OUT)/index: $(OUT)/train-emb.mp $(BIN)/knn-select $(OUT)/.knobs-index
+	$(BEGIN) $<
 	$(BIN)/knn-select --build $@ --index-spec $(INDEX_SPEC) < $<
 
-$(OUT)/query-emb.mp: $(MODEL) $(QUERY) | $(OUT)/.dir
-	$(BIN)/embed --model $(MODEL) < $(QUERY) > $@
+$(OUT)/query-emb.mp: $(MODEL) $(QUERY) $(BIN)/embed $(OUT)/.knobs-query-emb
+	$(BEGIN) $(QUERY)
+	$(BIN)/embed --model $(MODEL) < $(QUERY) > $@.tmp
+	$(COMMIT) $(QUERY)
 
-$(OUT)/candidates.mp: $(OUT)/index $(OUT)/query-emb.mp
-	$(BIN)/knn-select --index $(OUT)/index -k $(K) < $(OUT)/query-emb.mp > $@
+$(OUT)/candidates.mp: $(OUT)/index $(OUT)/query-emb.mp $(BIN)/knn-select $(OUT)/.knobs-candidates
+	$(BEGIN) $(OUT)/query-emb.mp
+	$(BIN)/knn-select --index $(OUT)/index -k $(K) < $(OUT)/query-emb.mp > $@.tmp
+	$(COMMIT) $(OUT)/query-emb.mp
 
-$(OUT)/query-grad.mp: $(MODEL) $(QUERY) | $(OUT)/.dir
-	$(BIN)/grad --model $(MODEL) --params $(PARAMS) --label $(LABEL) < $(QUERY) > $@
+$(OUT)/query-grad.mp: $(MODEL) $(QUERY) $(BIN)/grad $(OUT)/.knobs-query-grad
+	$(BEGIN) $(QUERY)
+	$(BIN)/grad --model $(MODEL) --params $(PARAMS) --label $(LABEL) < $(QUERY) > $@.tmp
+	$(COMMIT) $(QUERY)
 
-$(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(MODEL) $(TRAIN)
+$(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(MODEL) $(TRAIN) $(BIN)/ihvp $(OUT)/.knobs-ihvp
+	$(BEGIN) $< $(TRAIN)
 	$(BIN)/ihvp --model $(MODEL) --train $(TRAIN) --params $(PARAMS) --label $(LABEL) --method $(METHOD) \
 	  --depth $(J) --batch $(B) --repeats $(T) --scale $(SCALE) --damping $(DAMPING) \
-	  --seed $(SEED) --threads $(THREADS) < $< > $@
+	  --seed $(SEED) --threads $(THREADS) < $< > $@.tmp
+	$(COMMIT) $<
 
-$(OUT)/scores.mp: $(OUT)/ihvp.mp $(OUT)/candidates.mp
+# One scores record per query: a query without candidates is an error, not a gap.
+$(OUT)/scores.mp: $(OUT)/ihvp.mp $(OUT)/candidates.mp $(BIN)/influence $(OUT)/.knobs-scores
+	$(BEGIN) $< $(OUT)/candidates.mp
 	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) --params $(PARAMS) \
-	  --candidates $(OUT)/candidates.mp > $@
+	  --candidates $(OUT)/candidates.mp > $@.tmp
+	$(COMMIT) $<
 
-$(OUT)/full-scores.mp: $(OUT)/ihvp.mp $(MODEL) $(TRAIN)
-	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) --params $(PARAMS) > $@
+$(OUT)/full-scores.mp: $(OUT)/ihvp.mp $(MODEL) $(TRAIN) $(BIN)/influence $(OUT)/.knobs-scores
+	$(BEGIN) $< $(TRAIN)
+	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) --params $(PARAMS) > $@.tmp
+	$(COMMIT) $<
 
-$(OUT)/ranked.mp: $(OUT)/scores.mp $(TRAIN)
-	$(BIN)/rank -m $(M) --join $(TRAIN) --query $(QUERY_INFO) < $< > $@
+$(OUT)/ranked.mp: $(OUT)/scores.mp $(TRAIN) $(BIN)/rank $(OUT)/.knobs-ranked
+	$(BEGIN) $<
+	$(BIN)/rank -m $(M) --join $(TRAIN) --query $(QUERY_INFO) < $< > $@.tmp
+	$(COMMIT) $<
 
-$(OUT)/full-ranked.mp: $(OUT)/full-scores.mp $(TRAIN)
-	$(BIN)/rank -m $(M) --join $(TRAIN) --query $(QUERY_INFO) < $< > $@
+$(OUT)/full-ranked.mp: $(OUT)/full-scores.mp $(TRAIN) $(BIN)/rank $(OUT)/.knobs-ranked
+	$(BEGIN) $<
+	$(BIN)/rank -m $(M) --join $(TRAIN) --query $(QUERY_INFO) < $< > $@.tmp
+	$(COMMIT) $<
 
 # Readable views for a terminal.
 show: $(OUT)/scores.mp $(OUT)/ranked.mp

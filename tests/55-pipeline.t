@@ -1,8 +1,10 @@
 #!/bin/bash
 # The FastIF make graph and the GNU parallel fan-out on a small slice of the
 # bundled reviews: the graph runs, resumes without redoing finished steps,
-# removes half-made targets on failure, and the sharded run gives exactly
-# the single-process scores.
+# remakes exactly the targets whose knobs or tools changed, removes
+# half-made targets on failure and after SIGKILL, refuses empty or short
+# intermediates, and the sharded run gives exactly the single-process
+# scores.
 . "$(dirname "$0")/lib.sh"
 MK="$TOP/pipelines/fastif.mk"
 xz -dc "$DATA/fine-foods.csv.xz" > "$T/ff.csv"
@@ -19,6 +21,50 @@ import sys, msgpack
 recs = list(msgpack.Unpacker(open(sys.argv[1], "rb")))
 print(len(recs), all(len(r["ids"]) == 50 for r in recs))' "$T/run/scores.mp")" "4 True" "scores: one record per query, K candidates each"
 is "$(make -s -f "$MK" "${vars[@]}" -n ranked)" "" "a finished graph has nothing left to do"
+cp "$T/run/ihvp.mp" "$T/ihvp.clean"
+
+# A changed knob remakes exactly the targets made with it (knob stamps).
+mtimes() { (cd "$1" && find . -maxdepth 1 -type f ! -name '.*' -printf '%f %T@\n' | sort); }
+changed() { # DIR SNAPSHOT: the files made, remade or removed since SNAPSHOT
+  mtimes "$1" > "$T/.now"
+  join -a1 -a2 "$2" "$T/.now" | awk 'NF < 3 || $2 != $3 { print $1 }' | tr '\n' ' ' | sed 's/ $//'
+}
+ihvp_says() { $PY -c '
+import sys, msgpack
+print(sorted({(r["method"], r["damping"]) for r in msgpack.Unpacker(open(sys.argv[1], "rb"))}))' "$1"; }
+is "$(ihvp_says "$T/run/ihvp.mp")" "[('lissa', 0.005)]" "ihvp records made with lissa, damping 0.005"
+mtimes "$T/run" > "$T/m0"
+ok "K=20: the graph reruns" make -s -f "$MK" "${vars[@]}" K=20 ranked
+is "$(changed "$T/run" "$T/m0")" "candidates.mp ranked.mp scores.mp" "a new K remakes the candidates, scores and ranking, nothing else"
+is "$($PY -c '
+import sys, msgpack
+print(sorted({len(r["ids"]) for r in msgpack.Unpacker(open(sys.argv[1], "rb"))}))' "$T/run/scores.mp")" "[20]" "the scores hold K = 20 candidates per query"
+mtimes "$T/run" > "$T/m1"
+ok "METHOD=cg DAMPING=0.5: the graph reruns" make -s -f "$MK" "${vars[@]}" K=20 METHOD=cg DAMPING=0.5 ranked
+is "$(changed "$T/run" "$T/m1")" "ihvp.mp ranked.mp scores.mp" "a new method and damping remake the ihvp, scores and ranking, not the index or candidates"
+is "$(ihvp_says "$T/run/ihvp.mp")" "[('cg', 0.5)]" "the ihvp records say cg, damping 0.5"
+mtimes "$T/run" > "$T/m2"
+ok "M=2: the graph reruns" make -s -f "$MK" "${vars[@]}" K=20 METHOD=cg DAMPING=0.5 M=2 ranked
+is "$(changed "$T/run" "$T/m2")" "ranked.mp" "a new list length remakes only the ranking"
+is "$(make -s -f "$MK" "${vars[@]}" K=20 METHOD=cg DAMPING=0.5 M=2 OUT="$T/./run" -n ranked)" "" \
+  "the same knobs (OUT spelled differently): nothing to do"
+ok "back to the first knobs" make -s -f "$MK" "${vars[@]}" ranked
+ok "gives the first run's ihvp again" cmp "$T/run/ihvp.mp" "$T/ihvp.clean"
+
+# An empty or short intermediate stops the stage that reads it.
+: > "$T/run/candidates.mp"
+run make -s -f "$MK" "${vars[@]}" ranked
+is "$rc" 2 "an empty candidates.mp stops the graph"
+like "$err" "fastif.mk: error: .*/candidates.mp is empty \(no records\): cannot make .*/scores.mp" "saying which file is empty"
+is "$([ -e "$T/run/scores.mp" ] && echo kept || echo none)" none "and leaves no scores.mp"
+rm "$T/run/candidates.mp"
+make -s -f "$MK" "${vars[@]}" "$T/run/candidates.mp" > /dev/null 2>&1
+pick --head 1 "$T/run/candidates.mp" > "$T/cand1.mp" 2>/dev/null && mv "$T/cand1.mp" "$T/run/candidates.mp"
+run make -s -f "$MK" "${vars[@]}" ranked
+is "$rc" 2 "candidates for 1 of the 4 queries stop the graph"
+is "$([ -e "$T/run/scores.mp" ] && echo kept || echo none)" none "and no scores.mp with 1 query in it is kept"
+rm "$T/run/candidates.mp"
+ok "the graph resumes" make -s -f "$MK" "${vars[@]}" ranked
 touch "$T/query.mp"
 like "$(make -s -f "$MK" "${vars[@]}" -n ranked | grep -c 'bin/train')" "^0$" "a new query does not retrain the model"
 like "$(make -s -f "$MK" "${vars[@]}" -n ranked)" "bin/grad" "a new query recomputes its gradients"
@@ -35,6 +81,33 @@ fast = list(msgpack.Unpacker(open(sys.argv[2], "rb")))
 import numpy as np
 ok = all(np.allclose(np.frombuffer(r["scores"]["data"], "<f4"), [full[r["id"]][i] for i in r["ids"]], rtol=1e-5, atol=1e-6) for r in fast)
 print(len(full[fast[0]["id"]]), ok)' "$T/run/full-scores.mp" "$T/run/scores.mp")" "400 True" "full scores cover all 400 and agree with the kNN subset's"
+# SIGKILL of the whole make (no cleanup) while ihvp runs and has written part
+# of a record: nothing left counts as made, and the rerun finishes. The ihvp
+# in SB stalls while $T/slow exists.
+SB=$T/slowbin
+mkdir "$SB" && ln -s "$BIN"/* "$SB"/ && rm "$SB/ihvp"
+printf '#!/bin/bash\nif [ -e %q ]; then printf "\\201"; : > %q; exec sleep 60; fi\nexec %q "$@"\n' \
+  "$T/slow" "$T/started" "$BIN/ihvp" > "$SB/ihvp"
+chmod +x "$SB/ihvp"
+kvars=("${vars[@]}" BIN="$SB" OUT="$T/kill")
+touch "$T/slow"
+set -m   # make and its children in a process group of their own
+make -s -f "$MK" "${kvars[@]}" ranked > /dev/null 2>&1 &
+pid=$!
+set +m
+for _ in $(seq 600); do [ -e "$T/started" ] && break; sleep 0.05; done
+{ kill -KILL -- -"$pid"; wait "$pid"; } 2> /dev/null
+rm -f "$T/slow"
+is "$([ -e "$T/started" ] && echo yes)" yes "make was killed while ihvp was writing"
+is "$([ -e "$T/kill/ihvp.mp" ] && echo "left ($(wc -c < "$T/kill/ihvp.mp") bytes)" || echo none)" none \
+  "SIGKILL during ihvp leaves no ihvp.mp (only ihvp.mp.tmp)"
+ok "the rerun succeeds" make -s -f "$MK" "${kvars[@]}" ranked
+ok "and its ihvp.mp is the uninterrupted run's, byte for byte" cmp "$T/kill/ihvp.mp" "$T/ihvp.clean"
+mtimes "$T/kill" > "$T/k0"
+touch "$SB/ihvp"
+ok "a rebuilt ihvp tool: the graph reruns" make -s -f "$MK" "${kvars[@]}" ranked
+is "$(changed "$T/kill" "$T/k0")" "ihvp.mp ranked.mp scores.mp" "a newer ihvp binary remakes the ihvp, scores and ranking, nothing else"
+
 # Fan-out: 3 shards under GNU parallel, merged, equal to the single run.
 influence --ihvp "$T/run/ihvp.mp" --model "$T/run/model" --train "$T/train.mp" --batch 64 > "$T/single.mp" 2>/dev/null
 ok "fan-out over 3 shards" "$TOP/pipelines/fanout-influence.sh" -m "$T/run/model" -t "$T/train.mp" -i "$T/run/ihvp.mp" -o "$T/fan" -s 3 -j 2 -b 64
