@@ -21,13 +21,19 @@ done
 shift $((OPTIND - 1))
 [ -n "$model" ] && [ -n "$train" ] && [ -n "$out" ] || usage
 [ "$repeats" -ge 1 ] 2>/dev/null || { echo "fanout-ihvp: -T must be a positive integer" >&2; exit 2; }
-for f in "$model" "$train"; do [ -r "$f" ] || { echo "fanout-ihvp: error: cannot read $f" >&2; exit 1; }; done
+. "$here/pipelines/step.sh"
+STEP_WHO=fanout-ihvp
+for f in "$model" "$train"; do [ -r "$f" ] || die "cannot read $f"; done
 d=$out.d
 mkdir -p "$d"
-rm -f "$out"   # a failed run must not leave an older result looking current
+# A failed run must not leave an older result (or an older run's repeats)
+# looking current.
+rm -f "$out" "$d/joblog" "$d/combine.log" "$d"/repeat-*.mp "$d"/repeat-*.log
 cp "$model" "$d/model"
 cp "$train" "$d/train.mp"
 cat > "$d/query.mp"     # the test gradients (or examples), sent to every job
+nq=$(count "$d/query.mp")
+[ "$nq" -ge 1 ] || die "no test gradients (or examples) on standard input"
 cd "$d"
 remote=()
 if [ -n "$ssh" ]; then
@@ -40,10 +46,22 @@ extra=""
 # --threads 1: one repeat per job; the jobs are the parallelism.
 seq 0 $((repeats - 1)) |
   parallel --halt now,fail=1 --joblog joblog -j "$jobs" "${remote[@]}" \
-    "ihvp --model model --train train.mp --repeats 1 --repeat-offset {} --threads 1 $extra < query.mp > repeat-{}.mp 2> repeat-{}.log"
+    "ihvp --model model --train train.mp --repeats 1 --repeat-offset {} --threads 1 $extra < query.mp > repeat-{}.mp 2> repeat-{}.log" ||
+  { failed_jobs joblog; exit 1; }
+# One record per test gradient from every repeat and from the combination
+# (one in all with --mean).
+want=$nq
+case " $* " in *" --mean "*) want=1 ;; esac
 files=()
-for ((r = 0; r < repeats; r++)); do files+=("repeat-$r.mp"); done
+for ((r = 0; r < repeats; r++)); do
+  m=$(count "repeat-$r.mp")
+  [ "$m" = "$want" ] || die "repeat $r: ihvp wrote $m records for the $nq test gradients; no $out"
+  files+=("repeat-$r.mp")
+done
 cd - > /dev/null
-(cd "$d" && ihvp --combine "${files[@]}") > "$out.tmp" 2>> "$d/combine.log"
+(cd "$d" && ihvp --combine "${files[@]}") > "$out.tmp" 2> "$d/combine.log" ||
+  { tool_errors "$d/combine.log"; rm -f "$out.tmp"; die "ihvp --combine failed (log: $d/combine.log)"; }
+m=$(count "$out.tmp")
+[ "$m" = "$want" ] || { rm -f "$out.tmp"; die "ihvp --combine wrote $m records for the $want of each repeat; no $out"; }
 mv "$out.tmp" "$out"
 echo "fanout-ihvp: done $repeats repeats -> $out" >&2

@@ -24,23 +24,40 @@ shift $((OPTIND - 1))
 [ -n "$model" ] && [ -n "$train" ] && [ -n "$ihvp" ] && [ -n "$dir" ] || usage
 [ "$shards" -ge 1 ] 2>/dev/null || { echo "fanout-influence: -s must be a positive integer" >&2; exit 2; }
 [ "$batch" -ge 1 ] 2>/dev/null || { echo "fanout-influence: -b must be a positive integer" >&2; exit 2; }
-for f in "$model" "$train" "$ihvp"; do [ -r "$f" ] || { echo "fanout-influence: error: cannot read $f" >&2; exit 1; }; done
+. "$here/pipelines/step.sh"
+STEP_WHO=fanout-influence
+for f in "$model" "$train" "$ihvp"; do [ -r "$f" ] || die "cannot read $f"; done
 mkdir -p "$dir"
-rm -f "$dir/scores.mp"   # a failed run must not leave an older result looking current
+# A failed run must not leave an older result (or an older run's shards)
+# looking current.
+rm -f "$dir/scores.mp" "$dir/joblog" "$dir"/shard-*.mp "$dir"/shard-*.scores "$dir"/shard-*.log
 cp "$model" "$dir/model"
 cp "$ihvp" "$dir/ihvp.mp"
+nq=$(count "$dir/ihvp.mp")
+[ "$nq" -ge 1 ] || die "no ihvp records in $ihvp"
+# One pass over the training set gives its size and its ids. A duplicate id
+# is refused here as one `influence --train` refuses it: split across
+# shards, each job would accept its copy and the merged scores hold both.
+if ! pick --keep id "$train" 2> "$dir/train.log" | dump > "$dir/train.ids" 2>> "$dir/train.log"; then
+  tool_errors "$dir/train.log"
+  die "cannot read the training set $train"
+fi
+awk -v who="$STEP_WHO" -v f="$train" '
+  $0 in first { printf "%s: error: record '\''%s'\'' (#%d of %s): duplicate id (also example #%d)\n",
+                       who, substr($0, 8, length($0) - 9), NR - 1, f, first[$0] > "/dev/stderr"; exit 1 }
+  { first[$0] = NR - 1 }' "$dir/train.ids"
+n=$(wc -l < "$dir/train.ids")
+[ "$n" -ge 1 ] || die "no training records in $train"
 # Contiguous shards keep training order, so the merged scores list the
 # training ids in the same order as a single run; shard sizes are multiples
 # of the batch so every GEMM sees the same examples as in a single run
 # `influence --batch BATCH`, and the scores are bitwise the same.
-n=$(pick "$train" 2>&1 >/dev/null | sed -n 's/^pick: done \([0-9]*\) records$/\1/p')
-[ "${n:-0}" -ge 1 ] || { echo "fanout-influence: error: no training records in $train" >&2; exit 1; }
 per=$(( (n + shards - 1) / shards ))
 per=$(( (per + batch - 1) / batch * batch ))
 shards=$(( (n + per - 1) / per ))
-[ "$shards" -ge 1 ] || shards=1
 for ((s = 0; s < shards; s++)); do
-  pick --skip $((s * per)) --head "$per" "$train" > "$dir/shard-$s.mp" 2>/dev/null
+  pick --skip $((s * per)) --head "$per" "$train" > "$dir/shard-$s.mp" 2> "$dir/shard-$s.log" ||
+    { tool_errors "$dir/shard-$s.log"; die "cannot cut shard $s of $train"; }
 done
 cd "$dir"
 remote=()
@@ -55,7 +72,13 @@ extra=""
 [ $# -gt 0 ] && extra=$(printf '%q ' "$@")
 seq 0 $((shards - 1)) | sed 's/.*/shard-&.mp/' |
   parallel --halt now,fail=1 --joblog joblog -j "$jobs" "${remote[@]}" \
-    "influence --ihvp ihvp.mp --model model --train {} --batch $batch $extra > {.}.scores 2> {.}.log"
+    "influence --ihvp ihvp.mp --model model --train {} --batch $batch $extra > {.}.scores 2> {.}.log" ||
+  { failed_jobs joblog; exit 1; }
+# Every shard scores every test point: one record per ihvp record.
+for ((s = 0; s < shards; s++)); do
+  m=$(count "shard-$s.scores")
+  [ "$m" = "$nq" ] || die "shard-$s.mp: influence wrote $m score records for the $nq ihvp records; no scores.mp"
+done
 for ((s = 0; s < shards; s++)); do cat "shard-$s.scores"; done > scores.mp.tmp
 mv scores.mp.tmp scores.mp
 echo "fanout-influence: done $shards shards ($n training records) -> $dir/scores.mp" >&2

@@ -9,7 +9,8 @@
 #   step.sh count FILE              FILE's number of records (pick's own error if FILE is bad)
 #
 # Messages start with $STEP_WHO (default step.sh); pick is $STEP_PICK (default: pick on
-# PATH).
+# PATH). The fan-outs source this file for the same functions and
+# failed_jobs (a failed GNU parallel run's own error lines).
 die() { echo "${STEP_WHO:-step.sh}: error: $*" >&2; exit 1; }
 tool_errors() { grep -v ': done [0-9]* records$' "$@" >&2 || true; }   # FILE: a tool's stderr, less its summary
 
@@ -47,6 +48,20 @@ commit() { # TARGET [REF]
     fi
   fi
   mv -f "$t.tmp" "$t"
+}
+
+failed_jobs() { # JOBLOG: after GNU parallel failed, each failed job's error lines from its
+  # log (the file its command writes with `2> NAME.log`), then which job it was
+  local code sig cmd log
+  while IFS=$'\t' read -r code sig cmd; do
+    log=$(grep -o '2> [^ ]*\.log' <<< "$cmd" | sed 's/^2> //' || true)
+    if [ -z "$log" ]; then
+      echo "${STEP_WHO:-step.sh}: error: job '$cmd' failed (exit $code, signal $sig)" >&2
+      continue
+    fi
+    [ -s "$log" ] && { grep ': error:' "$log" >&2 || tail -n 3 "$log" >&2; }
+    echo "${STEP_WHO:-step.sh}: error: job ${log%.log} failed (exit $code, signal $sig; log: $PWD/$log)" >&2
+  done < <(awk -F'\t' 'NR > 1 && ($7 != 0 || $8 != 0) { print $7 "\t" $8 "\t" $9 }' "$1")
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -4,7 +4,7 @@
 # remakes exactly the targets whose knobs or tools changed, removes
 # half-made targets on failure and after SIGKILL, refuses empty or short
 # intermediates, and the sharded run gives exactly the single-process
-# scores.
+# scores, or fails with the tool's own error.
 . "$(dirname "$0")/lib.sh"
 MK="$TOP/pipelines/fastif.mk"
 xz -dc "$DATA/fine-foods.csv.xz" > "$T/ff.csv"
@@ -141,4 +141,36 @@ is "$rc" 1 "fan-out of an empty training set: exit 1"
 is "$([ -e "$T/fan/scores.mp" ] && echo stale || echo gone)" "gone" "a failed fan-out leaves no earlier scores.mp behind"
 run "$TOP/pipelines/fanout-influence.sh" -m "$T/run/model" -t "$T/train.mp" -i "$T/nope.mp" -o "$T/fan2"
 is "$rc" "1" "fan-out with a missing input: exit 1"
+# Every failure of a fan-out shows the underlying tool's error.
+FAN=$TOP/pipelines/fanout-influence.sh
+head -c -10 "$T/train.mp" > "$T/trunc.mp"
+run "$FAN" -m "$T/run/model" -t "$T/trunc.mp" -i "$T/run/ihvp.mp" -o "$T/fan3" -s 3 -b 64
+is "$rc" 1 "fan-out over a training set with a cut last record: exit 1"
+like "$err" "pick: error: .*trunc.mp: record #399 .*truncated" "and pick's error names the truncated record"
+first=$(pick --head 1 --keep id "$T/train.mp" 2>/dev/null | dump 2>/dev/null | sed 's/^{"id":"\(.*\)"}$/\1/')
+{ cat "$T/train.mp"; pick --head 1 "$T/train.mp" 2>/dev/null; } > "$T/dup.mp"
+run influence --ihvp "$T/run/ihvp.mp" --model "$T/run/model" --train "$T/dup.mp"
+like "$rc: $err" "^1: .*record '$first' \(#400 of [^,]*dup.mp, .*duplicate id \(also example #0\)" \
+  "one influence --train refuses a training id given twice"
+run "$FAN" -m "$T/run/model" -t "$T/dup.mp" -i "$T/run/ihvp.mp" -o "$T/fan3" -s 3 -b 64
+is "$rc" 1 "the same id in two shards: the fan-out refuses it too"
+like "$err" "fanout-influence: error: record '$first' \(#400 of [^)]*dup.mp\): duplicate id \(also example #0\)" \
+  "naming both records as influence does"
+is "$([ -e "$T/fan3/scores.mp" ] && echo kept || echo none)" none "and writes no scores.mp"
+train --arch bow:4096,4 --epochs 1 -o "$T/other.model" < "$T/train.mp" 2>/dev/null
+run "$FAN" -m "$T/other.model" -t "$T/train.mp" -i "$T/run/ihvp.mp" -o "$T/fan3" -s 3 -b 64
+is "$rc" 1 "fan-out with another model's ihvp: exit 1"
+like "$err" "influence: error: .*elements" "and influence's error from the job's log"
+like "$err" "fanout-influence: error: job shard-[0-9] failed" "naming the failed job"
+run sh -c "'$TOP/pipelines/fanout-ihvp.sh' -m '$T/run/model' -t '$T/train.mp' -o '$T/ih-empty.mp' -T 2 < /dev/null"
+is "$rc" 1 "fanout-ihvp with no test gradients: exit 1"
+like "$err" "fanout-ihvp: error: no test gradients" "and says so"
+run sh -c "'$TOP/pipelines/fanout-ihvp.sh' -m '$T/other.model' -t '$T/train.mp' -o '$T/ih-bad.mp' -T 2 < '$T/run/query-grad.mp'"
+is "$rc" 1 "fanout-ihvp with gradients of another model: exit 1"
+like "$err" "ihvp: error: record '[^']*' \(#0 .*expected" "and ihvp's error from the job's log"
+is "$([ -e "$T/ih-bad.mp" ] && echo kept || echo none)" none "and writes no output"
+head -c -3 "$T/run/query-grad.mp" > "$T/grad-cut.mp"
+run sh -c "'$TOP/pipelines/fanout-ihvp.sh' -m '$T/run/model' -t '$T/train.mp' -o '$T/ih-cut.mp' -T 2 < '$T/grad-cut.mp'"
+is "$rc" 1 "fanout-ihvp with a cut last gradient record: exit 1"
+like "$err" "pick: error: .*record #3 .*truncated" "and pick's error names it"
 done_testing

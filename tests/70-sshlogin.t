@@ -111,6 +111,7 @@ before=$(ls -d "$home"/.fastif-fanout-* 2> /dev/null)
 run "$FAN" -m "$T/model" -t "$T/train.mp" -i "$T/ihvp.mp" -o "$T/bad" -s 2 -j 1 -b 50 \
   -S "1/$SSH root@127.0.0.1" -- --batch 0
 ok "a failing remote shard fails the fan-out" test "$rc" -ne 0
+like "$err" "influence: --batch must be" "showing influence's error from the remote job's log"
 ok "and leaves no merged scores" test ! -e "$T/bad/scores.mp"
 for d in "$home"/.fastif-fanout-*; do
   [ -d "$d" ] && ! printf '%s\n' "$before" | grep -qxF "$d" && rm -rf "$d"
