@@ -37,46 +37,81 @@ FM_ARCH ?= mlp:32
 FF_ARCH ?= bow:65536,32
 FM_NTRAIN ?= 10000
 
+# The settings each data file and model is made with (pipelines/common.mk).
+KNOB_PATHS += FMNIST
+KNOBS.fm-train := BIN FMNIST FM_NTRAIN
+KNOBS.fm-test  := BIN FMNIST
+KNOBS.fm-model := BIN FM_ARCH SEED
+KNOBS.ff-data  := BIN
+KNOBS.ff-model := BIN FF_ARCH SEED
+include $(FASTIF)/pipelines/common.mk
+
 .PHONY: all data explain-images correct correct-fm correct-ff augment simulate graph
 all: explain-images correct graph simulate augment
 
 data: $(FM)/model $(FF)/model
 
 # ---- Fashion-MNIST --------------------------------------------------------
-$(FM)/all-train.mp:
+$(FM)/all-train.mp: $(BIN)/import-idx $(OUT)/.knobs-fm-train
 	mkdir -p $(FM)
+	$(BEGIN) $(FMNIST)/train-images-idx3-ubyte.gz $(FMNIST)/train-labels-idx1-ubyte.gz
 	$(BIN)/import-idx --fashion --prefix tr- --limit $$(( 2 * $(FM_NTRAIN) )) \
-	  --images $(FMNIST)/train-images-idx3-ubyte.gz --labels $(FMNIST)/train-labels-idx1-ubyte.gz > $@
-$(FM)/train.mp: $(FM)/all-train.mp
-	$(BIN)/pick --head $(FM_NTRAIN) $< > $@
-$(FM)/pool.mp: $(FM)/all-train.mp
-	$(BIN)/pick --skip $(FM_NTRAIN) $< > $@
-$(FM)/all-test.mp:
+	  --images $(FMNIST)/train-images-idx3-ubyte.gz --labels $(FMNIST)/train-labels-idx1-ubyte.gz > $@.tmp
+	$(COMMIT)
+$(FM)/train.mp: $(FM)/all-train.mp $(BIN)/pick $(OUT)/.knobs-fm-train
+	$(BEGIN) $<
+	$(BIN)/pick --head $(FM_NTRAIN) $< > $@.tmp
+	$(COMMIT)
+$(FM)/pool.mp: $(FM)/all-train.mp $(BIN)/pick $(OUT)/.knobs-fm-train
+	$(BEGIN) $<
+	$(BIN)/pick --skip $(FM_NTRAIN) $< > $@.tmp
+	$(COMMIT)
+$(FM)/all-test.mp: $(BIN)/import-idx $(OUT)/.knobs-fm-test
 	mkdir -p $(FM)
+	$(BEGIN) $(FMNIST)/t10k-images-idx3-ubyte.gz $(FMNIST)/t10k-labels-idx1-ubyte.gz
 	$(BIN)/import-idx --fashion --prefix te- \
-	  --images $(FMNIST)/t10k-images-idx3-ubyte.gz --labels $(FMNIST)/t10k-labels-idx1-ubyte.gz > $@
-$(FM)/val.mp: $(FM)/all-test.mp
-	$(BIN)/pick --head 5000 $< > $@
-$(FM)/test.mp: $(FM)/all-test.mp
-	$(BIN)/pick --skip 5000 $< > $@
-$(FM)/model: $(FM)/train.mp
+	  --images $(FMNIST)/t10k-images-idx3-ubyte.gz --labels $(FMNIST)/t10k-labels-idx1-ubyte.gz > $@.tmp
+	$(COMMIT)
+$(FM)/val.mp: $(FM)/all-test.mp $(BIN)/pick $(OUT)/.knobs-fm-test
+	$(BEGIN) $<
+	$(BIN)/pick --head 5000 $< > $@.tmp
+	$(COMMIT)
+$(FM)/test.mp: $(FM)/all-test.mp $(BIN)/pick $(OUT)/.knobs-fm-test
+	$(BEGIN) $<
+	$(BIN)/pick --skip 5000 $< > $@.tmp
+	$(COMMIT)
+$(FM)/model: $(FM)/train.mp $(BIN)/train $(OUT)/.knobs-fm-model
+	$(BEGIN) $<
 	$(BIN)/train --arch $(FM_ARCH) --epochs 10 --seed $(SEED) -o $@ < $<
-$(FM)/test-pred.mp: $(FM)/model $(FM)/test.mp
-	$(BIN)/eval --model $(FM)/model < $(FM)/test.mp > $@
+$(FM)/test-pred.mp: $(FM)/model $(FM)/test.mp $(BIN)/eval $(OUT)/.knobs-fm-test
+	$(BEGIN) $(FM)/test.mp
+	$(BIN)/eval --model $(FM)/model < $(FM)/test.mp > $@.tmp
+	$(COMMIT) $(FM)/test.mp
 
 # ---- fine-food reviews ----------------------------------------------------
-$(FF)/ff.csv: $(FASTIF)/examples/data/fine-foods.csv.xz
+$(FF)/ff.csv: $(FASTIF)/examples/data/fine-foods.csv.xz $(OUT)/.knobs-ff-data
 	mkdir -p $(FF)
-	xz -dc $< > $@
-$(FF)/train.mp: $(FF)/ff.csv
-	$(BIN)/import-text --text review --label score --classes great,other --group product --where split=train $< > $@
-$(FF)/all-test.mp: $(FF)/ff.csv
-	$(BIN)/import-text --text review --label score --classes great,other --group product --where split=test $< > $@
-$(FF)/val.mp: $(FF)/all-test.mp
-	$(BIN)/pick --head 500 $< > $@
-$(FF)/test.mp: $(FF)/all-test.mp
-	$(BIN)/pick --skip 500 $< > $@
-$(FF)/model: $(FF)/train.mp
+	$(BEGIN) $<
+	xz -dc $< > $@.tmp
+	$(COMMIT)
+$(FF)/train.mp: $(FF)/ff.csv $(BIN)/import-text $(OUT)/.knobs-ff-data
+	$(BEGIN) $<
+	$(BIN)/import-text --text review --label score --classes great,other --group product --where split=train $< > $@.tmp
+	$(COMMIT)
+$(FF)/all-test.mp: $(FF)/ff.csv $(BIN)/import-text $(OUT)/.knobs-ff-data
+	$(BEGIN) $<
+	$(BIN)/import-text --text review --label score --classes great,other --group product --where split=test $< > $@.tmp
+	$(COMMIT)
+$(FF)/val.mp: $(FF)/all-test.mp $(BIN)/pick $(OUT)/.knobs-ff-data
+	$(BEGIN) $<
+	$(BIN)/pick --head 500 $< > $@.tmp
+	$(COMMIT)
+$(FF)/test.mp: $(FF)/all-test.mp $(BIN)/pick $(OUT)/.knobs-ff-data
+	$(BEGIN) $<
+	$(BIN)/pick --skip 500 $< > $@.tmp
+	$(COMMIT)
+$(FF)/model: $(FF)/train.mp $(BIN)/train $(OUT)/.knobs-ff-model
+	$(BEGIN) $<
 	$(BIN)/train --arch $(FF_ARCH) --epochs 10 --seed $(SEED) -o $@ < $<
 
 # ---- 5. explain images ----------------------------------------------------

@@ -36,6 +36,18 @@ FEPOCHS ?= 5
 export FASTIF BIN OUT ARCH L2 LR EPOCHS SEED KS JS BS TS REPS FARCH FEPOCHS
 
 SECTIONS := a b c d-ff $(if $(filter 1,$(FASHION)),d-fm)
+# The knobs each script reads (pipelines/common.mk): a changed knob reruns
+# the sections that use it.
+KNOB_PATHS += FASHION_DIR
+KNOBS.prep    := BIN ARCH L2 LR EPOCHS SEED
+KNOBS.fm-prep := BIN FARCH L2 FEPOCHS SEED FASHION_DIR
+KNOBS.a       := BIN KS
+KNOBS.b       := BIN JS BS TS SEED
+KNOBS.c       := BIN SEED
+KNOBS.d-ff    := BIN REPS SEED
+KNOBS.d-fm    := BIN SEED
+KNOBS.results := BIN ARCH L2 LR EPOCHS SEED REPS FARCH FEPOCHS SECTIONS
+include $(FASTIF)/pipelines/common.mk
 # run a script with its own command list and log: $(call run,NAME,SCRIPT ARGS)
 run = rm -f $(OUT)/$(1).cmds; CMDS=$(OUT)/$(1).cmds LOG=$(OUT)/$(1).log $(X)/$(2)
 
@@ -46,26 +58,34 @@ all: $(RESULTS)
 # tools or edited scripts rerun the experiments.
 DEPS := $(wildcard $(BIN)/*) $(wildcard $(X)/*.sh $(X)/*.py)
 
-$(OUT)/.dir:
-	mkdir -p $(OUT) && touch $@
-$(OUT)/prep.done: $(OUT)/.dir $(DEPS)
+$(OUT)/prep.done: $(DEPS) $(OUT)/.knobs-prep
 	$(call run,prep,prep.sh)
 	touch $@
-$(OUT)/fm-prep.done: $(OUT)/.dir $(DEPS)
+$(OUT)/fm-prep.done: $(DEPS) $(OUT)/.knobs-fm-prep
 	$(call run,fm-prep,fashion-prep.sh)
 	touch $@
-$(OUT)/a.md: $(OUT)/prep.done
-	$(call run,a,recall.sh) > $@
-$(OUT)/b.md: $(OUT)/prep.done
-	$(call run,b,lissa.sh) > $@
-$(OUT)/c.md: $(OUT)/prep.done
-	$(call run,c,fastfull.sh) > $@
-$(OUT)/d-ff.md: $(OUT)/prep.done
-	$(call run,d-ff,timing.sh ff model train.mp q20.mp pred.mp "--method exact --damping 0" 100 1000) > $@
-$(OUT)/d-fm.md: $(OUT)/fm-prep.done
-	export REPS=1; $(call run,d-fm,timing.sh fm fm/model fm/train.mp fm/q10.mp fm/pred.mp "--method cg --damping 0.005 --scale auto --seed $(SEED)" 1000) > $@
+$(OUT)/a.md: $(OUT)/prep.done $(OUT)/.knobs-a
+	$(BEGIN)
+	$(call run,a,recall.sh) > $@.tmp
+	$(COMMIT)
+$(OUT)/b.md: $(OUT)/prep.done $(OUT)/.knobs-b
+	$(BEGIN)
+	$(call run,b,lissa.sh) > $@.tmp
+	$(COMMIT)
+$(OUT)/c.md: $(OUT)/prep.done $(OUT)/.knobs-c
+	$(BEGIN)
+	$(call run,c,fastfull.sh) > $@.tmp
+	$(COMMIT)
+$(OUT)/d-ff.md: $(OUT)/prep.done $(OUT)/.knobs-d-ff
+	$(BEGIN)
+	$(call run,d-ff,timing.sh ff model train.mp q20.mp pred.mp "--method exact --damping 0" 100 1000) > $@.tmp
+	$(COMMIT)
+$(OUT)/d-fm.md: $(OUT)/fm-prep.done $(OUT)/.knobs-d-fm
+	$(BEGIN)
+	export REPS=1; $(call run,d-fm,timing.sh fm fm/model fm/train.mp fm/q10.mp fm/pred.mp "--method cg --damping 0.005 --scale auto --seed $(SEED)" 1000) > $@.tmp
+	$(COMMIT)
 
-$(RESULTS): $(SECTIONS:%=$(OUT)/%.md) $(X)/assemble.sh
+$(RESULTS): $(SECTIONS:%=$(OUT)/%.md) $(X)/assemble.sh $(OUT)/.knobs-results
 	$(X)/assemble.sh $(SECTIONS) > $@.tmp
 	mv $@.tmp $@
 	cat $@
