@@ -71,6 +71,15 @@ def refuse_batch_statistics(model):
                                        "output depends on the others; call model.eval() first")
 
 
+def note_random(model):
+    """Dropout in training mode makes every output and gradient a random draw."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
+            note(f"module {name!r} ({type(m).__name__}) is in training mode: outputs are random "
+                 "(call model.eval() for deterministic ones)")
+            return
+
+
 def logits_of(out, B):
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != B:
         shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

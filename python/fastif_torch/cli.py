@@ -123,7 +123,8 @@ def example_batches(stream, field, shape, batch, dtype):
                     raise FastifTorchError(f"record {r['id']!r} (#{first + k}): no field 'x' (f32 [d])")
                 if shape is not None and x.size != int(np.prod(shape)):
                     raise FastifTorchError(f"record {r['id']!r} (#{first + k}): x has {x.size} values, "
-                                           f"--input-shape {','.join(map(str, shape))} needs {int(np.prod(shape))}")
+                                           f"--input-shape {','.join(map(str, shape))} "
+                                           f"needs {int(np.prod(shape))}")
                 if xs and x.size != xs[0].size:
                     raise FastifTorchError(f"record {r['id']!r} (#{first + k}): x has {x.size} values, "
                                            f"the first record {xs[0].size}")
@@ -180,6 +181,11 @@ def main(argv=None):
             _usage(f"--select is not a Python expression: {e.msg}")
     try:
         model = load_model(a.model, a.model_args, a.state_dict)
+        names = dict(model.named_modules()).keys() | dict(model.named_parameters()).keys()
+        for name in (a.layers.split(",") if a.cmd == "gradients" and a.layers else []) + (
+                [a.module] if a.cmd == "embeddings" else []):
+            if name not in names:
+                _usage(f"the model has no module or parameter named {name!r}")
         first = next(iter(model.parameters()), None)
         dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
         batches = example_batches(sys.stdin.buffer, a.field, shape, a.batch, dtype)

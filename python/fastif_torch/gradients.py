@@ -16,7 +16,8 @@ from torch import nn
 from torch.nn.utils.stateless import functional_call
 
 from ._common import (LABELS, FastifTorchError, Output, batches_of, check_finite,
-                      choose_labels, f32, logits_of, note, refuse_batch_statistics, take, where)
+                      choose_labels, f32, logits_of, note, note_random, refuse_batch_statistics, take,
+                      where)
 
 _TOL = 1e-3     # factors vs autograd's batch gradient: a gross-misuse check, not a precision one
 
@@ -68,9 +69,10 @@ class _Layer:
                 x = inp[0] if inp else None
                 self.probe.append(tuple(x.shape) if isinstance(x, torch.Tensor) else None)
             elif state["mode"] == "capture":
-                slot = [inp[0].detach(), None]
+                # delta stays zero when the output does not reach the loss
+                slot = [inp[0].detach(), torch.zeros_like(out)]
                 self.calls.append(slot)
-                if isinstance(out, torch.Tensor) and out.requires_grad:
+                if out.requires_grad:
                     out.register_hook(lambda g: slot.__setitem__(1, g.detach()))
         return fn
 
@@ -79,8 +81,6 @@ class _Layer:
         ([B, R] bool, or None for all), the calls' rows concatenated."""
         A, D, K = [], [], []
         for x, g in self.calls:
-            if g is None:
-                raise FastifTorchError(f"module {self.name!r}: its output got no gradient from the loss")
             if self.kind == "conv":
                 a, d = _unfold(self.m, x), g.reshape(B, g.shape[1], -1).transpose(1, 2)
                 k = None
@@ -121,16 +121,16 @@ class _Layer:
         """The factors must add up to autograd's gradient of the summed loss;
         they do not when the weight is also used outside this module's calls."""
         for pn in self.pnames:
-            want = autograd[pn]
-            if want is None:
-                raise FastifTorchError(f"module {self.name!r}: {pn} got no gradient from the loss")
-            g = got[pn].reshape(want.shape)
-            err = ((g - want).norm() / max(want.norm().item(), 1e-30)).item()
-            if want.norm() > 0 and err > _TOL:
+            g = got[pn]
+            want = autograd[pn] if autograd[pn] is not None else torch.zeros_like(g)
+            g = g.reshape(want.shape)
+            err = (g - want).norm().item() / max(want.norm().item(), g.norm().item(), 1e-30)
+            if err > _TOL:
                 raise FastifTorchError(f"module {self.name!r}: its factors do not add up to "
                                        f"autograd's gradient of {pn} (relative error {err:.2g}): "
                                        "is the weight used outside the module's forward? Leave "
                                        "it out of `layers`")
+
 
 def _select(model, layers):
     """The selected trainable parameters, in model order."""
@@ -317,15 +317,17 @@ def write_gradients(model, batches, path, layers=None, label="gold", loss=None, 
     refuse_batch_statistics(model)
     chosen = _select(model, layers)
     lossfn = loss or _ce
+    note_random(model)
     state = {"mode": "off"}
     cand = _layers(model, chosen)
-    handles = [l.m.register_forward_hook(l.hook(state)) for l in cand]
+    for l in cand:
+        l.handle = l.m.register_forward_hook(l.hook(state))
     try:
         with Output(path) as out:
             _write(model, batches, out, chosen, cand, state, label, lossfn, seed, positions)
     finally:
-        for h in handles:
-            h.remove()
+        for l in cand:
+            l.handle.remove()
     return out.n
 
 
@@ -335,7 +337,10 @@ def _write(model, batches, out, chosen, cand, state, label, lossfn, seed, positi
     for ids, inputs, gold in batches_of(batches):
         B, first = len(ids), out.n
         if factored is None:   # the plan, fixed by the first batch
-            factored = _probe(model, inputs, cand, state)
+            factored = _probe(model, inputs, cand, state) if cand else []
+            for l in cand:
+                if l not in factored:
+                    l.handle.remove()
             owned = {pn for l in factored for pn in l.pnames}
             dense = _Dense(model, [n for n in chosen if n not in owned], lossfn)
         state["mode"] = "capture"
@@ -354,7 +359,7 @@ def _write(model, batches, out, chosen, cand, state, label, lossfn, seed, positi
         if not (per_ex or lv.dim() == 0):
             raise FastifTorchError(f"the loss must return [{B}] per-example losses or their sum, "
                                    f"not shape {list(lv.shape)}")
-        tensors = _layer_tensors(factored, lv.sum(), B, positions(inputs) if positions else None)
+        tensors = _layer_tensors(factored, lv.sum(), B, _positions(positions, inputs, B))
         tensors.update({f"grad.{k}": f32(v) for k, v in dense(inputs, y).items()})
         check_finite(ids, first, {k: v[0] if isinstance(v, tuple) else v for k, v in tensors.items()})
         losses = lv.detach().double().cpu().tolist() if per_ex else None
@@ -374,6 +379,17 @@ def _write(model, batches, out, chosen, cand, state, label, lossfn, seed, positi
                     raise FastifTorchError(f"{where(rid, first + i)}: the loss is not finite")
                 rec["loss"] = losses[i]
             out.write(rec)
+
+
+def _positions(fn, inputs, B):
+    if fn is None:
+        return None
+    keep = fn(inputs)
+    if (not isinstance(keep, torch.Tensor) or keep.dtype != torch.bool or keep.dim() != 2
+            or keep.shape[0] != B):
+        raise FastifTorchError("positions(inputs) must return a bool tensor [batch, n], "
+                               "True at real positions")
+    return keep.cpu()
 
 
 def _layer_tensors(factored, total, B, keep_mask):

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ._common import (FastifTorchError, Output, batches_of, check_finite, eval_loss, f32, logits_of,
-                      probs_f32, refuse_batch_statistics, where)
+                      note_random, probs_f32, refuse_batch_statistics, where)
 
 
 def write_embeddings(model, module_name, batches, path, select=None):
@@ -15,6 +15,7 @@ def write_embeddings(model, module_name, batches, path, select=None):
     lambda out: out[0] to pick from a tuple), flattened per example (dim 0 of
     the selected tensor is the example). Returns the number of records."""
     refuse_batch_statistics(model)
+    note_random(model)
     mods = dict(model.named_modules())
     if module_name not in mods:
         raise FastifTorchError(f"the model has no module named {module_name!r}")
@@ -56,6 +57,7 @@ def write_predictions(model, batches, path, classes=None):
     loss only for examples with a label (>= 0). The model's output is the
     logits [B, C]. Returns the number of records."""
     refuse_batch_statistics(model)
+    note_random(model)
     with Output(path) as out, torch.no_grad():
         for ids, inputs, gold in batches_of(batches):
             p = probs_f32(logits_of(model(*inputs), len(ids)))

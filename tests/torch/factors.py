@@ -3,7 +3,6 @@ each case writes records, rebuilds dense gradients from them with numpy
 (ref.reconstruct) and compares with vmap(grad) / grad of each example."""
 
 import io
-import math
 
 import numpy as np
 import torch
@@ -106,7 +105,8 @@ for bias in (True, False):
 check("Conv2d net in float32 reconstructs to f32 precision",
       lambda: against_vmap(Conv2Net().eval(), X2.float(), Y4, ["c1", "c2", "c3", "fc"], tol=TOL32))
 check("a.c1 rows are the output locations (im2col [r, C_in*kh*kw])",
-      lambda: (lambda r: (r["a.c1"].shape == (9, 54) and r["delta.c1"].shape == (9, 16), str(r["a.c1"].shape)))(
+      lambda: (lambda r: (r["a.c1"].shape == (9, 54) and r["delta.c1"].shape == (9, 16),
+                          str(r["a.c1"].shape)))(
           write(Conv2Net().double().eval(), [(["a"], X2[:1], Y4[:1])])[0]))
 
 
@@ -348,18 +348,38 @@ check("bad input is refused naming the record or module (unknown layer, no label
       "bad id, bad label)", refusals)
 
 
-def half_written(tmpdir="/tmp"):
+def half_written():
     import os
     import tempfile
-    d = tempfile.mkdtemp()
-    path = os.path.join(d, "g")
-    m = MLP().double().eval()
-    try:
-        ft.write_gradients(m, [(["a"], X7[:1], Y3[:1]), (["b"], X7[:1], torch.tensor([9]))], path)
-    except ft.FastifTorchError:
-        pass
-    left = os.listdir(d)
-    return left == [], str(left)
+    with tempfile.TemporaryDirectory() as d:
+        m = MLP().double().eval()
+        try:
+            ft.write_gradients(m, [(["a"], X7[:1], Y3[:1]), (["b"], X7[:1], torch.tensor([9]))],
+                               os.path.join(d, "g"))
+            return False, "accepted"
+        except ft.FastifTorchError:
+            left = os.listdir(d)
+        return left == [], str(left)
 
 
 check("a failed write leaves no file behind", half_written)
+
+
+class Aux(nn.Module):
+    """An auxiliary head computed but not in the loss: zero delta, zero gradient."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.aux, self.head = nn.Linear(7, 6), nn.Linear(6, 5), nn.Linear(6, 3)
+        self.last_aux = None
+
+    def forward(self, x):
+        h = torch.tanh(self.body(x))
+        self.last_aux = self.aux(h)
+        return self.head(h)
+
+
+check("a layer whose output does not reach the loss gets zero factors (delta = 0), exact",
+      lambda: (lambda m: (lambda res, r: (res[0] and not r["delta.aux"].any(), res[1]))(
+          against_vmap(m, X7, Y3, ["body", "aux", "head"]),
+          write(m, [(["a"], X7[:1], Y3[:1])])[0]))(Aux().double().eval()))
