@@ -5,20 +5,21 @@ the streams the fastif tools read (formats/); a typical CNN needs:
 
     import fastif_torch as ft
     model.eval()
-    def batches(X, Y, ids, n=256):     # X [N, 1, 28, 28], Y [N] ints, ids list of str
-        for i in range(0, len(ids), n):
-            yield ids[i:i + n], X[i:i + n], Y[i:i + n]
-    ft.write_gradients(model, batches(Xtr, Ytr, tr_ids), "train-grads")   # layer factors
-    ft.write_gradients(model, batches(Xte, Yte, te_ids), "test-grads")
-    ft.write_embeddings(model, "fc1", batches(Xtr, Ytr, tr_ids), "train-emb")  # for knn-select
-    ft.write_predictions(model, batches(Xte, Yte, te_ids), "test-pred")        # as eval writes
+    train = lambda: ft.batches(Xtr, Ytr, prefix="train-")     # X [N, 1, 28, 28], Y [N]
+    test = lambda: ft.batches(Xte, Yte, prefix="test-")
+    ft.write_gradients(model, train(), "train-grads")           # layer factors
+    ft.write_gradients(model, test(), "test-grads")
+    ft.write_embeddings(model, "fc1", train(), "train-emb")     # for knn-select
+    ft.write_predictions(model, test(), "test-pred")            # as eval writes
 
 - write_gradients: per-example gradient records, nn.Linear / nn.Conv1d /
   nn.Conv2d as layer factors a.NAME [r, in], delta.NAME [r, out], every other
   trainable parameter dense as grad.NAME (see its docstring and
   python/README.md);
 - write_embeddings: the output of one named module, as emb records;
-- write_predictions: eval's predictions records.
+- write_predictions: eval's predictions records;
+- batches (tensors in memory) and example_batches (a fastif examples
+  stream) make the (ids, inputs, labels) batches they take.
 
 Every tensor in inputs has the examples along dim 0 and the model is called
 as model(*inputs); labels may be None for predictions and embeddings.
@@ -28,8 +29,10 @@ Needs torch (with functorch, as Debian's python3-torch 1.13), numpy, msgpack
 and fastif_stream (python/fastif_stream.py).
 """
 
-from ._common import FastifTorchError
+from ._common import FastifTorchError, batches
+from .cli import example_batches
 from .gradients import write_gradients
 from .outputs import write_embeddings, write_predictions
 
-__all__ = ["write_gradients", "write_embeddings", "write_predictions", "FastifTorchError"]
+__all__ = ["write_gradients", "write_embeddings", "write_predictions", "batches",
+           "example_batches", "FastifTorchError"]

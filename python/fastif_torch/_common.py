@@ -28,6 +28,21 @@ def where(rid, n):
     return f"record {rid!r} (#{n})"
 
 
+def batches(inputs, labels=None, ids=None, prefix="", size=256):
+    """(ids, inputs, labels) batches of `size` from tensors held in memory:
+    inputs a tensor or a tuple of tensors (examples along dim 0), labels [N]
+    or None, ids a list of N strings (default prefix + the example's index)."""
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    N = inputs[0].shape[0]
+    ids = list(ids) if ids is not None else [f"{prefix}{i}" for i in range(N)]
+    if len(ids) != N or (labels is not None and len(labels) != N):
+        raise FastifTorchError(f"{N} examples, {len(ids)} ids and "
+                               f"{'no' if labels is None else len(labels)} labels")
+    for i in range(0, N, size):
+        x = tuple(t[i:i + size] for t in inputs)
+        yield ids[i:i + size], x if len(x) > 1 else x[0], None if labels is None else labels[i:i + size]
+
+
 def batches_of(batches):
     """Check and normalise what the user's iterable yields: (ids, inputs, labels)
     -> (list of str, tuple of model arguments, LongTensor [B] or None).

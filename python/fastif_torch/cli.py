@@ -112,8 +112,14 @@ def load_model(spec, args_json, state_dict):
     return model.eval()
 
 
-def example_batches(stream, field, shape, batch, dtype):
-    """(ids, inputs, labels) batches from an examples stream; labels -1 when absent."""
+def example_batches(stream, field="x", shape=None, batch=64, dtype=torch.float32):
+    """(ids, inputs, labels) batches from a fastif examples stream (a path or a
+    binary file): x reshaped to shape as dtype, or with field="tokens" the
+    (tokens, padding) pair the command line passes; labels -1 when absent."""
+    if not hasattr(stream, "read"):
+        with open(stream, "rb") as f:
+            yield from example_batches(f, field, shape, batch, dtype)
+        return
     def inputs(recs, first):
         if field == "x":
             xs = []

@@ -383,3 +383,23 @@ check("a layer whose output does not reach the loss gets zero factors (delta = 0
       lambda: (lambda m: (lambda res, r: (res[0] and not r["delta.aux"].any(), res[1]))(
           against_vmap(m, X7, Y3, ["body", "aux", "head"]),
           write(m, [(["a"], X7[:1], Y3[:1])])[0]))(Aux().double().eval()))
+
+
+def helper_batches():
+    m = Shared().double().eval()
+    x, tok, y = torch.randn(7, 8, dtype=torch.float64), torch.randint(0, 5, (7,)), torch.randint(0, 5, (7,))
+    by_hand = write(m, [(["t0", "t1", "t2"], (x[:3], tok[:3]), y[:3]),
+                        (["t3", "t4", "t5"], (x[3:6], tok[3:6]), y[3:6]),
+                        (["t6"], (x[6:], tok[6:]), y[6:])])
+    helped = write(m, ft.batches((x, tok), y, prefix="t", size=3))
+    same = [r["id"] for r in by_hand] == [r["id"] for r in helped] and all(
+        all(np.array_equal(a[k], b[k]) if isinstance(a[k], np.ndarray) else a[k] == b[k] for k in a)
+        for a, b in zip(by_hand, helped))
+    try:
+        list(ft.batches(x, y, ids=["a"]))
+        return False, "7 examples with 1 id accepted"
+    except ft.FastifTorchError as e:
+        return same, str(e)
+
+
+check("ft.batches slices tensors (tuple inputs) as batching by hand does; counts checked", helper_batches)
