@@ -1,6 +1,6 @@
 """torch_export - PyTorch modules <-> fastif model files (formats/model.md).
 
-Needs torch, numpy and msgpack (via fastif_stream.py, in this directory).
+Needs torch, numpy and msgpack (via fastif_stream.py, python/ in the checkout).
 
     import torch, torch_export as te
     net = torch.nn.Sequential(torch.nn.Linear(784, 32), torch.nn.Tanh(),
@@ -19,6 +19,11 @@ What export accepts:
 The fastif parameter names are the dense layers renumbered 0..L-1
 (`layers.{k}.weight`, `layers.{k}.bias`) and `embedding.weight`, which is
 exactly FastifNet's state_dict, so FastifNet round-trips byte for byte.
+
+Any other model (a CNN, a transformer) cannot become a model file: export
+refuses it naming its first unsupported module. Such models go through
+fastif_torch (python/fastif_torch), which streams their per-example
+gradients, embeddings and predictions straight from PyTorch.
 
 l2 is the lambda of the training objective (mean CE + l2/2 sum ||w||^2 over
 the weights, not the biases) that the fastif Hessian uses: pass the weight
@@ -107,6 +112,27 @@ def _dense_stack(mods):
     return lin, act
 
 
+_ELEMENTS = (nn.Linear, nn.Tanh, nn.ReLU, nn.EmbeddingBag)
+_ADAPTER = ("; for any other model, stream its gradients, embeddings and predictions "
+            "with fastif_torch (python/README.md)")
+
+
+def _refuse_unsupported(module):
+    """Name the first module a model file cannot hold (before iterating)."""
+    if isinstance(module, nn.Sequential):
+        for i, m in enumerate(module):
+            if not isinstance(m, _ELEMENTS):
+                raise ValueError(f"cannot export this Sequential: element {i} ({type(m).__name__}) "
+                                 "is not Linear, Tanh, ReLU or a leading EmbeddingBag" + _ADAPTER)
+    elif not isinstance(module, nn.Linear):
+        bad = next((f"its module {n!r} ({type(m).__name__}) is none of these" for n, m in
+                    module.named_modules() if n and not isinstance(m, _ELEMENTS + (nn.Sequential,))),
+                   "its forward is its own code")
+        raise ValueError(f"cannot export {type(module).__name__}: model files hold nn.Linear, an "
+                         "nn.Sequential of Linear layers with Tanh or ReLU between them, or a "
+                         f"FastifNet, and {bad}" + _ADAPTER)
+
+
 def _f32(t):
     return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy())
 
@@ -118,9 +144,8 @@ def to_model_map(module, l2=0.0, classes=None):
         sd = module.state_dict()
         params = {k: _f32(v) for k, v in sd.items()}
     else:
+        _refuse_unsupported(module)
         mods = [module] if isinstance(module, nn.Linear) else list(module)
-        if not isinstance(module, (nn.Linear, nn.Sequential)):
-            raise ValueError(f"cannot export {type(module).__name__}: use nn.Linear, nn.Sequential or FastifNet")
         emb = None
         if mods and isinstance(mods[0], nn.EmbeddingBag):
             emb = mods.pop(0)

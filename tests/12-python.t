@@ -1,5 +1,5 @@
 #!/bin/bash
-# examples/fastif_stream.py: Python writes input the tools accept and reads
+# python/fastif_stream.py: Python writes input the tools accept and reads
 # what they write (model file, embeddings, predictions), checked against
 # numpy recomputations.
 . "$(dirname "$0")/lib.sh"

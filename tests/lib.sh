@@ -1,14 +1,14 @@
 # tests/lib.sh - TAP helpers for shell tests. Source it from tests/*.t.
 # Provides: ok, not_ok, is, run (captures $out $err $rc), done_testing,
 # $BIN (the tools), $DATA (bundled data), $T (a fresh scratch directory),
-# $PY (/usr/bin/python3 with Debian's numpy and msgpack).
+# $PY (/usr/bin/python3 with Debian's numpy, msgpack and torch; python/ and examples/ on PYTHONPATH).
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 export BIN=${FASTIF_BIN:-$TOP/bin}   # make check SANITIZE=1 points this at build/san/bin
 DATA=$TOP/examples/data
 PY=/usr/bin/python3
 export PATH="$BIN:$PATH"
-export PYTHONPATH="$TOP/examples${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$TOP/python:$TOP/examples${PYTHONPATH:+:$PYTHONPATH}"
 _n=0; _failed=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/fastif-test.XXXXXX")
 [ -n "${KEEP_T:-}" ] || trap 'rm -rf "$T"' EXIT
