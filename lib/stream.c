@@ -228,7 +228,8 @@ static inline uint64_t be(const unsigned char *p, int n) {
 /* The msgpack header at p: 1 with its length *hdr, the payload bytes *body
  * after it and the values *kids after that (two per map pair); 0 when fewer
  * than *hdr bytes are available; -1 for the unused byte 0xc1. */
-static int header(const unsigned char *p, size_t avail, uint64_t *hdr, uint64_t *body, uint64_t *kids) {
+static inline __attribute__((always_inline)) int header(const unsigned char *p, size_t avail, uint64_t *hdr, uint64_t *body,
+                                                    uint64_t *kids) {
   unsigned c = p[0];
   *hdr = 1, *body = 0, *kids = 0;
   if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) return 1;
@@ -299,8 +300,8 @@ static int scan(const unsigned char *p, size_t avail, size_t *pos, uint64_t *pen
   return 1;
 }
 
-static int is_map_byte(unsigned c) { return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf; }
-static int is_array_byte(unsigned c) { return (c >= 0x90 && c <= 0x9f) || c == 0xdc || c == 0xdd; }
+static inline int is_map_byte(unsigned c) { return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf; }
+static inline int is_array_byte(unsigned c) { return (c >= 0x90 && c <= 0x9f) || c == 0xdc || c == 0xdd; }
 
 /* The bytes of a msgpack str at p, or NULL when p is not a str. */
 static const char *raw_str(const unsigned char *p, uint32_t *len) {
@@ -382,16 +383,24 @@ typedef struct {
   uint32_t wherelen;
 } walker;
 
+/* The end of a value that is not a map or an array. */
+static inline const unsigned char *skip_scalar(const unsigned char *p) {
+  uint64_t hdr, body, kids;
+  header(p, SIZE_MAX, &hdr, &body, &kids);
+  return p + hdr + body;
+}
+#define WALK(w, q, depth, tensors, top, decoded) \
+  (is_map_byte(*(q)) || is_array_byte(*(q)) ? walk(w, q, depth, tensors, top, decoded) : skip_scalar(q))
+
 static const unsigned char *walk(walker *w, const unsigned char *p, int depth, int tensors, fi_record *top,
                                  const msgpack_object **decoded) {
   uint64_t hdr, body, kids;
   header(p, SIZE_MAX, &hdr, &body, &kids);
   int map = is_map_byte(p[0]);
-  if (!map && !is_array_byte(p[0])) return p + hdr + body;
   if (depth > MAX_DEPTH) die_at(w->r, w->off, "corrupt record (invalid or too deeply nested msgpack)");
   const unsigned char *q = p + hdr;
   if (!map) {
-    for (uint64_t i = 0; i < kids; i++) q = walk(w, q, depth + 1, tensors, NULL, NULL);
+    for (uint64_t i = 0; i < kids; i++) q = WALK(w, q, depth + 1, tensors, NULL, NULL);
     return q;
   }
   uint64_t n = kids / 2;
@@ -404,7 +413,7 @@ static const unsigned char *walk(walker *w, const unsigned char *p, int depth, i
   }
   for (uint64_t i = 0; i < n; i++) {
     const unsigned char *k = q;
-    q = walk(w, q, depth + 1, 0, NULL, NULL);
+    q = WALK(w, q, depth + 1, 0, NULL, NULL);
     uint32_t klen = 0;
     const char *ks = raw_str(k, &klen);
     if (ks && klen == 5) {
@@ -416,7 +425,7 @@ static const unsigned char *walk(walker *w, const unsigned char *p, int depth, i
     const unsigned char *v = q;
     const char *before = w->why;
     const msgpack_object *vobj = NULL;
-    q = walk(w, q, depth + 1, tensors, NULL, top ? &vobj : NULL);
+    q = WALK(w, q, depth + 1, tensors, NULL, top ? &vobj : NULL);
     if (tensors && !before && w->why && !w->where && ks) w->where = ks, w->wherelen = klen;
     if (top) top->f[i] = (rawfield){v, (size_t)(q - v), ks, klen, vobj};
   }
@@ -468,10 +477,7 @@ static void add_field(fi_record *rec, int i) {
 static void index_keys(fi_reader *r, fi_record *rec, uint64_t off) {
   int n = rec->nfields;
   size_t bytes = 0;
-  for (int i = 0; i < n; i++) {
-    if (!rec->f[i].k) die_at(r, off, "field %d has a non-string key", i);
-    bytes += rec->f[i].klen + 1;
-  }
+  for (int i = 0; i < n; i++) bytes += rec->f[i].klen + 1;
   rec->keys = arena_alloc(&r->ar, fi_mul_size((size_t)n + 1, sizeof *rec->keys, "record keys"));
   char *copy = arena_alloc(&r->ar, bytes + 1);
   if (n > 8) {
@@ -483,6 +489,7 @@ static void index_keys(fi_reader *r, fi_record *rec, uint64_t off) {
   }
   for (int i = 0; i < n; i++) {
     const rawfield *f = &rec->f[i];
+    if (!f->k) die_at(r, off, "field %d has a non-string key", i);
     if (f->klen && memchr(f->k, 0, f->klen)) die_at(r, off, "field %d key contains a NUL byte", i);
     if (f->klen) memcpy(copy, f->k, f->klen);
     copy[f->klen] = 0;
