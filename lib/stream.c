@@ -1078,8 +1078,9 @@ void fi_wscored(fi_writer *w, const char *key, const char *const *ids, const flo
   }
 }
 void fi_wcopy(fi_writer *w, const char *key, const fi_record *rec, const char *srckey) {
-  const msgpack_object *o = field(rec, srckey, 1);
+  int i = find_field(rec, rec->nfields, srckey, strlen(srckey));
+  if (i < 0) fi_rec_die(rec, "missing field '%s'", srckey);
   fi_wkey(w, key);
-  msgpack_pack_object(&w->pk, *o);
+  wcb(w, (const char *)rec->f[i].v, rec->f[i].vlen); /* as read: no decoding, however large */
 }
 void fi_wraw(fi_writer *w, const fi_record *rec) { wcb(w, (const char *)rec->bytes, rec->nbytes); }

@@ -113,7 +113,8 @@ void fi_wf32(fi_writer *w, const char *key, const float *v, int64_t n); /* 1-D *
 void fi_wstrs(fi_writer *w, const char *key, const char *const *s, int64_t n);
 void fi_wscored(fi_writer *w, const char *key, const char *const *ids,
                 const float *scores, int64_t n);
-/* Copy field `srckey` of `rec` as field `key` (any msgpack value). */
+/* Copy field `srckey` of `rec` as field `key` (any msgpack value, its
+ * encoding verbatim, as fi_wraw copies a record). */
 void fi_wcopy(fi_writer *w, const char *key, const fi_record *rec, const char *srckey);
 /* Write an already-encoded record verbatim (pass-through). */
 void fi_wraw(fi_writer *w, const fi_record *rec);
