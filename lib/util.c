@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -196,7 +197,7 @@ struct fi_atomic {
   char *path;   /* what is written: the symlinks' final target */
   char *tmp;    /* NULL when writing straight through */
   int fd;
-  atomic_int done;
+  atomic_int armed; /* tmp may exist and is ours: remove it on a signal */
   struct fi_atomic *next;
 };
 /* Read by the signal handler: nodes are published whole and never freed. */
@@ -208,7 +209,7 @@ static const int cleanup_signals[] = {SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 static void remove_pending(void) {
   /* Async-signal-safe: atomic loads and unlink() only. */
   for (struct fi_atomic *a = atomic_load(&pending); a; a = a->next)
-    if (a->tmp && !atomic_load(&a->done)) unlink(a->tmp);
+    if (atomic_load(&a->armed)) unlink(a->tmp);
 }
 
 static void on_fatal_signal(int sig) {
@@ -269,33 +270,30 @@ fi_atomic *fi_atomic_begin(const char *path) {
   }
   a->path = follow_links(path);
   size_t n = strlen(a->path) + 32;
-  char *tmp = fi_malloc(n);
+  a->tmp = fi_malloc(n);
   const char *slash = strrchr(a->path, '/');
   int dirlen = slash ? (int)(slash - a->path + 1) : 0;
-  /* mkstemp's template: a hidden name beside the target, ending in six Xs */
-  int len = snprintf(tmp, n, "%.*s.%s.tmp.", dirlen, a->path, a->path + dirlen);
-  memset(tmp + len, 'X', 6);
-  tmp[len + 6] = 0;
-  /* No signal between creating the temp file and listing it for removal. */
-  sigset_t block, old;
-  sigemptyset(&block);
-  for (int i = 0; i < NCLEANUP; i++) sigaddset(&block, cleanup_signals[i]);
-  pthread_sigmask(SIG_BLOCK, &block, &old);
-  a->fd = mkstemp(tmp);
-  int err = errno;
-  if (a->fd >= 0) {
-    a->tmp = tmp;
-    pthread_mutex_lock(&pending_lock);
-    a->next = atomic_load(&pending);
-    atomic_store(&pending, a);
-    pthread_mutex_unlock(&pending_lock);
+  /* A hidden name beside the target. Listed for removal before the file can
+   * exist: a signal may be handled by any thread (OpenBLAS workers too), so
+   * masking it in this one would not close the window. */
+  int len = snprintf(a->tmp, n, "%.*s.%s.tmp.", dirlen, a->path, a->path + dirlen);
+  pthread_mutex_lock(&pending_lock);
+  a->next = atomic_load(&pending);
+  atomic_store(&pending, a);
+  pthread_mutex_unlock(&pending_lock);
+  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  for (int tries = 0;; tries++) {
+    uint64_t r;
+    if (getrandom(&r, sizeof r, 0) != sizeof r) r = (uint64_t)fi_now() * 1000003u ^ (uint64_t)getpid() << 32;
+    for (int i = 0; i < 8; i++, r /= 62) a->tmp[len + i] = abc[r % 62];
+    a->tmp[len + 8] = 0;
+    atomic_store(&a->armed, 1);
+    a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666); /* the umask applies */
+    if (a->fd >= 0) break;
+    int err = errno;
+    atomic_store(&a->armed, 0); /* not ours */
+    if (err != EEXIST || tries == 100) fi_die("cannot create %s: %s", a->tmp, strerror(err));
   }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (a->fd < 0) fi_die("cannot create %s: %s", tmp, strerror(err));
-  /* mkstemp makes 0600; output files get the usual umask-derived mode */
-  mode_t um = umask(0);
-  umask(um);
-  if (fchmod(a->fd, 0666 & ~um) != 0) fi_die("chmod %s: %s", a->tmp, strerror(errno));
   return a;
 }
 
@@ -311,7 +309,7 @@ void fi_atomic_commit(fi_atomic *a) {
   }
   if (a->tmp && rename(a->tmp, a->path) != 0)
     fi_die("cannot rename %s to %s: %s", a->tmp, a->path, strerror(errno));
-  atomic_store(&a->done, 1); /* after the rename: a signal before it still removes the temp */
+  atomic_store(&a->armed, 0); /* after the rename: a signal before it still removes the temp */
 }
 
 int fi_parse_ll(const char *s, long long *out) {
