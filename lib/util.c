@@ -307,8 +307,12 @@ void fi_atomic_commit(fi_atomic *a) {
     if (close(a->fd) != 0) fi_die("writing %s: %s", a->path, strerror(errno));
     a->fd = -1;
   }
-  if (a->tmp && rename(a->tmp, a->path) != 0)
-    fi_die("cannot rename %s to %s: %s", a->tmp, a->path, strerror(errno));
+  if (!a->tmp) { /* written straight through; never listed */
+    free(a->path);
+    free(a);
+    return;
+  }
+  if (rename(a->tmp, a->path) != 0) fi_die("cannot rename %s to %s: %s", a->tmp, a->path, strerror(errno));
   atomic_store(&a->armed, 0); /* after the rename: a signal before it still removes the temp */
 }
 

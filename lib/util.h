@@ -49,7 +49,7 @@ typedef struct fi_atomic fi_atomic;
 fi_atomic *fi_atomic_begin(const char *path); /* creates the temp file */
 const char *fi_atomic_tmppath(const fi_atomic *a); /* NULL when written straight through */
 int fi_atomic_fd(const fi_atomic *a);
-void fi_atomic_commit(fi_atomic *a);  /* fsync+close+rename, or die */
+void fi_atomic_commit(fi_atomic *a);  /* fsync+close+rename, or die; a is spent */
 
 /* Offset of the first byte of s[0..n) that is not valid UTF-8 (no
  * overlongs, no surrogates, at most U+10FFFF), or -1 if all is valid. */

@@ -238,6 +238,10 @@ is "$?:$($PY -c 'import sys, msgpack; print(*[r["id"] for r in msgpack.Unpacker(
 "$BIN/influence" --ihvp - -m "$M" --train "$B/ok.ms" < "$B/ihvp.ms" > "$T/sc-stdin.ms" 2>/dev/null
 "$BIN/influence" --ihvp "$B/ihvp.ms" -m "$M" --train "$B/ok.ms" > "$T/sc-file.ms" 2>/dev/null
 ok "influence --ihvp - reads the ihvp records from standard input" cmp "$T/sc-stdin.ms" "$T/sc-file.ms"
+"$BIN/import-idx" --images - --labels "$B/idx-lab.idx" < "$B/idx-img.idx" > "$T/idx-stdin.ms" 2>/dev/null
+"$BIN/import-idx" --images "$B/idx-img.idx" --labels "$B/idx-lab.idx" > "$T/idx-file.ms" 2>/dev/null
+ok "import-idx --images - reads the images from standard input" cmp "$T/idx-stdin.ms" "$T/idx-file.ms"
+bad 2 "standard input" "$B/idx-img.idx" import-idx --images - --labels -
 bad 2 "standard input" "$B/ok.ms" pick --ids -
 bad 2 "standard input" "$B/ok.ms" pick - -
 bad 2 "standard input" "$M" eval -m -
