@@ -13,7 +13,7 @@ int main(int argc, char **argv) {
   const char *ids_path, *keep, *drop, *where;
   int invert;
   const fi_opt opts[] = {
-      {"ids", 0, FI_OPT_STR, &ids_path, NULL, "keep records whose id is listed (text file, one id per line, or a stream's ids/id fields)", .metavar = "FILE"},
+      {"ids", 0, FI_OPT_STR, &ids_path, NULL, "keep records whose id is listed (text file, one id per line, or a stream's ids/id fields; - = standard input)", .metavar = "FILE"},
       {"invert", 'v', FI_OPT_FLAG, &invert, NULL, "with --ids: keep records whose id is not listed"},
       {"skip", 0, FI_OPT_INT, &skip, "0", "drop the first N matching records", .min = 0, .max = 1e18},
       {"head", 'n', FI_OPT_INT, &head, "-1", "stop after N matching records (-1: all)", .min = -1, .max = 1e18},

@@ -5,6 +5,8 @@
 #   make -f fuzz/fuzz.mk regress    run every saved input (seeds, regressions) once
 # Needs clang 14 and libclang-rt-14-dev. Findings land in build/fuzz/crashes/NAME;
 # keep each fixed one in fuzz/regressions/NAME/ (regress replays them).
+# Inputs reach 4 MiB raw and 16 MiB through the "FZRP" form (fuzz/harness.h);
+# fuzz/corpus/*/big-* are seeds of that form (fuzz/corpus/make-big.py).
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang-14
 FUZZ_NAMES   := stream model csv idx json
@@ -18,7 +20,7 @@ FUZZ_LIB_OBJ := $(patsubst lib/%.c,$(FUZZ_DIR)/lib/%.o,$(FUZZ_LIB_C))
 FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_NAMES))
 # -detect_leaks=0: an input the library rejects longjmps out of it (see
 # fuzz/harness.h), leaving its allocations behind by design.
-FUZZ_OPTS    := -detect_leaks=0 -timeout=10 -rss_limit_mb=4096 -max_len=65536 -close_fd_mask=2
+FUZZ_OPTS    := -detect_leaks=0 -timeout=10 -rss_limit_mb=4096 -max_len=4194304 -close_fd_mask=2
 
 .PHONY: fuzz-build fuzz regress
 fuzz-build: $(FUZZ_BINS)

@@ -11,7 +11,13 @@
  * threads wins); the harnesses are single-threaded, so the fuzz build maps
  * pthread_mutex_lock/unlock in lib/ to no-ops (fuzz_mutex_lock below).
  * Everything else a sanitizer notices (overflow, use after free, UB, a
- * crash, an abort, a hang via -timeout) is still a finding. */
+ * crash, an abort, a hang via -timeout) is still a finding.
+ *
+ * Multi-MiB inputs: fuzz.mk lets raw inputs reach 4 MiB, and an input that
+ * starts with "FZRP" stands for a bigger one (fuzz_expand below), so a few
+ * bytes can be a record of several MiB (a map declaring ten million
+ * elements, then one element repeated) that byte mutation alone would take
+ * long to grow into. */
 #ifndef FUZZ_HARNESS_H
 #define FUZZ_HARNESS_H
 #include <setjmp.h>
@@ -68,6 +74,41 @@ __attribute__((unused)) static const char *fuzz_memfile(const uint8_t *data, siz
   lseek(*fd, 0, SEEK_SET);
   snprintf(path, plen, "/proc/self/fd/%d", *fd);
   return path;
+}
+
+/* "FZRP" then segments, each count:u32le len:u16le bytes[len], stand for
+ * each segment's bytes repeated count times, up to 16 MiB in all; any other
+ * input stands for itself. Returns the bytes to use (*size updated); a
+ * buffer it allocates is kept for the next call. */
+#define FUZZ_EXPAND_MAX ((size_t)16 << 20)
+__attribute__((unused)) static const uint8_t *fuzz_expand(const uint8_t *data, size_t *size) {
+  static uint8_t *buf;
+  if (*size < 4 || memcmp(data, "FZRP", 4)) return data;
+  size_t n = 0, at = 4, total = 0;
+  for (size_t a = 4; a + 6 <= *size;) { /* the expanded size first: allocate only that */
+    size_t len = data[a + 4] | data[a + 5] << 8;
+    if (len > *size - a - 6) len = *size - a - 6;
+    uint64_t count = data[a] | data[a + 1] << 8 | data[a + 2] << 16 | (uint64_t)data[a + 3] << 24;
+    total += count * len < FUZZ_EXPAND_MAX ? count * len : FUZZ_EXPAND_MAX;
+    if (total > FUZZ_EXPAND_MAX) total = FUZZ_EXPAND_MAX;
+    a += 6 + len;
+  }
+  free(buf);
+  buf = malloc(total + 1);
+  if (!buf) abort();
+  while (at + 6 <= *size) {
+    uint32_t count = data[at] | data[at + 1] << 8 | data[at + 2] << 16 | (uint32_t)data[at + 3] << 24;
+    size_t len = data[at + 4] | data[at + 5] << 8;
+    at += 6;
+    if (len > *size - at) len = *size - at;
+    if (len > 0 && count > (total - n) / len) count = (uint32_t)((total - n) / len);
+    if (len == 1) memset(buf + n, data[at], count), n += count;
+    else
+      for (uint32_t i = 0; i < count && len > 0; i++, n += len) memcpy(buf + n, data + at, len);
+    at += len;
+  }
+  *size = n;
+  return buf;
 }
 
 /* Run BODY (a statement using data/size); a fi_die inside it returns here. */

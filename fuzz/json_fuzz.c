@@ -25,6 +25,7 @@ static void one(const uint8_t *data, size_t size, char *path) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char path[64];
+  data = fuzz_expand(data, &size);
   if (!P) P = fi_json_parser_new();
   FUZZ_RUN(one(data, size, path));
   return 0;

@@ -35,6 +35,7 @@ static void one(const char *path) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  data = fuzz_expand(data, &size);
   int fd;
   char path[64];
   fuzz_memfile(data, size, &fd, path, sizeof path);

@@ -57,14 +57,16 @@ static long read_full(fi_idx *x, void *buf, size_t n) {
 }
 
 fi_idx *fi_idx_open(const char *path, int want_ndim, char *err, size_t errlen) {
-  gzFile gz = gzopen(path, "rb");
+  const char *name;
+  int fd = fi_open_input(path, &name); /* "-", a closed stdin, a directory: as every input */
+  gzFile gz = gzdopen(fd, "rb");
   if (!gz) {
-    snprintf(err, errlen, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
+    snprintf(err, errlen, "cannot open %s: %s", name, errno ? strerror(errno) : "out of memory");
     return NULL;
   }
   fi_idx *x = fi_calloc(1, sizeof *x);
   x->gz = gz;
-  x->name = fi_strdup(path);
+  x->name = fi_strdup(name);
   gzbuffer(gz, 256 * 1024);
   unsigned char h[4 + 4 * FI_IDX_MAX_NDIM];
   long r = read_full(x, h, 4);

@@ -1109,15 +1109,12 @@ struct fi_jlines {
 
 fi_jlines *fi_jlines_open(const char *path) {
   fi_jlines *j = fi_calloc(1, sizeof *j);
-  if (!path || !strcmp(path, "-")) {
-    j->f = stdin;
-    j->is_stdin = 1;
-    j->name = fi_strdup("standard input");
-  } else {
-    j->f = fopen(path, "rb");
-    if (!j->f) fi_die("cannot open '%s': %s", path, strerror(errno));
-    j->name = fi_strdup(path);
-  }
+  const char *name;
+  int fd = fi_open_input(path, &name); /* "-", a closed stdin, a directory: as every input */
+  j->is_stdin = fd == 0;
+  j->f = j->is_stdin ? stdin : fdopen(fd, "rb");
+  if (!j->f) fi_die("cannot open '%s': %s", path, strerror(errno));
+  j->name = fi_strdup(name);
   j->p = fi_json_parser_new();
   return j;
 }

@@ -284,8 +284,8 @@ static int64_t header_int(const fi_record *rec, const char *key) {
 
 fi_knn *fi_knn_load(const char *path) {
   char *idp = ids_path(path);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fi_die("cannot open kNN index %s: %s", path, strerror(errno));
+  const char *name;
+  int fd = fi_open_input(path, &name); /* refuses a directory, and "-" once stdin feeds the queries */
   if (access(idp, R_OK) != 0)
     fi_die("kNN index %s has no id map %s (%s); build both with knn-select --build", path, idp,
            strerror(errno));
@@ -336,7 +336,7 @@ fi_knn *fi_knn_load(const char *path) {
   while (fread(tail, 1, sizeof tail, f) > 0) {}
   if (ferror(f)) fi_die("reading %s: %s", path, strerror(errno));
   fclose(f);
-  close(fd);
+  if (fd != 0) close(fd);
   if ((int64_t)io.bytes != want_bytes || (int64_t)io.crc != want_crc)
     fi_die("kNN index %s (%llu bytes, CRC-32 %08lx) is not the one its id map %s describes (%lld bytes, "
            "CRC-32 %08llx): the pair is from different builds; rebuild with knn-select --build",

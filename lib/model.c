@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model_internal.h"
+#include "sniff.h"
 #include "util.h"
 
 /* ---- layout ---- */
@@ -422,7 +423,7 @@ fi_model *fi_model_load(const char *path) {
   fi_val root = fi_rec_root(rec);
   if (fi_val_kind(root) != FI_V_MAP) fi_die("model %s: not a msgpack map", name);
   if (!val_streq(fi_map_get(root, "format"), "fastif-model"))
-    fi_die("model %s: not a fastif model file (\"format\" must be \"fastif-model\")", name);
+    fi_die("model %s: not a fastif model file (\"format\" must be \"fastif-model\")%s", name, fi_sniff_hint(rec, FI_WANT_MODEL));
   int64_t version = need_int(name, fi_map_get(root, "version"), "\"version\"");
   if (version != 1) fi_die("model %s: unsupported version %lld (this build reads 1)", name,
                            (long long)version);

@@ -1,10 +1,12 @@
 /* stream.c - msgpack tensor stream reader and writer (formats/stream.md).
  *
  * Reading: a resumable scanner walks msgpack headers to find where the next
- * record ends, pulling more input only as the bytes are really needed, so a
- * declared size never allocates more than the input actually holds (and is
- * capped by fi_max_record_bytes()). Only a complete record is handed to
- * msgpack-c, which then references str/bin bytes in our buffer (no copies).
+ * record ends, pulling more input in large reads into a buffer that doubles
+ * only when full of bytes received, so a declared size never allocates more
+ * than twice what the input actually holds (and is capped by
+ * fi_max_record_bytes()). A complete record is validated from its bytes;
+ * msgpack-c decodes a field only when asked, referencing str/bin bytes in our
+ * buffer (no copies).
  * Writing: msgpack-c packer over a 1 MiB buffer; large payloads bypass it. */
 #include "stream.h"
 
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sniff.h"
 #include "util.h"
 
 int fi_allow_nonfinite = 0;
@@ -84,17 +87,34 @@ static void arena_free(arena *a) {
   a->head = NULL;
 }
 
-/* ---- reader ---- */
+/* ---- reader ----
+ * A record is validated from its encoding (framing, nesting depth, keys, id,
+ * every tensor) without building msgpack-c objects; a field's value is
+ * decoded into objects only when a tool asks for it, so a field nobody reads
+ * (a 10 MB array of nils passed through) costs no more than its bytes. */
+#define MAX_DEPTH 32 /* maps and arrays, the record included (formats/stream.md) */
+
+/* Where a top-level field's key and value are encoded. */
+typedef struct {
+  const unsigned char *v;         /* the value's encoding */
+  size_t vlen;
+  const char *k;                  /* key bytes (k != NULL only for a str key) */
+  uint32_t klen;
+  const msgpack_object *obj;      /* the value, once decoded */
+} rawfield;
+
 struct fi_record {
   fi_reader *r;
-  msgpack_object root;
   const char *id;
   int64_t index;
   uint64_t offset;
   size_t nbytes;
   const unsigned char *bytes;
   int nfields;
-  const char **keys;
+  const char **keys;     /* NUL-terminated copies, in record order */
+  rawfield *f;
+  uint32_t *slots;       /* key hash: field index + 1, 0 = empty; NULL for few fields */
+  uint32_t mask;
 };
 
 struct fi_reader {
@@ -104,8 +124,10 @@ struct fi_reader {
   size_t cap, start, end;   /* valid bytes are buf[start, end) */
   uint64_t base;            /* stream offset of buf[0] */
   int eof;
+  int single;               /* a single-map file (fi_read_single): a model */
   int64_t nread;            /* records handed out */
-  msgpack_unpacked unp;
+  msgpack_zone zone;        /* decoded values of the current record */
+  const msgpack_object *root; /* the whole current record, once decoded */
   arena ar;
   fi_record rec;
   int have_rec;
@@ -113,17 +135,14 @@ struct fi_reader {
 };
 
 fi_reader *fi_reader_open(const char *path) {
-  int fd = 0;
-  if (path && strcmp(path, "-")) {
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fi_die("cannot open %s: %s", path, strerror(errno));
-  }
+  const char *name;
+  int fd = fi_open_input(path, &name); /* before allocating: a missing file leaks nothing */
   fi_reader *r = fi_calloc(1, sizeof *r);
   r->fd = fd;
-  r->name = fi_strdup(fd ? path : "standard input");
+  r->name = fi_strdup(name);
   r->cap = 1 << 20;
   r->buf = fi_malloc(r->cap);
-  msgpack_unpacked_init(&r->unp);
+  if (!msgpack_zone_init(&r->zone, 1 << 13)) fi_die("out of memory");
   return r;
 }
 
@@ -131,8 +150,8 @@ const char *fi_reader_name(const fi_reader *r) { return r->name; }
 
 void fi_reader_close(fi_reader *r) {
   if (!r) return;
-  if (r->fd > 0) close(r->fd);
-  msgpack_unpacked_destroy(&r->unp);
+  if (r->fd != 0) close(r->fd);
+  msgpack_zone_destroy(&r->zone);
   arena_free(&r->ar);
   free(r->buf);
   free(r->name);
@@ -141,34 +160,46 @@ void fi_reader_close(fi_reader *r) {
 
 const fi_record *fi_reader_current(const fi_reader *r) { return r->have_rec ? &r->rec : NULL; }
 
-/* Error before a record is decoded: name it by index and byte offset. */
-static _Noreturn void die_at(fi_reader *r, uint64_t off, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static _Noreturn void die_at(fi_reader *r, uint64_t off, const char *fmt, ...) {
+/* What the start of the input is, when it is a known wrong kind of file. */
+static const char *head_hint(const fi_reader *r, uint64_t off) {
+  if (off != 0 || r->end == r->start) return NULL;
+  return fi_sniff(r->buf + r->start, r->end - r->start, r->single ? FI_WANT_MODEL : FI_WANT_STREAM);
+}
+
+/* Error before a record is decoded: name it by index and byte offset, and
+ * say what the file is when it is a known wrong kind. */
+static _Noreturn void die_hint(fi_reader *r, uint64_t off, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static _Noreturn void die_hint(fi_reader *r, uint64_t off, const char *hint, const char *fmt, ...) {
   char msg[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  fi_die("%s: record #%" PRId64 " (byte %" PRIu64 "): %s", r->name, r->nread, off, msg);
+  fi_die("%s: record #%" PRId64 " (byte %" PRIu64 "): %s%s%s", r->name, r->nread, off, msg, hint ? "; " : "",
+         hint ? hint : "");
 }
+#define die_at(r, off, ...) die_hint(r, off, NULL, __VA_ARGS__)
 
-/* Pull more input into the buffer; returns bytes read (0 at EOF). */
-static size_t fill(fi_reader *r, size_t need_total_from_start) {
+/* Pull more input into the buffer; returns bytes read (0 at EOF). The
+ * buffer may be compacted or moved, so no record may be live: its fields
+ * point into the buffer. */
+static size_t fill(fi_reader *r) {
+  if (r->have_rec) fi_die("internal: %s: input buffer refilled under a live record", r->name);
   if (r->eof) return 0;
-  size_t want_end = r->start + need_total_from_start;
-  if (r->end >= r->cap || want_end > r->cap) {
-    /* Compact first, then grow geometrically, never past what is needed
-     * (so allocation follows the input actually received). */
+  if (r->end == r->cap) {
     if (r->start > 0) {
       memmove(r->buf, r->buf + r->start, r->end - r->start);
       r->base += r->start;
       r->end -= r->start;
       r->start = 0;
     }
-    if (r->end >= r->cap) {
-      size_t ncap = r->cap * 2;
-      if (ncap > need_total_from_start && need_total_from_start > r->cap) ncap = need_total_from_start;
-      if (ncap < need_total_from_start && need_total_from_start - r->cap < r->cap) ncap = r->cap * 2;
+    if (r->end == r->cap) {
+      /* Double, and only when full of bytes really received: the buffer
+       * stays within twice the record however large a size it declares,
+       * and reads stay large however small its elements are. */
+      size_t ncap = r->cap * 2, lim = fi_max_record_bytes() + 1;
+      if (ncap > lim && lim > r->cap) ncap = lim;
       r->buf = fi_realloc(r->buf, ncap);
       r->cap = ncap;
     }
@@ -194,6 +225,58 @@ static inline uint64_t be(const unsigned char *p, int n) {
   return v;
 }
 
+/* The msgpack header at p: 1 with its length *hdr, the payload bytes *body
+ * after it and the values *kids after that (two per map pair); 0 when fewer
+ * than *hdr bytes are available; -1 for the unused byte 0xc1. */
+static inline __attribute__((always_inline)) int header(const unsigned char *p, size_t avail, uint64_t *hdr, uint64_t *body,
+                                                    uint64_t *kids) {
+  unsigned c = p[0];
+  *hdr = 1, *body = 0, *kids = 0;
+  if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) return 1;
+  if (c <= 0x8f) {
+    *kids = 2 * (uint64_t)(c & 0x0f);
+    return 1;
+  }
+  if (c <= 0x9f) {
+    *kids = c & 0x0f;
+    return 1;
+  }
+  if (c <= 0xbf) {
+    *body = c & 0x1f;
+    return 1;
+  }
+  int lenbytes = 0;
+  switch (c) {
+  case 0xc4: case 0xd9: lenbytes = 1; *hdr = 2; break;
+  case 0xc5: case 0xda: lenbytes = 2; *hdr = 3; break;
+  case 0xc6: case 0xdb: lenbytes = 4; *hdr = 5; break;
+  case 0xc7: lenbytes = 1; *hdr = 3; break;
+  case 0xc8: lenbytes = 2; *hdr = 4; break;
+  case 0xc9: lenbytes = 4; *hdr = 6; break;
+  case 0xca: *hdr = 5; break;
+  case 0xcb: *hdr = 9; break;
+  case 0xcc: case 0xd0: *hdr = 2; break;
+  case 0xcd: case 0xd1: *hdr = 3; break;
+  case 0xce: case 0xd2: *hdr = 5; break;
+  case 0xcf: case 0xd3: *hdr = 9; break;
+  case 0xd4: *hdr = 3; break;
+  case 0xd5: *hdr = 4; break;
+  case 0xd6: *hdr = 6; break;
+  case 0xd7: *hdr = 10; break;
+  case 0xd8: *hdr = 18; break;
+  case 0xdc: *hdr = 3; break;
+  case 0xdd: *hdr = 5; break;
+  case 0xde: *hdr = 3; break;
+  case 0xdf: *hdr = 5; break;
+  default: return -1; /* 0xc1 is never used */
+  }
+  if (*hdr > avail) return 0;
+  if (lenbytes) *body = be(p + 1, lenbytes);
+  if (c == 0xdc || c == 0xdd) *kids = be(p + 1, c == 0xdc ? 2 : 4);
+  if (c == 0xde || c == 0xdf) *kids = 2 * be(p + 1, c == 0xde ? 2 : 4);
+  return 1;
+}
+
 /* Resumable scan of one msgpack object starting at p[0].
  * Returns 1 when complete (*pos = its length), 0 when more bytes are needed
  * (*need = total length known so far), -1 on an invalid byte at *pos. */
@@ -204,54 +287,30 @@ static int scan(const unsigned char *p, size_t avail, size_t *pos, uint64_t *pen
       *need = at + 1;
       return 0;
     }
-    unsigned c = p[at];
-    uint64_t hdr = 1, body = 0, kids = 0;
-    if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
-    } else if (c <= 0x8f) kids = 2 * (uint64_t)(c & 0x0f);
-    else if (c <= 0x9f) kids = c & 0x0f;
-    else if (c <= 0xbf) body = c & 0x1f;
-    else {
-      int lenbytes = 0;
-      switch (c) {
-      case 0xc4: case 0xd9: lenbytes = 1; hdr = 2; break;
-      case 0xc5: case 0xda: lenbytes = 2; hdr = 3; break;
-      case 0xc6: case 0xdb: lenbytes = 4; hdr = 5; break;
-      case 0xc7: lenbytes = 1; hdr = 3; break;
-      case 0xc8: lenbytes = 2; hdr = 4; break;
-      case 0xc9: lenbytes = 4; hdr = 6; break;
-      case 0xca: hdr = 5; break;
-      case 0xcb: hdr = 9; break;
-      case 0xcc: case 0xd0: hdr = 2; break;
-      case 0xcd: case 0xd1: hdr = 3; break;
-      case 0xce: case 0xd2: hdr = 5; break;
-      case 0xcf: case 0xd3: hdr = 9; break;
-      case 0xd4: hdr = 3; break;
-      case 0xd5: hdr = 4; break;
-      case 0xd6: hdr = 6; break;
-      case 0xd7: hdr = 10; break;
-      case 0xd8: hdr = 18; break;
-      case 0xdc: hdr = 3; break;
-      case 0xdd: hdr = 5; break;
-      case 0xde: hdr = 3; break;
-      case 0xdf: hdr = 5; break;
-      default: return -1; /* 0xc1 is never used */
-      }
-      if (at + hdr > avail) {
-        *need = at + hdr;
-        return 0;
-      }
-      if (lenbytes) body = be(p + at + 1, lenbytes);
-      if (c == 0xdc || c == 0xdd) kids = be(p + at + 1, c == 0xdc ? 2 : 4);
-      if (c == 0xde || c == 0xdf) kids = 2 * be(p + at + 1, c == 0xde ? 2 : 4);
-    }
-    if (at + hdr + body > avail) {
-      *need = at + hdr + body;
+    uint64_t hdr, body, kids;
+    int h = header(p + at, avail - at, &hdr, &body, &kids);
+    if (h < 0) return -1;
+    if (h == 0 || at + hdr + body > avail) {
+      *need = at + hdr + (h ? body : 0);
       return 0;
     }
     *pos = at + hdr + body;
     *pending = *pending - 1 + kids;
   }
   return 1;
+}
+
+static inline int is_map_byte(unsigned c) { return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf; }
+static inline int is_array_byte(unsigned c) { return (c >= 0x90 && c <= 0x9f) || c == 0xdc || c == 0xdd; }
+
+/* The bytes of a msgpack str at p, or NULL when p is not a str. */
+static const char *raw_str(const unsigned char *p, uint32_t *len) {
+  uint64_t hdr, body, kids;
+  unsigned c = p[0];
+  if (!((c >= 0xa0 && c <= 0xbf) || c == 0xd9 || c == 0xda || c == 0xdb)) return NULL;
+  header(p, SIZE_MAX, &hdr, &body, &kids);
+  *len = (uint32_t)body;
+  return (const char *)p + hdr;
 }
 
 static int key_is(const msgpack_object *k, const char *s) {
@@ -300,28 +359,145 @@ static const char *tensor_view(const msgpack_object *o, fi_tensor *t) {
   return NULL;
 }
 
-/* Every map with a "dtype" key, at any depth, must be a valid tensor. */
-static const char *validate_tensors(const msgpack_object *o, const msgpack_object **where) {
-  if (o->type == MSGPACK_OBJECT_MAP) {
-    if (map_get(o, "dtype")) {
+/* msgpack-c objects for the n encoded bytes at p (framed and depth-checked
+ * already), living until the next record. */
+static const msgpack_object *decode(fi_reader *r, const unsigned char *p, size_t n) {
+  msgpack_object *o = msgpack_zone_malloc(&r->zone, sizeof *o);
+  size_t used = 0;
+  if (!o) fi_die("out of memory");
+  msgpack_unpack_return ret = msgpack_unpack((const char *)p, n, &used, &r->zone, o);
+  if (ret == MSGPACK_UNPACK_NOMEM_ERROR) fi_die("out of memory decoding a record of %s", r->name);
+  if (ret != MSGPACK_UNPACK_SUCCESS || used != n) fi_die("internal: %s: cannot decode a validated value", r->name);
+  return o;
+}
+
+/* One walk over a record's encoding: checks nesting depth, records where the
+ * top-level fields are, and validates every map with a "dtype" key at any
+ * depth (inside arrays and nested maps too; never inside keys) as a tensor,
+ * keeping the first invalid one and the innermost key that holds it. */
+typedef struct {
+  fi_reader *r;
+  uint64_t off;
+  const char *why;
+  const char *where;
+  uint32_t wherelen;
+} walker;
+
+/* The end of a value that is not a map or an array. */
+static inline const unsigned char *skip_scalar(const unsigned char *p) {
+  uint64_t hdr, body, kids;
+  header(p, SIZE_MAX, &hdr, &body, &kids);
+  return p + hdr + body;
+}
+#define WALK(w, q, depth, tensors, top, decoded) \
+  (is_map_byte(*(q)) || is_array_byte(*(q)) ? walk(w, q, depth, tensors, top, decoded) : skip_scalar(q))
+
+static const unsigned char *walk(walker *w, const unsigned char *p, int depth, int tensors, fi_record *top,
+                                 const msgpack_object **decoded) {
+  uint64_t hdr, body, kids;
+  header(p, SIZE_MAX, &hdr, &body, &kids);
+  int map = is_map_byte(p[0]);
+  if (depth > MAX_DEPTH) die_at(w->r, w->off, "corrupt record (invalid or too deeply nested msgpack)");
+  const unsigned char *q = p + hdr;
+  if (!map) {
+    for (uint64_t i = 0; i < kids; i++) q = WALK(w, q, depth + 1, tensors, NULL, NULL);
+    return q;
+  }
+  uint64_t n = kids / 2;
+  const char *why0 = w->why, *where0 = w->where;
+  uint32_t wherelen0 = w->wherelen;
+  int has_dtype = 0, has_shape = 0, has_data = 0;
+  if (top) {
+    top->nfields = (int)n;
+    top->f = arena_alloc(&w->r->ar, fi_mul_size((size_t)n + 1, sizeof *top->f, "record fields"));
+  }
+  for (uint64_t i = 0; i < n; i++) {
+    const unsigned char *k = q;
+    q = WALK(w, q, depth + 1, 0, NULL, NULL);
+    uint32_t klen = 0;
+    const char *ks = raw_str(k, &klen);
+    if (ks && klen == 5) {
+      has_dtype |= !memcmp(ks, "dtype", 5);
+      has_shape |= !memcmp(ks, "shape", 5);
+    } else if (ks && klen == 4) {
+      has_data |= !memcmp(ks, "data", 4);
+    }
+    const unsigned char *v = q;
+    const char *before = w->why;
+    const msgpack_object *vobj = NULL;
+    q = WALK(w, q, depth + 1, tensors, NULL, top ? &vobj : NULL);
+    if (tensors && !before && w->why && !w->where && ks) w->where = ks, w->wherelen = klen;
+    if (top) top->f[i] = (rawfield){v, (size_t)(q - v), ks, klen, vobj};
+  }
+  if (tensors && has_dtype && !why0) {
+    /* A tensor: its own check stands for anything found inside it. */
+    w->where = where0, w->wherelen = wherelen0;
+    if (!has_shape || !has_data) w->why = "tensor needs dtype, shape and data";
+    else if (n != 3) w->why = "tensor map has fields other than dtype, shape, data";
+    else {
+      const msgpack_object *o = decode(w->r, p, (size_t)(q - p));
       fi_tensor t;
-      return tensor_view(o, &t);
-    }
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-      const msgpack_object *v = &o->via.map.ptr[i].val;
-      const char *why = validate_tensors(v, where);
-      if (why) {
-        if (!*where && o->via.map.ptr[i].key.type == MSGPACK_OBJECT_STR) *where = &o->via.map.ptr[i].key;
-        return why;
-      }
-    }
-  } else if (o->type == MSGPACK_OBJECT_ARRAY) {
-    for (uint32_t i = 0; i < o->via.array.size; i++) {
-      const char *why = validate_tensors(&o->via.array.ptr[i], where);
-      if (why) return why;
+      w->why = tensor_view(o, &t);
+      if (!w->why && decoded) *decoded = o;
     }
   }
-  return NULL;
+  return q;
+}
+
+static uint32_t key_hash(const char *s, size_t n) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+/* Index of the field named key[0..n), or -1. A hash when the record has many
+ * fields: the duplicate check and lookups stay linear in the record. */
+static int find_field(const fi_record *rec, int nknown, const char *key, size_t n) {
+  if (!rec->slots) {
+    for (int i = 0; i < nknown; i++)
+      if (rec->f[i].klen == n && (n == 0 || !memcmp(rec->f[i].k, key, n))) return i;
+    return -1;
+  }
+  for (uint32_t s = key_hash(key, n) & rec->mask;; s = (s + 1) & rec->mask) {
+    uint32_t v = rec->slots[s];
+    if (!v) return -1;
+    const rawfield *f = &rec->f[v - 1];
+    if (f->klen == n && (n == 0 || !memcmp(f->k, key, n))) return (int)v - 1;
+  }
+}
+
+static void add_field(fi_record *rec, int i) {
+  if (!rec->slots) return;
+  uint32_t s = key_hash(rec->f[i].k, rec->f[i].klen) & rec->mask;
+  while (rec->slots[s]) s = (s + 1) & rec->mask;
+  rec->slots[s] = (uint32_t)i + 1;
+}
+
+/* Top-level keys: str, no NUL byte, unique; NUL-terminated copies. */
+static void index_keys(fi_reader *r, fi_record *rec, uint64_t off) {
+  int n = rec->nfields;
+  size_t bytes = 0;
+  for (int i = 0; i < n; i++) bytes += rec->f[i].klen + 1;
+  rec->keys = arena_alloc(&r->ar, fi_mul_size((size_t)n + 1, sizeof *rec->keys, "record keys"));
+  char *copy = arena_alloc(&r->ar, bytes + 1);
+  if (n > 8) {
+    uint32_t nslots = 16;
+    while (nslots < 2 * (uint32_t)n) nslots *= 2;
+    rec->slots = arena_alloc(&r->ar, fi_mul_size(nslots, sizeof *rec->slots, "record keys"));
+    memset(rec->slots, 0, nslots * sizeof *rec->slots);
+    rec->mask = nslots - 1;
+  }
+  for (int i = 0; i < n; i++) {
+    const rawfield *f = &rec->f[i];
+    if (!f->k) die_at(r, off, "field %d has a non-string key", i);
+    if (f->klen && memchr(f->k, 0, f->klen)) die_at(r, off, "field %d key contains a NUL byte", i);
+    if (f->klen) memcpy(copy, f->k, f->klen);
+    copy[f->klen] = 0;
+    rec->keys[i] = copy;
+    copy += f->klen + 1;
+    if (find_field(rec, i, f->k, f->klen) >= 0) die_at(r, off, "duplicate field '%s'", rec->keys[i]);
+    add_field(rec, i);
+  }
 }
 
 static char *arena_strndup(arena *a, const char *s, size_t n) {
@@ -336,6 +512,8 @@ static const fi_record *read_record(fi_reader *r, int require_id) {
   if (r->have_rec) r->start = r->rec_end;
   r->have_rec = 0;
   arena_reset(&r->ar);
+  msgpack_zone_clear(&r->zone);
+  r->root = NULL;
   if (r->start == r->end && !r->eof) {
     r->base += r->start; /* empty buffer: rewind for free, offsets kept */
     r->start = r->end = 0;
@@ -347,80 +525,102 @@ static const fi_record *read_record(fi_reader *r, int require_id) {
     int s = scan(r->buf + r->start, r->end - r->start, &pos, &pending, &need);
     if (s == 1) break;
     uint64_t off = r->base + r->start;
-    if (s < 0) die_at(r, off, "corrupt stream: invalid msgpack byte 0x%02x at byte %" PRIu64, r->buf[r->start + pos], off + pos);
+    if (s < 0)
+      die_hint(r, off, pos ? NULL : head_hint(r, off), "corrupt stream: invalid msgpack byte 0x%02x at byte %" PRIu64,
+               r->buf[r->start + pos], off + pos);
     if (need > maxrec)
       die_at(r, off, "record declares at least %" PRIu64 " bytes, more than the limit of %zu (FASTIF_MAX_RECORD_MB)", need, maxrec);
-    if (fill(r, (size_t)need) == 0) {
+    if (fill(r) == 0) {
       if (r->end == r->start) return NULL; /* clean end of stream */
       die_at(r, off, "truncated stream: input ends at byte %" PRIu64 " inside a record that needs at least %" PRIu64 " bytes",
              r->base + r->end, need);
     }
   }
   uint64_t off = r->base + r->start;
-  if (r->buf[r->start] < 0x80 || r->buf[r->start] > 0x8f) {
-    unsigned c = r->buf[r->start];
-    if (c != 0xde && c != 0xdf) die_at(r, off, "record is not a msgpack map (first byte 0x%02x)", c);
-  }
-  size_t used = 0;
-  msgpack_unpack_return ret = msgpack_unpack_next(&r->unp, (const char *)r->buf + r->start, pos, &used);
-  if (ret != MSGPACK_UNPACK_SUCCESS || used != pos) die_at(r, off, "corrupt record (invalid or too deeply nested msgpack)");
+  const unsigned char *p = r->buf + r->start;
+  if (!is_map_byte(p[0])) die_hint(r, off, head_hint(r, off), "record is not a msgpack map (first byte 0x%02x)", p[0]);
   fi_record *rec = &r->rec;
   memset(rec, 0, sizeof *rec);
   rec->r = r;
-  rec->root = r->unp.data;
   rec->index = r->nread;
   rec->offset = off;
   rec->nbytes = pos;
-  rec->bytes = r->buf + r->start;
+  rec->bytes = p;
   r->rec_end = r->start + pos;
-  const msgpack_object_map *m = &rec->root.via.map;
-  rec->nfields = (int)m->size;
-  rec->keys = arena_alloc(&r->ar, (m->size + 1) * sizeof *rec->keys);
-  for (uint32_t i = 0; i < m->size; i++) {
-    const msgpack_object *k = &m->ptr[i].key;
-    if (k->type != MSGPACK_OBJECT_STR) die_at(r, off, "field %u has a non-string key", i);
-    if (k->via.str.size && memchr(k->via.str.ptr, 0, k->via.str.size)) die_at(r, off, "field %u key contains a NUL byte", i);
-    rec->keys[i] = arena_strndup(&r->ar, k->via.str.ptr, k->via.str.size);
-    for (uint32_t j = 0; j < i; j++)
-      if (!strcmp(rec->keys[i], rec->keys[j])) die_at(r, off, "duplicate field '%s'", rec->keys[i]);
-  }
-  const msgpack_object *id = map_get(&rec->root, "id");
-  if (id) {
-    if (id->type != MSGPACK_OBJECT_STR) die_at(r, off, "field 'id' is not a string");
-    if (id->via.str.size == 0) die_at(r, off, "field 'id' is empty");
-    if (id->via.str.size > 4096) die_at(r, off, "field 'id' is longer than 4096 bytes");
-    for (uint32_t i = 0; i < id->via.str.size; i++) {
-      unsigned char c = (unsigned char)id->via.str.ptr[i];
+  walker w = {r, off, NULL, NULL, 0};
+  walk(&w, p, 1, 1, rec, NULL);
+  index_keys(r, rec, off);
+  int idf = find_field(rec, rec->nfields, "id", 2);
+  if (idf >= 0) {
+    uint32_t len;
+    const char *id = raw_str(rec->f[idf].v, &len);
+    if (!id) die_at(r, off, "field 'id' is not a string");
+    if (len == 0) die_at(r, off, "field 'id' is empty");
+    if (len > 4096) die_at(r, off, "field 'id' is longer than 4096 bytes");
+    for (uint32_t i = 0; i < len; i++) {
+      unsigned char c = (unsigned char)id[i];
       if (c <= 0x20 || c == 0x7f) die_at(r, off, "field 'id' contains whitespace or a control character");
     }
-    rec->id = arena_strndup(&r->ar, id->via.str.ptr, id->via.str.size);
+    rec->id = arena_strndup(&r->ar, id, len);
   } else if (require_id) {
-    die_at(r, off, "record has no 'id' field");
+    const char *hint = off == 0 ? fi_sniff_record(rec, FI_WANT_STREAM) : NULL;
+    die_hint(r, off, hint ? hint : head_hint(r, off), "record has no 'id' field");
   } else {
     rec->id = "(no id)";
   }
-  const msgpack_object *where = NULL;
-  const char *why = validate_tensors(&rec->root, &where);
-  if (why) {
-    r->have_rec = 1;
-    r->nread++;
-    if (where) fi_rec_die(rec, "field '%.*s': %s", (int)where->via.str.size, where->via.str.ptr, why);
-    fi_rec_die(rec, "%s", why);
-  }
   r->have_rec = 1;
   r->nread++;
+  if (w.why) {
+    if (w.where) fi_rec_die(rec, "field '%.*s': %s", (int)w.wherelen, w.where, w.why);
+    fi_rec_die(rec, "%s", w.why);
+  }
   return rec;
 }
 
 const fi_record *fi_read(fi_reader *r) { return read_record(r, 1); }
 
 const fi_record *fi_read_single(fi_reader *r, const char *what) {
+  r->single = 1;
   const fi_record *rec = read_record(r, 0);
   if (!rec) fi_die("%s: empty %s", r->name, what);
-  /* Anything after the one map means this is not a single-map file. */
-  if (r->rec_end == r->end && !r->eof) fill(r, r->rec_end - r->start + 1);
-  if (r->rec_end < r->end) fi_die("%s: trailing data after the %s (byte %" PRIu64 ")", r->name, what, r->base + r->rec_end);
+  /* Anything after the one map means this is not a single-map file. Look
+   * with a read of our own: refilling the buffer would move it under the
+   * record just returned. */
+  int more = r->rec_end < r->end;
+  while (!more && !r->eof) {
+    unsigned char c;
+    ssize_t n = read(r->fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fi_die("reading %s: %s", r->name, strerror(errno));
+    more = n > 0;
+    r->eof = n == 0;
+  }
+  if (more) {
+    const char *hint = fi_sniff_record(rec, FI_WANT_MODEL);
+    if (!hint) hint = head_hint(r, rec->offset);
+    fi_die("%s: trailing data after the %s (byte %" PRIu64 ")%s%s", r->name, what, r->base + r->rec_end,
+           hint ? "; " : "", hint ? hint : "");
+  }
   return rec;
+}
+
+int fi_reader_peek(fi_reader *r) {
+  if (r->have_rec) fi_die("internal: %s: peek with a record live", r->name);
+  if (r->start == r->end && !fill(r)) return -1;
+  return r->buf[r->start];
+}
+
+size_t fi_reader_chunk(fi_reader *r, const unsigned char **p) {
+  if (r->have_rec) fi_die("internal: %s: raw read with a record live", r->name);
+  if (r->start == r->end) {
+    r->base += r->end;
+    r->start = r->end = 0;
+    if (!fill(r)) return 0;
+  }
+  *p = r->buf + r->start;
+  size_t n = r->end - r->start;
+  r->start = r->end;
+  return n;
 }
 
 const char *fi_rec_id(const fi_record *rec) { return rec->id; }
@@ -440,13 +640,22 @@ void fi_rec_die(const fi_record *rec, const char *fmt, ...) {
   fi_die("record '%s' (#%" PRId64 " of %s, byte %" PRIu64 "): %s", rec->id, rec->index, rec->r->name, rec->offset, msg);
 }
 
+/* A top-level field's value, decoded on first use; NULL when absent. */
+static const msgpack_object *get(const fi_record *rec, const char *key) {
+  int i = find_field(rec, rec->nfields, key, strlen(key));
+  if (i < 0) return NULL;
+  rawfield *f = &rec->f[i];
+  if (!f->obj) f->obj = decode(rec->r, f->v, f->vlen);
+  return f->obj;
+}
+
 static const msgpack_object *field(const fi_record *rec, const char *key, int required) {
-  const msgpack_object *o = map_get(&rec->root, key);
+  const msgpack_object *o = get(rec, key);
   if (!o && required) fi_rec_die(rec, "missing field '%s'", key);
   return o;
 }
 
-int fi_rec_has(const fi_record *rec, const char *key) { return map_get(&rec->root, key) != NULL; }
+int fi_rec_has(const fi_record *rec, const char *key) { return find_field(rec, rec->nfields, key, strlen(key)) >= 0; }
 
 static int obj_int(const msgpack_object *o, int64_t *out) {
   if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -606,8 +815,12 @@ int64_t fi_rec_scored(const fi_record *rec, const char *key, const char ***ids, 
 #define OBJ(v) ((const msgpack_object *)(v).o)
 static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
 
-fi_val fi_rec_root(const fi_record *rec) { return (fi_val){&rec->root}; }
-fi_val fi_rec_get(const fi_record *rec, const char *key) { return (fi_val){map_get(&rec->root, key)}; }
+fi_val fi_rec_root(const fi_record *rec) {
+  fi_reader *r = rec->r;
+  if (!r->root) r->root = decode(r, rec->bytes, rec->nbytes);
+  return (fi_val){r->root};
+}
+fi_val fi_rec_get(const fi_record *rec, const char *key) { return (fi_val){get(rec, key)}; }
 
 fi_vkind fi_val_kind(fi_val v) {
   if (!v.o) return FI_V_NONE;
@@ -865,9 +1078,9 @@ void fi_wscored(fi_writer *w, const char *key, const char *const *ids, const flo
   }
 }
 void fi_wcopy(fi_writer *w, const char *key, const fi_record *rec, const char *srckey) {
-  const msgpack_object *o = map_get(&rec->root, srckey);
-  if (!o) fi_rec_die(rec, "missing field '%s'", srckey);
+  int i = find_field(rec, rec->nfields, srckey, strlen(srckey));
+  if (i < 0) fi_rec_die(rec, "missing field '%s'", srckey);
   fi_wkey(w, key);
-  msgpack_pack_object(&w->pk, *o);
+  wcb(w, (const char *)rec->f[i].v, rec->f[i].vlen); /* as read: no decoding, however large */
 }
 void fi_wraw(fi_writer *w, const fi_record *rec) { wcb(w, (const char *)rec->bytes, rec->nbytes); }

@@ -1,8 +1,9 @@
 /* stream.h - msgpack tensor streams (formats/stream.md).
  * A stream is a concatenation of msgpack maps, one per record. The reader
  * keeps one record in memory at a time (constant memory for any stream
- * length), validates every record before handing it out, and dies with the
- * record index/id and byte offset on truncation or corruption. Tools use
+ * length, about twice the largest record), validates every record before
+ * handing it out, and dies with the record index/id and byte offset on
+ * truncation or corruption (naming the file's kind when it is not a stream). Tools use
  * only this API; msgpack stays inside lib/. */
 #ifndef FI_STREAM_H
 #define FI_STREAM_H
@@ -34,7 +35,8 @@ typedef struct { const void *o; } fi_val;   /* wraps a const msgpack_object* */
 typedef struct fi_reader fi_reader;
 typedef struct fi_record fi_record;
 
-/* path NULL or "-" = stdin. Dies if the file cannot be opened. */
+/* path NULL or "-" = stdin (once per run: fi_open_input). Dies if the file
+ * cannot be opened, is a directory, or standard input is closed. */
 fi_reader *fi_reader_open(const char *path);
 /* Next record, or NULL at a clean end of stream. The record and everything
  * obtained from it stay valid until the next fi_read/fi_reader_close. */
@@ -45,6 +47,11 @@ const char *fi_reader_name(const fi_reader *r);
 const fi_record *fi_read_single(fi_reader *r, const char *what);
 /* The reader's current record (NULL before the first/after the end). */
 const fi_record *fi_reader_current(const fi_reader *r);
+/* For inputs that may not be streams (lists of ids), before the first
+ * record: the first byte without consuming it (-1 at the end of input), and
+ * the input as raw chunks (*p valid until the next call; 0 at the end). */
+int fi_reader_peek(fi_reader *r);
+size_t fi_reader_chunk(fi_reader *r, const unsigned char **p);
 
 const char *fi_rec_id(const fi_record *rec);      /* validated, NUL-terminated */
 int64_t fi_rec_index(const fi_record *rec);       /* 0-based in its stream */
@@ -106,7 +113,8 @@ void fi_wf32(fi_writer *w, const char *key, const float *v, int64_t n); /* 1-D *
 void fi_wstrs(fi_writer *w, const char *key, const char *const *s, int64_t n);
 void fi_wscored(fi_writer *w, const char *key, const char *const *ids,
                 const float *scores, int64_t n);
-/* Copy field `srckey` of `rec` as field `key` (any msgpack value). */
+/* Copy field `srckey` of `rec` as field `key` (any msgpack value, its
+ * encoding verbatim, as fi_wraw copies a record). */
 void fi_wcopy(fi_writer *w, const char *key, const fi_record *rec, const char *srckey);
 /* Write an already-encoded record verbatim (pass-through). */
 void fi_wraw(fi_writer *w, const fi_record *rec);

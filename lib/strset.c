@@ -1,7 +1,6 @@
 /* strset.c - string set with FNV-1a hashing and linear probing. */
 #include "strset.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,14 +69,19 @@ int64_t fi_strset_add(fi_strset *s, const char *key) {
 int64_t fi_strset_count(const fi_strset *s) { return s->n; }
 const char *fi_strset_at(const fi_strset *s, int64_t i) { return s->keys[i]; }
 
+/* One id per line; trailing CR and spaces dropped, empty lines skipped. */
+static void add_line(fi_strset *s, char *line, size_t len) {
+  while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ')) len--;
+  line[len] = 0;
+  if (len > 0) fi_strset_add(s, line);
+}
+
 void fi_strset_load(fi_strset *s, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) fi_die("cannot open %s", path);
-  int c = fgetc(f);
-  int is_stream = c != EOF && ((c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf);
-  if (is_stream) {
-    fclose(f);
-    fi_reader *r = fi_reader_open(path);
+  /* Through the stream reader even for text: "-" means standard input, and a
+   * directory or a closed standard input is an error, as for any input. */
+  fi_reader *r = fi_reader_open(path);
+  int c = fi_reader_peek(r);
+  if ((c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf) {
     const fi_record *rec;
     while ((rec = fi_read(r))) {
       const char **ids;
@@ -90,16 +94,27 @@ void fi_strset_load(fi_strset *s, const char *path) {
     fi_reader_close(r);
     return;
   }
-  if (c != EOF) ungetc(c, f);
   char *line = NULL;
-  size_t cap = 0;
-  ssize_t len;
-  while ((len = getline(&line, &cap, f)) >= 0) {
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
-    if (len > 0) fi_strset_add(s, line);
+  size_t len = 0, cap = 0, n;
+  const unsigned char *p;
+  while ((n = fi_reader_chunk(r, &p)) > 0) {
+    for (size_t i = 0; i < n; i++) {
+      if (p[i] == '\n') {
+        if (len == cap) line = fi_realloc(line, cap = 2 * cap + 64);
+        add_line(s, line, len);
+        len = 0;
+        continue;
+      }
+      if (len + 1 >= cap) line = fi_realloc(line, cap = 2 * cap + 64);
+      line[len++] = (char)p[i];
+    }
+  }
+  if (len > 0) {
+    if (len == cap) line = fi_realloc(line, cap + 1);
+    add_line(s, line, len);
   }
   free(line);
-  fclose(f);
+  fi_reader_close(r);
 }
 
 int64_t fi_strset_add_arrays(fi_strset *s, const char *path, const char *key) {

@@ -5,9 +5,12 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,48 +147,153 @@ double fi_now(void) {
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-/* ---- atomic output files ---- */
+/* ---- standard descriptors and inputs ---- */
+static int stdin_closed, stdin_taken;
+
+/* Runs before main. A closed descriptor 0, 1 or 2 would be handed to the
+ * next open(): a model file would then be read again as the record stream on
+ * standard input, or records written into a file opened for something else.
+ * Hold each closed one with /dev/null opened the wrong way round, so that any
+ * use of it fails with EBADF, and remember that standard input was closed. */
+__attribute__((constructor)) static void hold_closed_std_fds(void) {
+  for (int fd = 0; fd < 3; fd++) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int n = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+    if (n >= 0 && n != fd) {
+      dup2(n, fd);
+      close(n);
+    }
+    if (fd == 0) stdin_closed = 1;
+  }
+}
+
+int fi_open_input(const char *path, const char **name) {
+  struct stat st;
+  if (!path || !strcmp(path, "-")) {
+    *name = "standard input";
+    if (stdin_closed) fi_die("standard input is closed: there is nothing to read");
+    /* A second reader of "-" would see what the first left (usually
+     * nothing) and pass for an empty input. */
+    if (stdin_taken) fi_usage_error("standard input ('-') can feed only one input of a run; give the other as a file");
+    stdin_taken = 1;
+    if (fstat(0, &st) == 0 && S_ISDIR(st.st_mode)) fi_die("standard input is a directory, not a file");
+    return 0;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fi_die("cannot open %s: %s", path, strerror(errno));
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) fi_die("%s is a directory, not a file", path);
+  *name = path;
+  return fd;
+}
+
+/* ---- atomic output files ----
+ * A regular file (or a new one) is written to a temp file beside it and
+ * renamed over it on commit; a symlink is followed, so the temp and the
+ * rename happen beside its final target and the link stays. A device or a
+ * FIFO is written straight through: renaming over it would replace
+ * /dev/null with a regular file. Temp files not committed are removed at exit
+ * and on SIGHUP, SIGINT, SIGTERM and SIGXFSZ (then the signal is re-raised). */
 struct fi_atomic {
-  char *path, *tmp;
+  char *path;   /* what is written: the symlinks' final target */
+  char *tmp;    /* NULL when writing straight through */
   int fd;
-  int done;
+  atomic_int armed; /* tmp may exist and is ours: remove it on a signal */
   struct fi_atomic *next;
 };
-static struct fi_atomic *pending;
+/* Read by the signal handler: nodes are published whole and never freed. */
+static _Atomic(struct fi_atomic *) pending;
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static const int cleanup_signals[] = {SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
+#define NCLEANUP (int)(sizeof cleanup_signals / sizeof *cleanup_signals)
 
 static void remove_pending(void) {
-  /* Runs at exit: whatever was not committed must not look finished. */
-  for (struct fi_atomic *a = pending; a; a = a->next)
-    if (!a->done) unlink(a->tmp);
+  /* Async-signal-safe: atomic loads and unlink() only. */
+  for (struct fi_atomic *a = atomic_load(&pending); a; a = a->next)
+    if (atomic_load(&a->armed)) unlink(a->tmp);
+}
+
+static void on_fatal_signal(int sig) {
+  remove_pending();
+  raise(sig); /* SA_RESETHAND restored the default action: this ends the process */
+}
+
+static void install_cleanup(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_fatal_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  for (int i = 0; i < NCLEANUP; i++) sigaddset(&sa.sa_mask, cleanup_signals[i]);
+  for (int i = 0; i < NCLEANUP; i++) {
+    struct sigaction old;
+    /* A signal the caller ignores (nohup, a background job) stays ignored. */
+    if (sigaction(cleanup_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    sigaction(cleanup_signals[i], &sa, NULL);
+  }
+  atexit(remove_pending);
+}
+
+/* The file a path names for writing: symlinks followed to their final target,
+ * which need not exist yet (a dangling link is written through, as open()
+ * would). Relative link targets are taken from the link's directory. */
+static char *follow_links(const char *path) {
+  char *cur = fi_strdup(path);
+  for (int hops = 0; hops < 40; hops++) {
+    struct stat st;
+    if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) return cur;
+    char link[4096];
+    ssize_t n = readlink(cur, link, sizeof link - 1);
+    if (n <= 0) return cur; /* let creating the temp file report it */
+    link[n] = 0;
+    const char *slash = strrchr(cur, '/');
+    int dirlen = link[0] == '/' || !slash ? 0 : (int)(slash - cur + 1);
+    size_t len = (size_t)dirlen + (size_t)n + 1;
+    char *next = fi_malloc(len);
+    snprintf(next, len, "%.*s%s", dirlen, cur, link);
+    free(cur);
+    cur = next;
+  }
+  fi_die("cannot write %s: too many levels of symbolic links", path);
 }
 
 fi_atomic *fi_atomic_begin(const char *path) {
-  static int registered;
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, install_cleanup);
   fi_atomic *a = fi_calloc(1, sizeof *a);
-  a->path = fi_strdup(path);
-  size_t n = strlen(path) + 32;
-  a->tmp = fi_malloc(n);
-  const char *slash = strrchr(path, '/');
-  int dirlen = slash ? (int)(slash - path + 1) : 0;
-  /* mkstemp's template: a hidden name beside the target, ending in six Xs */
-  int len = snprintf(a->tmp, n, "%.*s.%s.tmp.", dirlen, path, path + dirlen);
-  memset(a->tmp + len, 'X', 6);
-  a->tmp[len + 6] = 0;
-  a->fd = mkstemp(a->tmp);
-  if (a->fd < 0) fi_die("cannot create %s: %s", a->tmp, strerror(errno));
-  /* mkstemp makes 0600; output files get the usual umask-derived mode */
-  mode_t um = umask(0);
-  umask(um);
-  if (fchmod(a->fd, 0666 & ~um) != 0) fi_die("chmod %s: %s", a->tmp, strerror(errno));
-  pthread_mutex_lock(&pending_lock);
-  a->next = pending;
-  pending = a;
-  if (!registered) {
-    atexit(remove_pending);
-    registered = 1;
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) fi_die("cannot write %s: it is a directory", path);
+    a->path = fi_strdup(path);
+    a->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (a->fd < 0) fi_die("cannot open %s: %s", path, strerror(errno));
+    return a;
   }
+  a->path = follow_links(path);
+  size_t n = strlen(a->path) + 32;
+  a->tmp = fi_malloc(n);
+  const char *slash = strrchr(a->path, '/');
+  int dirlen = slash ? (int)(slash - a->path + 1) : 0;
+  /* A hidden name beside the target. Listed for removal before the file can
+   * exist: a signal may be handled by any thread (OpenBLAS workers too), so
+   * masking it in this one would not close the window. */
+  int len = snprintf(a->tmp, n, "%.*s.%s.tmp.", dirlen, a->path, a->path + dirlen);
+  pthread_mutex_lock(&pending_lock);
+  a->next = atomic_load(&pending);
+  atomic_store(&pending, a);
   pthread_mutex_unlock(&pending_lock);
+  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  for (int tries = 0;; tries++) {
+    uint64_t r;
+    if (getrandom(&r, sizeof r, 0) != sizeof r) r = (uint64_t)fi_now() * 1000003u ^ (uint64_t)getpid() << 32;
+    for (int i = 0; i < 8; i++, r /= 62) a->tmp[len + i] = abc[r % 62];
+    a->tmp[len + 8] = 0;
+    atomic_store(&a->armed, 1);
+    a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666); /* the umask applies */
+    if (a->fd >= 0) break;
+    int err = errno;
+    atomic_store(&a->armed, 0); /* not ours */
+    if (err != EEXIST || tries == 100) fi_die("cannot create %s: %s", a->tmp, strerror(err));
+  }
   return a;
 }
 
@@ -194,12 +302,18 @@ int fi_atomic_fd(const fi_atomic *a) { return a->fd; }
 
 void fi_atomic_commit(fi_atomic *a) {
   if (a->fd >= 0) {
-    if (fsync(a->fd) != 0 && errno != EINVAL) fi_die("writing %s: %s", a->path, strerror(errno));
+    /* devices and FIFOs refuse fsync with EINVAL: their writes were checked */
+    if (fsync(a->fd) != 0 && errno != EINVAL && errno != EROFS) fi_die("writing %s: %s", a->path, strerror(errno));
     if (close(a->fd) != 0) fi_die("writing %s: %s", a->path, strerror(errno));
     a->fd = -1;
   }
+  if (!a->tmp) { /* written straight through; never listed */
+    free(a->path);
+    free(a);
+    return;
+  }
   if (rename(a->tmp, a->path) != 0) fi_die("cannot rename %s to %s: %s", a->tmp, a->path, strerror(errno));
-  a->done = 1;
+  atomic_store(&a->armed, 0); /* after the rename: a signal before it still removes the temp */
 }
 
 int fi_parse_ll(const char *s, long long *out) {

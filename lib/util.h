@@ -33,13 +33,23 @@ size_t fi_mul_size(size_t n, size_t size, const char *what);
 
 double fi_now(void);   /* monotonic seconds */
 
-/* Atomic output: write to a temp file beside `path`, rename on commit.
- * Uncommitted temp files are removed at exit (also after fi_die). */
+/* An input named on the command line, opened for reading: NULL or "-" is
+ * standard input, which feeds one input of a run only (a second "-" is a
+ * usage error); a closed standard input or a directory is an error naming
+ * it. Returns the descriptor (0 for standard input) and sets *name to what
+ * messages call it. */
+int fi_open_input(const char *path, const char **name);
+
+/* Output files: a regular file (or a new one) is written to a temp file
+ * beside it and renamed over it on commit, so it appears whole or not at all;
+ * symlinks are followed (the link stays, its target is replaced); a device or
+ * FIFO is written straight through. Uncommitted temp files are removed at
+ * exit (also after fi_die) and on SIGHUP, SIGINT, SIGTERM and SIGXFSZ. */
 typedef struct fi_atomic fi_atomic;
 fi_atomic *fi_atomic_begin(const char *path); /* creates the temp file */
-const char *fi_atomic_tmppath(const fi_atomic *a);
+const char *fi_atomic_tmppath(const fi_atomic *a); /* NULL when written straight through */
 int fi_atomic_fd(const fi_atomic *a);
-void fi_atomic_commit(fi_atomic *a);  /* fsync+close+rename, or die */
+void fi_atomic_commit(fi_atomic *a);  /* fsync+close+rename, or die; a is spent */
 
 /* Offset of the first byte of s[0..n) that is not valid UTF-8 (no
  * overlongs, no surrogates, at most U+10FFFF), or -1 if all is valid. */

@@ -199,6 +199,77 @@ bad 2 "nosuch" "$B/ok.ms" grad -m "$M" --params nosuch
 bad 2 "-k" "$B/emb.ms" knn-select --index "$T/e.idx" -k 0
 bad 2 "layer size" "$B/ok.ms" train --arch mlp:99999999999
 
+# ---- issue 11: directories, a closed or doubled standard input, wrong kinds of file ----
+D=$T/adir; mkdir "$D"
+# a directory given for any file: exit 1, naming it
+bad 1 "$D" "$B/ok.ms" pick --ids "$D"
+bad 1 "$D" "$B/ok.ms" pick "$D"
+bad 1 "$D" "$B/ok.ms" dump "$D"
+bad 1 "$D" /dev/null dump --reverse "$D"
+bad 1 "$D" "$B/ok.ms" eval -m "$D"
+bad 1 "$D" "$B/ok.ms" grad -m "$M" --only "$D"
+bad 1 "$D" "$B/grads.ms" ihvp -m "$M" --train "$D"
+bad 1 "$D" "$B/grads.ms" influence --ihvp "$D"
+bad 1 "$D" /dev/null influence --ihvp "$B/ihvp.ms" -m "$M" --train "$D"
+bad 1 "$D" "$B/scores.ms" rank --join "$D"
+bad 1 "$D" "$B/emb.ms" knn-select --index "$D" -k 1
+bad 1 "$D" /dev/null import-csv "$D"
+bad 1 "$D" /dev/null import-idx --images "$D" --labels "$B/idx-lab.idx"
+bad 1 "$D" "$B/ok.ms" pick --ids /dev/null "$D"
+# a closed standard input (<&-) is an error, not an empty stream: the
+# descriptor the model file would take is held
+closed() { # REGEX TOOL ARGS...
+  local re=$1 tool=$2; shift 2
+  timeout 60 "$BIN/$tool" "$@" <&- >"$T/.bad.out" 2>"$T/.bad.err"; local rc=$?
+  is "$rc:$(grep -c ': error: ' "$T/.bad.err"):$(grep -Ec "^$tool: error: .*($re)" "$T/.bad.err")" "1:1:1" "$tool $* <&-: exit 1, one error line"
+}
+for r in "eval -m $M" "embed -m $M" "grad -m $M" "train --arch linear" "finetune-step -m $M --lr 0.1" \
+         "ihvp -m $M --train $B/ok.ms --depth 5" "influence --ihvp $B/ihvp.ms" "rank" "pick" "dump" "dump --reverse" \
+         "knn-select --build $T/closed.idx" "pick --ids -"; do
+  closed "standard input is closed" $r
+done
+closed "standard input|Bad file descriptor" import-csv
+ok "knn-select --build <&- wrote no index" test ! -e "$T/closed.idx"
+# '-' is standard input wherever a file is taken, for one input only
+printf 't3\nt1\n' > "$T/ids.txt"
+"$BIN/pick" --ids - "$B/ok.ms" < "$T/ids.txt" > "$T/picked.ms" 2>/dev/null
+is "$?:$($PY -c 'import sys, msgpack; print(*[r["id"] for r in msgpack.Unpacker(open(sys.argv[1], "rb"))])' "$T/picked.ms")" \
+  "0:t1 t3" "pick --ids - FILE reads the ids from standard input"
+"$BIN/influence" --ihvp - -m "$M" --train "$B/ok.ms" < "$B/ihvp.ms" > "$T/sc-stdin.ms" 2>/dev/null
+"$BIN/influence" --ihvp "$B/ihvp.ms" -m "$M" --train "$B/ok.ms" > "$T/sc-file.ms" 2>/dev/null
+ok "influence --ihvp - reads the ihvp records from standard input" cmp "$T/sc-stdin.ms" "$T/sc-file.ms"
+"$BIN/import-idx" --images - --labels "$B/idx-lab.idx" < "$B/idx-img.idx" > "$T/idx-stdin.ms" 2>/dev/null
+"$BIN/import-idx" --images "$B/idx-img.idx" --labels "$B/idx-lab.idx" > "$T/idx-file.ms" 2>/dev/null
+ok "import-idx --images - reads the images from standard input" cmp "$T/idx-stdin.ms" "$T/idx-file.ms"
+bad 2 "standard input" "$B/idx-img.idx" import-idx --images - --labels -
+bad 2 "standard input" "$B/ok.ms" pick --ids -
+bad 2 "standard input" "$B/ok.ms" pick - -
+bad 2 "standard input" "$M" eval -m -
+"$BIN/ihvp" -m "$M" --train - < "$B/ok.ms" > /dev/null 2> "$T/.bad.err"
+is "$?:$(grep -c "^ihvp: standard input ('-') can feed only one input" "$T/.bad.err")" "2:1" "ihvp --train - with gradients on standard input: exit 2"
+bad 2 "standard input" "$B/ihvp.ms" influence --ihvp -
+bad 2 "standard input" "$B/scores.ms" rank --join -
+bad 2 "standard input" "$B/emb.ms" knn-select --index - -k 1
+# the wrong kind of file: say what it is and which command makes the right one
+declare -A wk_stream=([wk-zip.pt]="zip archive.*examples/torch_export.py" [wk-pickle.pt]="Python pickle.*examples/torch_export.py"
+  [wk.csv]="CSV text.*import-csv" [wk.csv.gz]="gzip-compressed.*import-csv" [wk.jsonl]="JSON lines.*dump --reverse"
+  [wk-model.jsonl]="model in JSON.*dump --single --reverse" [wk.npy]="numpy.*fastif_stream.py"
+  [ok.model]="fastif model file, not a record stream.*--model")
+for f in "${!wk_stream[@]}"; do
+  bad 1 "${wk_stream[$f]}" "$B/$f" pick
+  bad 1 "${wk_stream[$f]}" "$B/$f" eval -m "$M"
+  bad 1 "${wk_stream[$f]}" "$B/scores.ms" rank --join "$B/$f"
+done
+declare -A wk_model=([wk-zip.pt]="zip archive.*examples/torch_export.py" [wk-pickle.pt]="Python pickle.*examples/torch_export.py"
+  [wk.csv]="CSV text.*train" [wk.csv.gz]="gzip-compressed" [wk.jsonl]="JSON lines.*train"
+  [wk-model.jsonl]="model in JSON.*dump --single --reverse" [wk.npy]="numpy.*torch_export.py"
+  [ok.ms]="record stream \(first record 't0'\), not a model file.*train" [m-stream.model]="record stream.*not a model file.*train")
+for f in "${!wk_model[@]}"; do
+  bad 1 "${wk_model[$f]}" "$B/ok.ms" eval -m "$B/$f"
+  bad 1 "${wk_model[$f]}" "$B/grads.ms" influence --ihvp "$B/ihvp.ms" -m "$B/$f" --train "$B/ok.ms"
+done
+bad 1 "record stream.*not a model file" "$B/ok.ms" dump --single
+
 # ---- -o outputs: nothing appears after an error ----
 bad 1 "${REC}t2'.*NaN" "$B/x-nan.ms" train --arch linear -o "$T/m.model"
 ok "train -o: no model file after an error" test ! -e "$T/m.model"

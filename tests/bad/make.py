@@ -199,6 +199,20 @@ def main():
     write("emb-dup.ms", pack([em(0), em(1), em(1), em(3)]))
     write("emb-missing.ms", pack([em(0), {"id": "t1"}, em(2)]))
 
+    # ---- wrong kinds of file (issue 11): what users pass by mistake ----
+    import gzip, io, pickle, zipfile
+    zb = io.BytesIO()
+    with zipfile.ZipFile(zb, "w") as z:  # the layout of torch.save's zip
+        z.writestr("archive/data.pkl", pickle.dumps({"layers.0.weight": None}, protocol=2))
+        z.writestr("archive/version", "3\n")
+    write("wk-zip.pt", zb.getvalue())
+    write("wk-pickle.pt", pickle.dumps({"layers.0.weight": [0.0] * 4}, protocol=2))  # old torch.save
+    write("wk.csv", b"a,b,label\n1,2,0\n3,4,1\n")
+    write("wk.csv.gz", gzip.compress(b"a,b,label\n1,2,0\n3,4,1\n"))
+    write("wk.jsonl", b'{"id":"t0","label":0,"x":{"dtype":"f32","shape":[1],"data":[1.5]}}\n')
+    write("wk-model.jsonl", b'{"format":"fastif-model","version":1,"arch":{"type":"linear","sizes":[5,3]}}\n')
+    write("wk.npy", b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }" + b" " * 44 + b"\n" + bytes(12))
+
     # ---- CSV (import-csv / import-text) ----
     def txt(name, s):
         write(name, s.encode() if isinstance(s, str) else s)

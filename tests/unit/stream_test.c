@@ -1,11 +1,14 @@
 /* stream_test.c - writer/reader round trips, conversions, and the reader's
  * behaviour on every truncation of a valid stream (run in child processes,
  * since a bad stream makes the reader exit 1). */
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,7 +94,52 @@ static int read_prefix(long len, int *nrec) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* Files in dir whose name contains ".tmp." (the writer's temp files). */
+static int count_temps(const char *dir) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    if (strstr(e->d_name, ".tmp.")) n++;
+  if (d) closedir(d);
+  return n;
+}
+
+/* A child opens an atomic output, writes part of a record, tells us, and
+ * waits; we send sig. It must die of sig and leave neither temp nor output. */
+static int killed_mid_write(int sig, const char *dir, int *temps) {
+  char out[512];
+  snprintf(out, sizeof out, "%s/out.mp", dir);
+  int ready[2];
+  if (pipe(ready)) abort();
+  pid_t pid = fork();
+  if (pid == 0) {
+    fi_writer *w = fi_writer_open(out);
+    static float big[1 << 18];
+    fi_wbegin(w, "r", 1);
+    fi_wf32(w, "x", big, 1 << 18); /* 1 MB: past the writer's buffer, on disk */
+    if (write(ready[1], "x", 1) != 1) _exit(9);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c;
+  if (read(ready[0], &c, 1) != 1) abort();
+  close(ready[0]);
+  int before = count_temps(dir);
+  kill(pid, sig);
+  int st;
+  waitpid(pid, &st, 0);
+  *temps = count_temps(dir);
+  struct stat sb;
+  return before == 1 && WIFSIGNALED(st) && WTERMSIG(st) == sig && stat(out, &sb) != 0;
+}
+
 int main(void) {
+  /* As from an interactive shell, whatever the test runner ignores: the
+   * first atomic output (write_sample) installs the cleanup handlers. */
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
   snprintf(path, sizeof path, "/tmp/fastif-stream-test-%d.mp", (int)getpid());
   write_sample(path);
   fi_reader *r = fi_reader_open(path);
@@ -154,5 +202,17 @@ int main(void) {
   ok(bad == 0, "all %ld prefixes: exit 0 or 1, never a crash", size + 1);
   ok(boundaries == 4, "exactly the 4 record boundaries read cleanly (got %d)", boundaries);
   unlink(path);
+  /* SIGINT, SIGTERM, SIGHUP during a write: the handler removes the temp
+   * file, then the signal ends the process as it would have. */
+  char dir[256];
+  snprintf(dir, sizeof dir, "/tmp/fastif-stream-test-%d.d", (int)getpid());
+  mkdir(dir, 0700);
+  const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    int temps = -1;
+    int died = killed_mid_write(sigs[i], dir, &temps);
+    ok(died && temps == 0, "%s mid-write: killed by it, temp file removed (%d left)", strsignal(sigs[i]), temps);
+  }
+  rmdir(dir);
   return done_testing();
 }
