@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
   double tsolve = 0;
   for (int64_t ns; (ns = fi_test_vectors_next(tv, &V, &ids)) > 0;) {
     double t0 = fi_now();
-    int64_t cg_iters = fi_ihvp_solve(&o, &io, ns, V, S);
+    int64_t cg_iters = fi_ihvp_solve(&o, &io, ns, V, S, ids);
     tsolve += fi_now() - t0;
     for (int64_t s = 0; s < ns; s++, nout++) fi_ihvp_write(w, ids[s], S + s * P, P, &io, cg_iters);
     fi_progress("%lld ihvp records, %.1fs solving", nout, tsolve);

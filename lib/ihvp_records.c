@@ -8,13 +8,13 @@
 #include "util.h"
 
 int64_t fi_ihvp_solve(const fi_oracle *o, const fi_ihvp_opts *opt, int64_t m, const float *V,
-                      float *S) {
+                      float *S, const char *const *ids) {
   const int64_t P = o->P;
   int64_t cg_iters = 0;
   if (!strcmp(opt->method, "hvp")) { /* the product itself, full batch, one vector at a time */
     for (int64_t s = 0; s < m; s++) o->hvp(o->ctx[0], NULL, o->N, V + s * P, S + s * P);
   } else if (!strcmp(opt->method, "lissa")) {
-    fi_lissa_solve(o, &opt->lissa, m, V, S);
+    fi_lissa_solve(o, &opt->lissa, m, V, S, ids);
   } else if (!strcmp(opt->method, "cg")) {
     fi_cg_solve(o, opt->shift, opt->tol, opt->max_iter, m, V, S, &cg_iters);
   } else {
