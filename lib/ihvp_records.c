@@ -195,6 +195,7 @@ fi_ihvp_parts *fi_ihvp_combine_read(int nfiles, char *const *files) {
     }
     fi_reader_close(r);
   }
+  if (c.nrec == 0) fi_die("--combine: no ihvp records in %s", nfiles ? "the files given" : "standard input");
   fi_ihvp_parts *out = fi_malloc(sizeof *out);
   *out = c;
   return out;

@@ -130,6 +130,7 @@ typedef struct {
   double growth;    /* the growth beyond linear (a factor; inf when not finite) */
   int64_t window;   /* over this many steps */
   int steps;        /* the steps' norm grew, not the iterate's */
+  int hvp;          /* the batch's HVP was not finite for a moderate h */
 } lissa_fail;
 
 /* Per-thread memory of a repeat: the allocation-free inner loop. */
@@ -184,7 +185,7 @@ static int64_t lissa_repeat(const lissa_plan *pl, int thread, int64_t r, const f
   const float keep = (float)(1.0 - opt->damping), inv_scale = (float)(1.0 / opt->scale);
   const int64_t every = pl->npos / LISSA_CHECKS > 0 ? pl->npos / LISSA_CHECKS : 1;
   memcpy(h, v, P * sizeof *h);
-  double logh = 0, logs = 0;
+  double logh = 0, logs = 0, hprev = norm2f(v, P);
   w->Q[0] = w->Qs[0] = 0;
   memset(f, 0, sizeof *f);
   for (int64_t j = 1; j <= opt->depth; j++) {
@@ -198,9 +199,14 @@ static int64_t lissa_repeat(const lissa_plan *pl, int thread, int64_t r, const f
     }
     double hn = sqrt(ss);
     if (!isfinite(hn)) {
-      *f = (lissa_fail){.step = j, .hnorm = hn, .growth = INFINITY, .window = j};
+      /* From a moderate iterate, only an overflowing model makes H_B h infinite. */
+      int hvp = 0;
+      for (int64_t k = 0; k < P; k++) hvp |= !isfinite(w->Hv[k]);
+      *f = (lissa_fail){.step = j, .hnorm = hn, .growth = INFINITY, .window = j,
+                        .hvp = hvp && hprev < 1e15};
       return j;
     }
+    hprev = hn;
     logh += log(fmax(hn, DBL_MIN));
     logs += log(fmax(sqrt(dd), DBL_MIN));
     if (j % pl->res) continue;
@@ -293,6 +299,11 @@ void fi_lissa_solve(const fi_oracle *o, const fi_lissa_opts *opt, int64_t m, con
         char name[128];
         if (ids) snprintf(name, sizeof name, "record '%.80s'", ids[i]);
         else snprintf(name, sizeof name, "vector %lld", (long long)i);
+        if (f->hvp)
+          fi_die("%s: LiSSA step %lld of repeat %lld: the Hessian-vector product of a training "
+                 "batch is not finite (the model overflows on the training data: check the "
+                 "inputs' scale and the model's weights)",
+                 name, (long long)f->step, (long long)(opt->repeat_offset + r));
         if (!isfinite(f->hnorm))
           fi_die("%s: LiSSA diverged in repeat %lld: ||h|| is not finite at step %lld: "
                  "increase --scale (now %g; --scale auto estimates the batch Hessians' top "
@@ -354,7 +365,10 @@ static void power_job_run(void *arg, int thread, int64_t job) {
     for (int64_t k = 0; k < P; k++) x[k] = (float)(x[k] / n);
     J->o->hvp(J->o->ctx[thread], J->idx[thread], J->batch, x, y);
     n = norm2f(y, P); /* = ||H x|| for unit x: <= |lambda_max| */
-    if (!isfinite(n)) fi_die("power iteration: the HVP returned non-finite values");
+    if (!isfinite(n))
+      fi_die("--scale auto: the Hessian-vector product of a training batch is not finite (the "
+             "model overflows on the training data: check the inputs' scale and the model's "
+             "weights)");
     if (n > lam) lam = n;
     float *t = x;
     x = y;
