@@ -119,6 +119,10 @@ int main(int argc, char **argv) {
   }
   fi_reader_close(r);
   if (keep) fi_log("--only kept %lld of %lld examples", nout, nin);
+  /* a candidates file that names none of the examples is the wrong file */
+  if (keep && nin > 0 && nout == 0)
+    fi_die("--only %s: none of the %lld input examples is among its ids (candidates of another "
+           "training set?)", only, nin);
   fi_writer_close(w);
   fi_done(nout);
   free(G);
