@@ -23,12 +23,17 @@ int main(int argc, char **argv) {
   int64_t E = fi_model_embed_dim(m);
   fi_ws *ws = fi_ws_new(m);
   fi_examples *ex = fi_examples_new(m);
-  float *emb = fi_aligned(fi_mul_size((size_t)batch, (size_t)E, "batch"), sizeof(float));
+  float *emb = NULL; /* sized by the batches read, not by --batch */
+  int64_t cap = 0;
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
   long long n = 0;
   int64_t nb;
   while ((nb = fi_examples_read(ex, r, batch, 0)) > 0) {
+    if (nb > cap) {
+      free(emb);
+      emb = fi_aligned(fi_mul_size((size_t)(cap = nb), (size_t)E, "batch"), sizeof(float));
+    }
     fi_forward(m, ws, ex, NULL, nb, NULL, emb);
     for (int64_t i = 0; i < nb; i++) {
       fi_wbegin(w, fi_examples_id(ex, i), 1);

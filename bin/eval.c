@@ -5,6 +5,7 @@
 #include "model.h"
 #include "opts.h"
 #include "stream.h"
+#include "train.h"
 #include "util.h"
 
 int main(int argc, char **argv) {
@@ -26,16 +27,22 @@ int main(int argc, char **argv) {
   int C = fi_model_nclasses(m);
   fi_ws *ws = fi_ws_new(m);
   fi_examples *ex = fi_examples_new(m);
-  float *probs = fi_aligned(fi_mul_size((size_t)batch, (size_t)C, "batch"), sizeof(float));
+  float *probs = NULL; /* sized by the batches read, not by --batch */
+  int64_t cap = 0;
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
   long long n = 0, nlab = 0, correct = 0;
   double sumloss = 0;
   int64_t nb;
   while ((nb = fi_examples_read(ex, r, batch, 0)) > 0) {
+    if (nb > cap) {
+      free(probs);
+      probs = fi_aligned(fi_mul_size((size_t)(cap = nb), (size_t)C, "batch"), sizeof(float));
+    }
     fi_forward(m, ws, ex, NULL, nb, probs, NULL);
     for (int64_t i = 0; i < nb; i++) {
       const float *p = probs + i * C;
+      fi_probs_check(p, C, fi_examples_id(ex, i));
       int pred = fi_argmax(p, C);
       int32_t y = fi_examples_label(ex, i);
       const char *pname = fi_model_class_name(m, pred);

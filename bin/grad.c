@@ -60,10 +60,8 @@ int main(int argc, char **argv) {
 
   fi_ws *ws = fi_ws_new(m);
   fi_examples *ex = fi_examples_new(m);
-  float *G = fac ? NULL : fi_aligned(fi_mul_size((size_t)batch, (size_t)ps.size, "batch"),
-                                     sizeof(float));
-  float *probs = pred ? fi_aligned(fi_mul_size((size_t)batch, (size_t)C, "batch"), sizeof(float))
-                      : NULL;
+  float *G = NULL, *probs = NULL; /* sized by the batches read, not by --batch */
+  int64_t cap = 0;
   char key[64];
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
@@ -79,6 +77,13 @@ int main(int argc, char **argv) {
     int64_t nb = fi_examples_count(ex);
     if (nb < batch) eof = 1;
     if (nb == 0) break;
+    if (nb > cap) {
+      cap = nb;
+      free(G);
+      free(probs);
+      G = fac ? NULL : fi_aligned(fi_mul_size((size_t)cap, (size_t)ps.size, "batch"), sizeof(float));
+      probs = pred ? fi_aligned(fi_mul_size((size_t)cap, (size_t)C, "batch"), sizeof(float)) : NULL;
+    }
     if (pred) fi_label_by_prediction(m, ws, ex, nb, probs);
     if (fac) {
       fi_factored_compute(fac, ex, nb);
@@ -114,6 +119,10 @@ int main(int argc, char **argv) {
   }
   fi_reader_close(r);
   if (keep) fi_log("--only kept %lld of %lld examples", nout, nin);
+  /* a candidates file that names none of the examples is the wrong file */
+  if (keep && nin > 0 && nout == 0)
+    fi_die("--only %s: none of the %lld input examples is among its ids (candidates of another "
+           "training set?)", only, nin);
   fi_writer_close(w);
   fi_done(nout);
   free(G);

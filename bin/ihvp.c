@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
      .min = 1, .max = 1e6},
     {"scale-iters", 0, FI_OPT_INT, &scale_iters, "30", "--scale auto: power iterations per batch",
      .min = 1, .max = 1e6},
-    {"group", 0, FI_OPT_INT, &group, "32", "test vectors solved together (memory: group*repeats*P floats)",
+    {"group", 0, FI_OPT_INT, &group, "32", "test vectors solved together (memory: about 3*group*P floats)",
      .min = 1, .max = 1e6},
     {"chunk", 0, FI_OPT_INT, &chunk, "1024", "examples per HVP pass over a full batch", .min = 1, .max = 1e9},
     {"combine", 0, FI_OPT_FLAG, &do_combine, NULL,
@@ -113,7 +113,9 @@ int main(int argc, char **argv) {
   fi_examples_cache_bags(tr, m); /* the model is fixed here: sum each bag once */
   if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
   fi_oracle o;
-  fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, (int)threads, chunk, &o);
+  /* a chunk never needs to exceed the training set */
+  const int64_t ntrain = fi_examples_count(tr);
+  fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, (int)threads, chunk < ntrain ? chunk : ntrain, &o);
   fi_log("%s: %lld training examples, %lld parameters (%s), method %s", train,
          (long long)o.N, (long long)P, params, method);
   if (scale_auto && !is_hvp)
@@ -129,19 +131,27 @@ int main(int argc, char **argv) {
   const int64_t G = mean ? 1 : group; /* vectors solved together */
   fi_test_vectors *tv = fi_test_vectors_new(m, &ps, r, G, from_examples, !strcmp(label, "pred"),
                                             chunk, mean ? mean_id : NULL);
-  float *S = fi_aligned(fi_mul_size(G, P, "ihvp"), sizeof(float));
+  float *S = NULL; /* sized by the groups read, not by --group */
+  int64_t scap = 0;
   const float *V;
   const char *const *ids;
   long long nout = 0;
   double tsolve = 0;
   for (int64_t ns; (ns = fi_test_vectors_next(tv, &V, &ids)) > 0;) {
+    if (ns > scap) {
+      free(S);
+      S = fi_aligned(fi_mul_size(scap = ns, P, "ihvp"), sizeof(float));
+    }
     double t0 = fi_now();
-    int64_t cg_iters = fi_ihvp_solve(&o, &io, ns, V, S);
+    int64_t cg_iters = fi_ihvp_solve(&o, &io, ns, V, S, ids);
     tsolve += fi_now() - t0;
     for (int64_t s = 0; s < ns; s++, nout++) fi_ihvp_write(w, ids[s], S + s * P, P, &io, cg_iters);
     fi_progress("%lld ihvp records, %.1fs solving", nout, tsolve);
   }
   fi_progress_end();
+  /* An empty input is an upstream failure, not an empty answer. */
+  if (fi_test_vectors_nread(tv) == 0)
+    fi_die("no input records on %s (test gradients or examples)", fi_reader_name(r));
   fi_reader_close(r);
   fi_log("%lld input records, %s time %.3fs", fi_test_vectors_nread(tv), is_hvp ? "HVP" : "solver", tsolve);
   fi_writer_close(w);

@@ -66,6 +66,7 @@ int main(int argc, char **argv) {
     fi_reader_close(r);
   } else {
     fi_examples *tr = fi_examples_load(m, train, 1);
+    if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
     if (!cands) {
       nout = fi_score_training_set(&h, m, &ps, tr, batch, with_l2, w);
     } else {

@@ -32,12 +32,19 @@ int main(int argc, char **argv) {
     "of a fan-out) are merged first, in input order; output follows the order in which "
     "test ids first appear. See formats/ranked.md."};
   fi_parse_options(&tool, argc, argv);
-  fi_join *j = fi_join_new(), *q = fi_join_new();
-  if (join) fi_join_load(j, join);
-  if (query) fi_join_load_list(q, query);
   fi_reader *r = fi_reader_open("-");
   fi_scores *s = fi_scores_merge(r);
   fi_reader_close(r);
+  if (fi_scores_ntests(s) == 0) fi_die("no scores records on standard input");
+  /* A join that matches nothing is the wrong file (train and test swapped). */
+  fi_join *j = fi_join_new(), *q = fi_join_new();
+  if (join && fi_join_load(j, join, fi_scores_train_ids(s)) == 0)
+    fi_die("--join %s: none of its ids is a training id of the scores (--join takes the training "
+           "examples, --query the test examples and predictions)", join);
+  const char *bad = query ? fi_join_load_list(q, query, fi_scores_test_ids(s)) : NULL;
+  if (bad)
+    fi_die("--query %s: none of its ids is a test id of the scores (--query takes the test "
+           "examples and predictions, --join the training examples)", bad);
   fi_writer *w = text ? NULL : fi_writer_open("-");
   fi_ranking rk = {0};
   long long n = 0;

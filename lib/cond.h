@@ -10,8 +10,14 @@ typedef struct {
 } fi_cond;
 
 int fi_cond_parse(const char *expr, fi_cond *c);          /* 0 ok */
-/* True when the condition holds. Numbers compare numerically; strings
- * compare as strings (== and != only make sense then, < > are bytewise).
- * A missing field makes the condition false. */
+/* True when the condition holds. VALUE names a field when the record has
+ * one by that name, else it is a literal. A number field compares with a
+ * literal that spells a number ("7", "-1.5e3", "nan", "inf", "true",
+ * "false") numerically, integers exactly; a string field compares with the
+ * literal's text (so group==123 matches the string "123"), bytewise for
+ * < <= > >=. NaN equals only NaN and is not ordered: ==nan selects NaN
+ * values, !=nan keeps every other number, < <= > >= are false with a NaN.
+ * A number never equals a string (only != holds). A missing field, or a
+ * field that is not a scalar, makes the condition false. */
 int fi_cond_eval(const fi_cond *c, const fi_record *rec);
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "strset.h"
 #include "util.h"
 
 #define INBUF (128 * 1024)
@@ -297,6 +298,19 @@ int fi_csv_header(fi_csv *c) {
   c->hoff = fi_malloc(sizeof *c->hoff * (size_t)c->nf);
   memcpy(c->hoff, c->off, sizeof *c->hoff * (size_t)c->nf);
   c->nh = c->nf;
+  /* A name must say which column it is: a repeated one would make the
+   * lookup by name pick one of them silently. */
+  fi_strset *names = fi_strset_new();
+  for (int i = 0; i < c->nh; i++) {
+    int64_t k = fi_strset_add(names, c->hbuf + c->hoff[i]);
+    if (k < 0) {
+      set_err(c, c->row_line, "column name '%.60s' appears twice in the header (columns %lld and %d)",
+              c->hbuf + c->hoff[i], (long long)(-1 - k) + 1, i + 1);
+      fi_strset_free(names);
+      return -1;
+    }
+  }
+  fi_strset_free(names);
   return 1;
 }
 

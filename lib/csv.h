@@ -29,7 +29,8 @@ void fi_csv_set_max_row(fi_csv *c, size_t bytes);
  * row must have as many fields as the header ("ragged row" otherwise). */
 int fi_csv_next(fi_csv *c);
 /* Reads the first row as the header (column names). Same returns. An empty
- * input is an error here ("no header row"). */
+ * input is an error here ("no header row"), and so is a column name that
+ * appears twice (naming both columns). */
 int fi_csv_header(fi_csv *c);
 
 int fi_csv_nfields(const fi_csv *c);
@@ -44,8 +45,9 @@ const char *fi_csv_error(const fi_csv *c);
 /* Header lookups (after fi_csv_header). */
 int fi_csv_ncolumns(const fi_csv *c);
 const char *fi_csv_column_name(const fi_csv *c, int i);
-/* Column index for a header name (the first, if names repeat); else, if spec is a number 1..ncolumns,
- * that (1-based) column; else -1. Without a header only numbers work. */
+/* Column index for a header name (names are unique); else, if spec is a
+ * number 1..ncolumns, that (1-based) column; else -1. Without a header only
+ * numbers work. */
 int fi_csv_column(const fi_csv *c, const char *spec);
 
 #endif

@@ -75,6 +75,10 @@ fi_examples *fi_examples_new(const fi_model *m) {
   ex->d = ex->bow ? 0 : m->sizes[0];
   ex->buckets = m->buckets;
   ex->nclasses = (int)m->sizes[m->nl];
+  if (m->classes) {
+    ex->classes = fi_calloc((size_t)ex->nclasses, sizeof *ex->classes);
+    for (int c = 0; c < ex->nclasses; c++) ex->classes[c] = fi_strdup(m->classes[c]);
+  }
   ex->rowptr = fi_calloc(1, sizeof(int64_t));
   return ex;
 }
@@ -111,6 +115,9 @@ void fi_examples_free(fi_examples *ex) {
   for (int b = 0; b < ex->nblocks; b++) free(ex->blocks[b]);
   free(ex->blocks);
   free(ex->scratch);
+  if (ex->classes)
+    for (int c = 0; c < ex->nclasses; c++) free(ex->classes[c]);
+  free(ex->classes);
   free(ex);
 }
 
@@ -197,6 +204,23 @@ static void append_tokens(fi_examples *ex, const int32_t *t, int64_t n) {
   ex->ntok += n;
 }
 
+/* A record's label_name must be the model's name for its label: streams
+ * imported separately may number the classes differently, and the number
+ * alone would then silently mean another class. */
+static void check_label_name(const fi_examples *ex, const fi_record *rec, int64_t y) {
+  const char *name = ex->classes ? fi_rec_str(rec, "label_name", NULL, 0) : NULL;
+  if (!name || !strcmp(name, ex->classes[y])) return;
+  int c = 0;
+  while (c < ex->nclasses && strcmp(name, ex->classes[c])) c++;
+  if (c < ex->nclasses)
+    fi_rec_die(rec, "label %lld is named '%s' here, but the model's class %lld is '%s' and '%s' is "
+               "its class %d: this stream numbers the classes differently; import it with the "
+               "model's classes in order (--classes)", (long long)y, name, (long long)y,
+               ex->classes[y], name, c);
+  fi_rec_die(rec, "label %lld is named '%s' here, but the model's class %lld is '%s' (and no "
+             "class of the model is '%s')", (long long)y, name, (long long)y, ex->classes[y], name);
+}
+
 void fi_examples_add(fi_examples *ex, const fi_record *rec, int need_label) {
   const char *id = fi_rec_id(rec);
   int64_t dup = fi_examples_find(ex, id);
@@ -206,6 +230,7 @@ void fi_examples_add(fi_examples *ex, const fi_record *rec, int need_label) {
     if (y < 0 || y >= ex->nclasses)
       fi_rec_die(rec, "label %lld out of range 0..%d (the model has %d classes)", (long long)y,
                  ex->nclasses - 1, ex->nclasses);
+    check_label_name(ex, rec, y);
   } else {
     y = -1;
   }

@@ -8,13 +8,13 @@
 #include "util.h"
 
 int64_t fi_ihvp_solve(const fi_oracle *o, const fi_ihvp_opts *opt, int64_t m, const float *V,
-                      float *S) {
+                      float *S, const char *const *ids) {
   const int64_t P = o->P;
   int64_t cg_iters = 0;
   if (!strcmp(opt->method, "hvp")) { /* the product itself, full batch, one vector at a time */
     for (int64_t s = 0; s < m; s++) o->hvp(o->ctx[0], NULL, o->N, V + s * P, S + s * P);
   } else if (!strcmp(opt->method, "lissa")) {
-    fi_lissa_solve(o, &opt->lissa, m, V, S);
+    fi_lissa_solve(o, &opt->lissa, m, V, S, ids);
   } else if (!strcmp(opt->method, "cg")) {
     fi_cg_solve(o, opt->shift, opt->tol, opt->max_iter, m, V, S, &cg_iters);
   } else {
@@ -195,6 +195,7 @@ fi_ihvp_parts *fi_ihvp_combine_read(int nfiles, char *const *files) {
     }
     fi_reader_close(r);
   }
+  if (c.nrec == 0) fi_die("--combine: no ihvp records in %s", nfiles ? "the files given" : "standard input");
   fi_ihvp_parts *out = fi_malloc(sizeof *out);
   *out = c;
   return out;

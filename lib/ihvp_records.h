@@ -21,10 +21,11 @@ typedef struct {
   const char *params, *label; /* recorded as given */
 } fi_ihvp_opts;
 
-/* S [m, P] from V [m, P] with opt->method over the oracle. Returns cg's
- * largest iteration count (0 for the other methods). */
+/* S [m, P] from V [m, P] (the vectors of records ids[0..m), named in
+ * errors) with opt->method over the oracle. Returns cg's largest iteration
+ * count (0 for the other methods). */
 int64_t fi_ihvp_solve(const fi_oracle *o, const fi_ihvp_opts *opt, int64_t m, const float *V,
-                      float *S);
+                      float *S, const char *const *ids);
 /* One record for vector s [P]: {id, ihvp, method, <method's settings>, scale,
  * damping, shift, seed, params, label, sum_of}, or for hvp {id, hvp, method,
  * params, label}. cg_iters: fi_ihvp_solve's answer. */

@@ -3,10 +3,12 @@
 #include "influence.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_vectors.h"
 #include "util.h"
 
 /* ---- ihvp records ---- */
@@ -65,6 +67,15 @@ void fi_scores_write(fi_writer *w, const char *id, const char *const *ids,
   fi_wend(w);
 }
 
+/* A score is computed from finite inputs; a non-finite one means the
+ * training example's gradient overflowed (formats/scores.md). */
+static void check_score(float sc, const char *train_id, const char *test_id) {
+  if (!isfinite(sc))
+    fi_die("record '%s': its influence score on test '%s' is %s (its loss gradient overflows: "
+           "the inputs or the model's weights overflow float arithmetic)",
+           train_id, test_id, isnan(sc) ? "NaN" : "infinite");
+}
+
 /* ---- a gradient stream ---- */
 
 /* A selected dense-layer tensor, for factored gradient records. */
@@ -79,6 +90,7 @@ typedef struct {
 
 typedef struct {            /* the stream's state */
   const fi_ihvps *h;
+  char *pnames;             /* the selection's tensor names (with a model), or NULL */
   int64_t batch;
   int64_t n, nb;            /* records scored, records in the current batch */
   char **ids;               /* [n + nb] */
@@ -90,6 +102,7 @@ typedef struct {            /* the stream's state */
   int nf;
   float *Y;                 /* factored weights: [T*out, batch] */
   int64_t ycap;
+  int64_t rows;             /* batch rows allocated: grown up to batch as records come */
 } gstream;
 
 /* Factored records: one ftensor per selected tensor, which must all be
@@ -122,29 +135,54 @@ static void shape_factored(gstream *g, ftensor *f, const fi_record *rec, int64_t
                (long long)f->numel);
   f->in = in;
   f->out = out;
-  f->A = fi_aligned(fi_mul_size(g->batch, in, "factors"), sizeof(float));
-  f->D = fi_aligned(fi_mul_size(g->batch, out, "factors"), sizeof(float));
+  f->A = fi_aligned(fi_mul_size(g->rows, in, "factors"), sizeof(float));
+  f->D = fi_aligned(fi_mul_size(g->rows, out, "factors"), sizeof(float));
   if (!f->bias) {
     f->SW = fi_aligned(fi_mul_size(T * out, in, "stacked ihvp"), sizeof(float));
     for (int64_t t = 0; t < T; t++)
       memcpy(f->SW + t * out * in, g->h->S + t * P + f->off, out * in * sizeof(float));
-    if (T * out * g->batch > g->ycap) {
-      free(g->Y);
-      g->ycap = T * out * g->batch;
-      g->Y = fi_aligned(g->ycap, sizeof(float));
-    }
   }
+}
+
+/* A copy of rows [0, keep) of a [*, width] buffer in a new one of `rows` rows. */
+static float *regrow(float *old, int64_t keep, int64_t rows, int64_t width) {
+  float *p = fi_aligned(fi_mul_size(rows, width, "gradient batch"), sizeof(float));
+  if (old) memcpy(p, old, (size_t)(keep * width) * sizeof(float));
+  free(old);
+  return p;
+}
+
+/* Room for one more record in the batch: the buffers grow with the records
+ * actually read, up to the batch size, never to --batch rows up front. */
+static void make_room(gstream *g) {
+  if (g->nb < g->rows) return;
+  int64_t rows = g->rows ? 2 * g->rows : 64;
+  if (rows > g->batch) rows = g->batch;
+  if (g->factored) {
+    for (int j = 0; j < g->nf; j++) {
+      ftensor *f = &g->ft[j];
+      if (!f->out) continue; /* sized at its first record */
+      f->A = regrow(f->A, g->nb, rows, f->in);
+      f->D = regrow(f->D, g->nb, rows, f->out);
+    }
+  } else {
+    g->G = regrow(g->G, g->nb, rows, g->h->P);
+  }
+  g->rows = rows;
 }
 
 /* Append one record's gradient to the batch. */
 static void add_record(gstream *g, const fi_record *rec) {
   const int64_t T = g->h->T, P = g->h->P, nb = g->nb;
+  /* training gradients: under the gold label, over the ihvp records' parameters */
+  fi_gradient_check(rec, "gold", NULL, g->pnames, g->h->params);
   if (g->n + nb >= g->idcap) {
     g->idcap = g->idcap ? 2 * g->idcap : 1024;
     g->ids = fi_realloc(g->ids, fi_mul_size(g->idcap, sizeof *g->ids, "ids"));
     g->sc = fi_realloc(g->sc, fi_mul_size(fi_mul_size(g->idcap, T, "scores"), sizeof(float), "scores"));
   }
   g->ids[g->n + nb] = fi_strdup(fi_rec_id(rec));
+  make_room(g);
   if (!g->factored) {
     const float *v;
     fi_rec_f32(rec, "grad", P, &v, 1);
@@ -184,6 +222,11 @@ static void score_batch(gstream *g) {
           for (int64_t t = 0; t < T; t++)
             out[i * T + t] -= cblas_sdot((int)o, f->D + i * o, 1, S + t * P + f->off, 1);
       } else {       /* g_W . S_W = delta^T S_W a: Y = SW A^T, then rows of delta */
+        if (T * o * nb > g->ycap) {
+          free(g->Y);
+          g->ycap = T * o * nb;
+          g->Y = fi_aligned(g->ycap, sizeof(float));
+        }
         const float *Y = g->Y;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(T * o), (int)nb, (int)in,
                     1.0f, f->SW, (int)in, f->A, (int)in, 0.0f, g->Y, (int)nb);
@@ -197,6 +240,8 @@ static void score_batch(gstream *g) {
       }
     }
   }
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t t = 0; t < T; t++) check_score(out[i * T + t], g->ids[g->n + i], g->h->ids[t]);
   g->n += nb;
   g->nb = 0;
   fi_progress("%lld gradients", (long long)g->n);
@@ -205,8 +250,7 @@ static void score_batch(gstream *g) {
 long long fi_score_gradient_stream(const fi_ihvps *h, const fi_model *m, const fi_psel *ps,
                                    int64_t batch, fi_reader *r, fi_writer *w) {
   const int64_t T = h->T;
-  gstream g = {.h = h, .batch = batch, .factored = -1};
-  g.G = fi_aligned(fi_mul_size(batch, h->P, "gradient batch"), sizeof(float));
+  gstream g = {.h = h, .batch = batch, .factored = -1, .pnames = m ? fi_psel_names(m, ps) : NULL};
   for (;;) {
     const fi_record *rec = fi_read(r);
     if (rec && g.factored < 0) {
@@ -222,6 +266,7 @@ long long fi_score_gradient_stream(const fi_ihvps *h, const fi_model *m, const f
   }
   fi_progress_end();
   const int64_t n = g.n;
+  if (n == 0) fi_die("no gradient records on %s (nothing to score)", fi_reader_name(r));
   float *col = fi_malloc(fi_mul_size(n ? n : 1, sizeof(float), "scores"));
   for (int64_t t = 0; t < T; t++) {
     for (int64_t i = 0; i < n; i++) col[i] = g.sc[i * T + t];
@@ -232,6 +277,7 @@ long long fi_score_gradient_stream(const fi_ihvps *h, const fi_model *m, const f
   for (int64_t i = 0; i < n; i++) free(g.ids[i]);
   free(g.ids);
   free(g.sc);
+  free(g.pnames);
   free(g.G);
   free(g.Y);
   for (int j = 0; j < g.nf; j++) {
@@ -248,6 +294,7 @@ long long fi_score_training_set(const fi_ihvps *h, const fi_model *m, const fi_p
                                 const fi_examples *train, int64_t batch, int with_l2,
                                 fi_writer *w) {
   const int64_t N = fi_examples_count(train), T = h->T;
+  if (batch > N) batch = N > 0 ? N : 1; /* buffers follow the data, not the option */
   fi_ws *ws = fi_ws_new(m);
   float *out = fi_aligned(fi_mul_size(T, batch, "scores"), sizeof(float));
   float *all = fi_aligned(fi_mul_size(T, N ? N : 1, "scores"), sizeof(float));
@@ -256,6 +303,8 @@ long long fi_score_training_set(const fi_ihvps *h, const fi_model *m, const fi_p
     int64_t nb = N - i0 < batch ? N - i0 : batch;
     for (int64_t i = 0; i < nb; i++) idx[i] = i0 + i;
     fi_influence_scores(m, ws, ps, train, idx, nb, h->S, (int)T, with_l2, out);
+    for (int64_t t = 0; t < T; t++)
+      for (int64_t i = 0; i < nb; i++) check_score(out[t * nb + i], fi_examples_id(train, i0 + i), h->ids[t]);
     for (int64_t t = 0; t < T; t++) memcpy(all + t * N + i0, out + t * nb, nb * sizeof(float));
     fi_progress("%lld/%lld training examples", (long long)(i0 + nb), (long long)N);
   }
@@ -280,9 +329,12 @@ long long fi_score_candidates(const fi_ihvps *h, const fi_model *m, const fi_pse
   int64_t *idx = NULL, icap = 0;
   float *sc = NULL;
   long long total = 0, nout = 0;
+  unsigned char *seen = fi_calloc((size_t)h->T, 1);
   while ((rec = fi_read(cands))) {
     int64_t t = fi_ihvps_find(h, fi_rec_id(rec));
     if (t < 0) fi_rec_die(rec, "no ihvp record with this id in %s", h->path);
+    if (seen[t]) fi_rec_die(rec, "a second candidates record for this id");
+    seen[t] = 1;
     const char **cid;
     int64_t k = fi_rec_strs(rec, "ids", &cid, 1);
     if (k > icap) {
@@ -300,11 +352,30 @@ long long fi_score_candidates(const fi_ihvps *h, const fi_model *m, const fi_pse
       int64_t nb = k - i0 < batch ? k - i0 : batch;
       fi_influence_scores(m, ws, ps, train, idx + i0, nb, h->S + t * h->P, 1, with_l2, sc + i0);
     }
+    for (int64_t i = 0; i < k; i++) check_score(sc[i], cid[i], fi_rec_id(rec));
     fi_scores_write(w, fi_rec_id(rec), cid, sc, k);
     total += k;
     nout++;
   }
+  /* Every test point must be scored: an ihvp id without candidates would
+   * silently drop out of the results. */
+  if (nout < h->T) {
+    char list[512];
+    size_t len = 0;
+    int shown = 0;
+    list[0] = 0;
+    for (int64_t t = 0; t < h->T && shown < 5; t++)
+      if (!seen[t]) {
+        int k = snprintf(list + len, sizeof list - len, "%s'%.60s'", shown ? ", " : "", h->ids[t]);
+        if (k > 0 && (size_t)k < sizeof list - len) len += (size_t)k;
+        shown++;
+      }
+    fi_die("%s: no candidates record for %lld of the %lld ihvp records in %s (%s%s)",
+           fi_reader_name(cands), (long long)(h->T - nout), (long long)h->T, h->path, list,
+           h->T - nout > shown ? ", ..." : "");
+  }
   fi_log("%lld candidate records, %lld scores", nout, total);
+  free(seen);
   free(idx);
   free(sc);
   fi_ws_free(ws);

@@ -35,7 +35,8 @@ void fi_scores_write(fi_writer *w, const char *id, const char *const *ids,
                      const float *scores, int64_t n);
 
 /* Score every gradient record of r against every row of h, batch records at
- * a time; writes T scores records (train ids in input order). Factored
+ * a time; writes T scores records (train ids in input order); dies when r
+ * has no record. Factored
  * records need m and the selection ps (dense-layer tensors only) that
  * describe h's P elements; dense ones need neither (m may be NULL). Returns
  * the number of records written. */
@@ -50,7 +51,9 @@ long long fi_score_training_set(const fi_ihvps *h, const fi_model *m, const fi_p
 
 /* Fused mode on candidates: for every record {id, ids} of cands, the scores
  * of its ids (which must be in train, named train_path in messages) against
- * the ihvp row with its id. Returns the number of records written. */
+ * the ihvp row with its id. Every ihvp row must get exactly one candidates
+ * record (dies naming the ids without one). Returns the number of records
+ * written. */
 long long fi_score_candidates(const fi_ihvps *h, const fi_model *m, const fi_psel *ps,
                               const fi_examples *train, const char *train_path,
                               fi_reader *cands, int64_t batch, int with_l2, fi_writer *w);

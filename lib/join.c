@@ -12,6 +12,7 @@ struct fi_join {
   fi_strset *ids;
   fi_join_fields *f;   /* [count of ids], indexed like ids */
   int64_t cap;
+  char *unmatched;     /* fi_join_load_list's answer */
 };
 
 fi_join *fi_join_new(void) {
@@ -29,6 +30,7 @@ void fi_join_free(fi_join *j) {
   }
   free(j->f);
   fi_strset_free(j->ids);
+  free(j->unmatched);
   free(j);
 }
 
@@ -37,12 +39,15 @@ static char *opt_str(const fi_record *rec, const char *key) {
   return s ? fi_strdup(s) : NULL;
 }
 
-void fi_join_load(fi_join *j, const char *path) {
+int64_t fi_join_load(fi_join *j, const char *path, const fi_strset *want) {
   fi_strset *seen = fi_strset_new();
   fi_reader *r = fi_reader_open(path);
   const fi_record *rec;
+  int64_t matched = 0;
   while ((rec = fi_read(r))) {
     if (fi_strset_add(seen, fi_rec_id(rec)) < 0) fi_rec_die(rec, "duplicate id in %s", path);
+    if (want && fi_strset_find(want, fi_rec_id(rec)) < 0) continue;
+    matched++;
     int64_t i = fi_strset_add(j->ids, fi_rec_id(rec));
     if (i < 0) {
       i = -1 - i;
@@ -63,12 +68,15 @@ void fi_join_load(fi_join *j, const char *path) {
   }
   fi_reader_close(r);
   fi_strset_free(seen);
+  return matched;
 }
 
-void fi_join_load_list(fi_join *j, const char *paths) {
+const char *fi_join_load_list(fi_join *j, const char *paths, const fi_strset *want) {
   char *list = fi_strdup(paths);
-  for (char *f = strtok(list, ","); f; f = strtok(NULL, ",")) fi_join_load(j, f);
+  for (char *f = strtok(list, ","); f; f = strtok(NULL, ","))
+    if (fi_join_load(j, f, want) == 0 && !j->unmatched) j->unmatched = fi_strdup(f);
   free(list);
+  return j->unmatched;
 }
 
 const fi_join_fields *fi_join_find(const fi_join *j, const char *id) {

@@ -8,6 +8,8 @@
 #define FI_JOIN_H
 #include <stdint.h>
 
+#include "strset.h"
+
 /* The fields attached to one id. */
 typedef struct {
   int64_t label, pred;                  /* -1 = none */
@@ -18,11 +20,15 @@ typedef struct fi_join fi_join;
 fi_join *fi_join_new(void);
 void fi_join_free(fi_join *j);
 /* Read "label", "pred", "label_name", "pred_name" and "text" of every
- * record of the stream at path (all optional). Dies on an id repeated
- * within this file. */
-void fi_join_load(fi_join *j, const char *path);
-/* fi_join_load for each file of a comma-separated list, in order. */
-void fi_join_load_list(fi_join *j, const char *paths);
+ * record of the stream at path (all optional) whose id is in want (want
+ * NULL: every record). Dies on an id repeated within this file. Returns
+ * the number of the file's records with a wanted id: 0 means the file
+ * describes other ids altogether (e.g. test examples given for training
+ * ones). */
+int64_t fi_join_load(fi_join *j, const char *path, const fi_strset *want);
+/* fi_join_load for each file of a comma-separated list, in order. Returns
+ * NULL, or the first file with no wanted id (valid while j lives). */
+const char *fi_join_load_list(fi_join *j, const char *paths, const fi_strset *want);
 /* The fields of id, or NULL when no loaded file has it (j may be NULL). */
 const fi_join_fields *fi_join_find(const fi_join *j, const char *id);
 

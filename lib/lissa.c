@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <lapacke.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,11 +13,50 @@
 
 #include "util.h"
 
-/* Divergence bound: with 0 <= H_B <= scale*I every step is a contraction by
- * (1 - damping), so ||h_j|| <= ||v|| * min(1/damping, j+1). Mildly indefinite
- * batch Hessians (non-convex models) exceed that a little; a blow-up from a
- * too-small scale exceeds it geometrically. The slack separates the two. */
-#define LISSA_SLACK 100.0
+/* Divergence test (formats/ihvp.md). With 0 <= H_B <= scale*I every step
+ * contracts by (1 - damping), so a stable recursion's iterate grows at most
+ * linearly, ||h_j|| <= ||v|| (j + 1), on its way to the fixed point, where it
+ * settles (mildly indefinite batches add bursts that die out again); so do
+ * its steps h_j - h_{j-1} (they shrink, up to the batch noise, which is
+ * proportional to ||h||). A diverging recursion grows geometrically,
+ * however slowly, and no fixed bound separates the two (a convergent
+ * indefinite case may settle far above ||v|| / damping). So the recursion is
+ * judged by its own growth: the mean of log ||h_j|| (and of log ||h_j -
+ * h_{j-1}||) over the last w steps against the mean over the w steps before,
+ * less what linear growth gives (the same means of log(j + 1)), at every
+ * scale w = k/4, k/8, .. down to LISSA_WMIN steps. An excess above
+ * LISSA_END_GROWTH (iterate) or LISSA_END_STEP (steps: noisier, but an
+ * unstable direction shows there first, above a settled iterate) at the
+ * end, or above LISSA_ANY_GROWTH at one of LISSA_CHECKS checkpoints on the
+ * way, is a divergence. The figures behind these limits are in
+ * formats/ihvp.md. */
+#define LISSA_WMIN 8
+#define LISSA_END_GROWTH 0.6931471805599453 /* log 2 */
+#define LISSA_END_STEP 1.3862943611198906   /* log 4 */
+#define LISSA_ANY_GROWTH 3.4011973816621555 /* log 30 */
+#define LISSA_CHECKS 16
+/* log ||h_j|| is summed at a resolution of ceil(depth / LISSA_TRACK) steps. */
+#define LISSA_TRACK 4096
+/* Jobs (vector, repeat) held in memory at once, per thread. */
+#define LISSA_WAVE 8
+
+/* Largest growth excess (log scale) of the recursion after k positions of
+ * Q (sums of log ||h|| per res steps) over Lq (the same of log(j + 1));
+ * *window gets the window (steps) where it is largest. */
+static double growth_excess(const double *Q, const double *Lq, int64_t k, int64_t res,
+                            int64_t *window) {
+  double best = -INFINITY;
+  for (int64_t w = k / 4; w > 0 && w * res >= LISSA_WMIN; w /= 2) {
+    double last = (Q[k] - Q[k - w]) - (Lq[k] - Lq[k - w]);
+    double prev = (Q[k - w] - Q[k - 2 * w]) - (Lq[k - w] - Lq[k - 2 * w]);
+    double e = (last - prev) / (double)(w * res);
+    if (e > best) {
+      best = e;
+      *window = w * res;
+    }
+  }
+  return best;
+}
 
 /* ---- a tiny job pool: jobs [0, njobs) pulled by nthreads threads ---- */
 typedef void (*job_fn)(void *arg, int thread, int64_t job);
@@ -83,63 +123,134 @@ static void draw_batch(fi_rng *rng, int64_t N, int64_t B, int64_t *idx) {
   for (int64_t b = 0; b < B; b++) idx[b] = (int64_t)fi_rng_below(rng, (uint64_t)N);
 }
 
-int64_t fi_lissa_repeat(const fi_oracle *o, int thread, const fi_lissa_opts *opt,
-                        int64_t r, const float *v, float *s, float *ws,
-                        int64_t *idxbuf, double *hnorm) {
+/* Why a repeat stopped (step 0: it did not). */
+typedef struct {
+  int64_t step;     /* 1-based step at which the recursion was judged diverged */
+  double hnorm;     /* ||h|| there */
+  double growth;    /* the growth beyond linear (a factor; inf when not finite) */
+  int64_t window;   /* over this many steps */
+  int steps;        /* the steps' norm grew, not the iterate's */
+  int hvp;          /* the batch's HVP was not finite for a moderate h */
+} lissa_fail;
+
+/* Per-thread memory of a repeat: the allocation-free inner loop. */
+typedef struct {
+  float *h, *Hv;    /* [P] each */
+  double *acc;      /* [P]: batches larger than N are summed in pieces of N */
+  int64_t *idx;     /* [min(batch, N)] */
+  double *Q, *Qs;   /* [npos + 1] sums of log ||h|| and of log ||step|| (growth_excess) */
+} lissa_ws;
+
+typedef struct {
+  const fi_oracle *o;
+  const fi_lissa_opts *opt;
+  int64_t piece;        /* indices drawn per oracle call: min(batch, N) */
+  int64_t res, npos;    /* growth tracking: res steps per position, npos positions */
+  double *Lq;           /* [npos + 1] sums of log(j + 1) up to each position, shared */
+} lissa_plan;
+
+/* H_B h for a fresh batch of opt->batch draws: one oracle call, or (batch >
+ * N) pieces of N draws weighted n/batch, so memory follows the data. The
+ * draws are the same sequence either way. */
+static void batch_hvp(const lissa_plan *pl, int thread, fi_rng *rng, lissa_ws *w) {
+  const fi_oracle *o = pl->o;
+  const int64_t B = pl->opt->batch, P = o->P;
+  if (pl->piece == B) {
+    draw_batch(rng, o->N, B, w->idx);
+    o->hvp(o->ctx[thread], w->idx, B, w->h, w->Hv);
+    return;
+  }
+  memset(w->acc, 0, P * sizeof *w->acc);
+  for (int64_t done = 0; done < B;) {
+    int64_t n = B - done < pl->piece ? B - done : pl->piece;
+    draw_batch(rng, o->N, n, w->idx);
+    o->hvp(o->ctx[thread], w->idx, n, w->h, w->Hv);
+    double wt = (double)n / (double)B;
+    for (int64_t k = 0; k < P; k++) w->acc[k] += wt * w->Hv[k];
+    done += n;
+  }
+  for (int64_t k = 0; k < P; k++) w->Hv[k] = (float)w->acc[k];
+}
+
+/* One repeat (index r) for v into s [P]. Returns 0, or fills *f and
+ * returns its step when the recursion diverged. */
+static int64_t lissa_repeat(const lissa_plan *pl, int thread, int64_t r, const float *v,
+                            float *s, lissa_ws *w, lissa_fail *f) {
+  const fi_oracle *o = pl->o;
+  const fi_lissa_opts *opt = pl->opt;
   const int64_t P = o->P;
-  float *h = ws, *Hv = ws + P;
+  float *h = w->h;
   fi_rng rng;
   fi_rng_seed(&rng, fi_lissa_repeat_seed(opt->seed, r));
   const float keep = (float)(1.0 - opt->damping), inv_scale = (float)(1.0 / opt->scale);
-  const double vnorm = norm2f(v, P);
-  const double cap = opt->damping > 0 ? 1.0 / opt->damping : INFINITY;
+  const int64_t every = pl->npos / LISSA_CHECKS > 0 ? pl->npos / LISSA_CHECKS : 1;
   memcpy(h, v, P * sizeof *h);
-  double hn = vnorm;
-  int64_t fail = 0;
+  double logh = 0, logs = 0, hprev = norm2f(v, P);
+  w->Q[0] = w->Qs[0] = 0;
+  memset(f, 0, sizeof *f);
   for (int64_t j = 1; j <= opt->depth; j++) {
-    draw_batch(&rng, o->N, opt->batch, idxbuf);
-    o->hvp(o->ctx[thread], idxbuf, opt->batch, h, Hv);
-    double ss = 0;
+    batch_hvp(pl, thread, &rng, w);
+    double ss = 0, dd = 0;
     for (int64_t k = 0; k < P; k++) {
-      float x = v[k] + keep * h[k] - Hv[k] * inv_scale;
+      float x = v[k] + keep * h[k] - w->Hv[k] * inv_scale, dx = x - h[k];
       h[k] = x;
       ss += (double)x * x;
+      dd += (double)dx * dx;
     }
-    hn = sqrt(ss);
-    double bound = LISSA_SLACK * vnorm * fmin(cap, (double)(j + 1));
-    if (!isfinite(hn) || hn > bound) {
-      fail = j;
-      break;
+    double hn = sqrt(ss);
+    if (!isfinite(hn)) {
+      /* From a moderate iterate, only an overflowing model makes H_B h infinite. */
+      int hvp = 0;
+      for (int64_t k = 0; k < P; k++) hvp |= !isfinite(w->Hv[k]);
+      *f = (lissa_fail){.step = j, .hnorm = hn, .growth = INFINITY, .window = j,
+                        .hvp = hvp && hprev < 1e15};
+      return j;
+    }
+    hprev = hn;
+    logh += log(fmax(hn, DBL_MIN));
+    logs += log(fmax(sqrt(dd), DBL_MIN));
+    if (j % pl->res) continue;
+    int64_t pos = j / pl->res;
+    if (pos > pl->npos) continue;
+    w->Q[pos] = logh;
+    w->Qs[pos] = logs;
+    if (pos % every && pos != pl->npos) continue;
+    const int end = pos == pl->npos;
+    int64_t win = 0, wins = 0;
+    double e = growth_excess(w->Q, pl->Lq, pos, pl->res, &win);
+    double es = growth_excess(w->Qs, pl->Lq, pos, pl->res, &wins);
+    int bad = e > (end ? LISSA_END_GROWTH : LISSA_ANY_GROWTH),
+        bads = es > (end ? LISSA_END_STEP : LISSA_ANY_GROWTH);
+    if (bad || bads) {
+      int st = !bad;
+      *f = (lissa_fail){.step = j, .hnorm = hn, .growth = exp(st ? es : e),
+                        .window = st ? wins : win, .steps = st};
+      return j;
     }
   }
-  if (hnorm) *hnorm = hn;
-  if (fail) return fail;
   for (int64_t k = 0; k < P; k++) s[k] = h[k] * inv_scale;
   return 0;
 }
 
 typedef struct {
-  const fi_oracle *o;
-  const fi_lissa_opts *opt;
+  const lissa_plan *pl;
   const float *V;
-  float *R;           /* [m*T, P] per-job results */
-  float **ws;         /* per thread */
-  int64_t **idx;      /* per thread */
-  int64_t *fail;      /* per job: 0 or the failing step */
-  double *fnorm;
+  int64_t j0;         /* first job of this wave */
+  float *R;           /* [wave, P] per-job results */
+  lissa_ws *ws;       /* per thread */
+  lissa_fail *fail;   /* per job of the wave */
 } lissa_job;
 
-static void lissa_job_run(void *arg, int thread, int64_t job) {
+static void lissa_job_run(void *arg, int thread, int64_t k) {
   lissa_job *L = arg;
-  const int64_t P = L->o->P, T = L->opt->repeats;
+  const int64_t P = L->pl->o->P, T = L->pl->opt->repeats, job = L->j0 + k;
   int64_t i = job / T, r = job % T;
-  L->fail[job] = fi_lissa_repeat(L->o, thread, L->opt, L->opt->repeat_offset + r,
-                                 L->V + i * P, L->R + job * P, L->ws[thread],
-                                 L->idx[thread], &L->fnorm[job]);
+  lissa_repeat(L->pl, thread, L->pl->opt->repeat_offset + r, L->V + i * P, L->R + k * P,
+               &L->ws[thread], &L->fail[k]);
 }
 
-void fi_lissa_solve(const fi_oracle *o, const fi_lissa_opts *opt, int64_t m,
-                    const float *V, float *S) {
+void fi_lissa_solve(const fi_oracle *o, const fi_lissa_opts *opt, int64_t m, const float *V,
+                    float *S, const char *const *ids) {
   const int64_t P = o->P, T = opt->repeats;
   if (T < 1 || opt->depth < 0 || opt->batch < 1 || !(opt->scale > 0) || opt->damping < 0 ||
       opt->damping >= 1)
@@ -147,45 +258,87 @@ void fi_lissa_solve(const fi_oracle *o, const fi_lissa_opts *opt, int64_t m,
            (long long)T, (long long)opt->depth, (long long)opt->batch, opt->scale, opt->damping);
   if (o->N < 1) fi_die("LiSSA: empty training set");
   int nt = o->nthreads < 1 ? 1 : o->nthreads;
-  lissa_job L = {.o = o, .opt = opt, .V = V};
-  L.R = fi_aligned(fi_mul_size(m * T, P, "LiSSA results"), sizeof(float));
-  L.ws = fi_calloc(nt, sizeof *L.ws);
-  L.idx = fi_calloc(nt, sizeof *L.idx);
-  for (int t = 0; t < nt; t++) {
-    L.ws[t] = fi_aligned(fi_mul_size(2, P, "LiSSA workspace"), sizeof(float));
-    L.idx[t] = fi_malloc(fi_mul_size(opt->batch, sizeof(int64_t), "LiSSA batch"));
+  lissa_plan pl = {.o = o, .opt = opt, .piece = opt->batch < o->N ? opt->batch : o->N};
+  pl.res = (opt->depth + LISSA_TRACK - 1) / LISSA_TRACK;
+  if (pl.res < 1) pl.res = 1;
+  pl.npos = opt->depth / pl.res;
+  pl.Lq = fi_malloc(fi_mul_size(pl.npos + 1, sizeof *pl.Lq, "LiSSA growth"));
+  pl.Lq[0] = 0;
+  for (int64_t i = 1, j = 1; i <= pl.npos; i++) {
+    double acc = pl.Lq[i - 1];
+    for (; j <= i * pl.res; j++) acc += log((double)(j + 1));
+    pl.Lq[i] = acc;
   }
-  L.fail = fi_calloc(m * T, sizeof *L.fail);
-  L.fnorm = fi_calloc(m * T, sizeof *L.fnorm);
-  run_jobs(nt, m * T, lissa_job_run, &L);
-  for (int64_t job = 0; job < m * T; job++)
-    if (L.fail[job])
-      fi_die("LiSSA diverged at step %lld of repeat %lld (||h|| = %.3g, bound %g*||v||*min(1/damping, "
-             "step+1)): increase --scale (now %g; --scale auto estimates the batch Hessians' top "
-             "eigenvalue) or --damping (now %g)",
-             (long long)L.fail[job], (long long)(opt->repeat_offset + job % T), L.fnorm[job],
-             LISSA_SLACK, opt->scale, opt->damping);
-  /* Average in repeat order, in double: independent of threads and of how
-   * repeats were split across processes (ihvp --combine). */
-  double *acc = fi_malloc(fi_mul_size(P, sizeof(double), "LiSSA sum"));
-  for (int64_t i = 0; i < m; i++) {
-    memset(acc, 0, P * sizeof *acc);
-    for (int64_t r = 0; r < T; r++) {
-      const float *x = L.R + (i * T + r) * P;
-      for (int64_t k = 0; k < P; k++) acc[k] += x[k];
+  const int64_t njobs = m * T;
+  const int64_t wave = njobs < (int64_t)nt * LISSA_WAVE ? njobs : (int64_t)nt * LISSA_WAVE;
+  lissa_job L = {.pl = &pl, .V = V};
+  L.R = fi_aligned(fi_mul_size(wave ? wave : 1, P, "LiSSA results"), sizeof(float));
+  L.ws = fi_calloc(nt, sizeof *L.ws);
+  for (int t = 0; t < nt; t++) {
+    lissa_ws *w = &L.ws[t];
+    w->h = fi_aligned(P, sizeof(float));
+    w->Hv = fi_aligned(P, sizeof(float));
+    if (pl.piece < opt->batch) w->acc = fi_malloc(fi_mul_size(P, sizeof(double), "LiSSA batch sum"));
+    w->idx = fi_malloc(fi_mul_size(pl.piece, sizeof(int64_t), "LiSSA batch"));
+    w->Q = fi_malloc(fi_mul_size(pl.npos + 1, sizeof(double), "LiSSA growth"));
+    w->Qs = fi_malloc(fi_mul_size(pl.npos + 1, sizeof(double), "LiSSA growth"));
+  }
+  L.fail = fi_calloc(wave ? wave : 1, sizeof *L.fail);
+  /* Waves of jobs in (vector, repeat) order; each vector's repeats are
+   * summed in double in repeat order as they come: independent of threads
+   * and of how repeats were split across processes (ihvp --combine). */
+  double *acc = fi_calloc(P, sizeof(double));
+  for (int64_t j0 = 0; j0 < njobs; j0 += wave) {
+    int64_t nw = njobs - j0 < wave ? njobs - j0 : wave;
+    L.j0 = j0;
+    run_jobs(nt, nw, lissa_job_run, &L);
+    for (int64_t k = 0; k < nw; k++) {
+      const lissa_fail *f = &L.fail[k];
+      int64_t i = (j0 + k) / T, r = (j0 + k) % T;
+      if (f->step) {
+        char name[128];
+        if (ids) snprintf(name, sizeof name, "record '%.80s'", ids[i]);
+        else snprintf(name, sizeof name, "vector %lld", (long long)i);
+        if (f->hvp)
+          fi_die("%s: LiSSA step %lld of repeat %lld: the Hessian-vector product of a training "
+                 "batch is not finite (the model overflows on the training data: check the "
+                 "inputs' scale and the model's weights)",
+                 name, (long long)f->step, (long long)(opt->repeat_offset + r));
+        if (!isfinite(f->hnorm))
+          fi_die("%s: LiSSA diverged in repeat %lld: ||h|| is not finite at step %lld: "
+                 "increase --scale (now %g; --scale auto estimates the batch Hessians' top "
+                 "eigenvalue) or --damping (now %g)",
+                 name, (long long)(opt->repeat_offset + r), (long long)f->step, opt->scale,
+                 opt->damping);
+        fi_die("%s: LiSSA diverged in repeat %lld: over steps %lld..%lld %s grew %.3g times "
+               "faster than a converging recursion's (at most linear) growth (||h|| = %.3g at "
+               "step %lld): increase --scale (now %g; --scale auto estimates the batch Hessians' "
+               "top eigenvalue) or --damping (now %g)",
+               name, (long long)(opt->repeat_offset + r), (long long)(f->step - f->window),
+               (long long)f->step, f->steps ? "the step h_j - h_j-1" : "||h||", f->growth,
+               f->hnorm, (long long)f->step, opt->scale, opt->damping);
+      }
+      const float *x = L.R + k * P;
+      for (int64_t q = 0; q < P; q++) acc[q] += x[q];
+      if (r == T - 1) {
+        for (int64_t q = 0; q < P; q++) S[i * P + q] = (float)(acc[q] / (double)T);
+        memset(acc, 0, P * sizeof *acc);
+      }
     }
-    for (int64_t k = 0; k < P; k++) S[i * P + k] = (float)(acc[k] / (double)T);
   }
   free(acc);
   for (int t = 0; t < nt; t++) {
-    free(L.ws[t]);
-    free(L.idx[t]);
+    free(L.ws[t].h);
+    free(L.ws[t].Hv);
+    free(L.ws[t].acc);
+    free(L.ws[t].idx);
+    free(L.ws[t].Q);
+    free(L.ws[t].Qs);
   }
   free(L.ws);
-  free(L.idx);
   free(L.fail);
-  free(L.fnorm);
   free(L.R);
+  free(pl.Lq);
 }
 
 /* ---- power iteration for --scale auto ---- */
@@ -212,7 +365,10 @@ static void power_job_run(void *arg, int thread, int64_t job) {
     for (int64_t k = 0; k < P; k++) x[k] = (float)(x[k] / n);
     J->o->hvp(J->o->ctx[thread], J->idx[thread], J->batch, x, y);
     n = norm2f(y, P); /* = ||H x|| for unit x: <= |lambda_max| */
-    if (!isfinite(n)) fi_die("power iteration: the HVP returned non-finite values");
+    if (!isfinite(n))
+      fi_die("--scale auto: the Hessian-vector product of a training batch is not finite (the "
+             "model overflows on the training data: check the inputs' scale and the model's "
+             "weights)");
     if (n > lam) lam = n;
     float *t = x;
     x = y;
@@ -269,7 +425,7 @@ typedef struct {
   float **fws;
   double **dws;
   int64_t *iters;
-  int *status;        /* 0 ok, 1 negative curvature, 2 no convergence */
+  int *status;        /* 0 ok, 1 negative curvature, 2 no convergence, 3 non-finite HVP */
   double *info;       /* curvature or residual at failure */
 } cg_job;
 
@@ -301,6 +457,10 @@ static void cg_job_run(void *arg, int thread, int64_t job) {
     for (int64_t k = 0; k < P; k++) {
       pAp += p[k] * ((double)Apf[k] + C->shift * p[k]);
       pp += p[k] * p[k];
+    }
+    if (!isfinite(pAp)) {
+      C->status[job] = 3;
+      break;
     }
     if (!(pAp > 0)) {
       C->status[job] = 1;
@@ -343,6 +503,9 @@ void fi_cg_solve(const fi_oracle *o, double shift, double tol, int64_t max_iter,
       fi_die("CG: H + shift*I has non-positive curvature %.3g along a search direction (shift "
              "%g): H is indefinite here; increase --damping (or --scale), or use --method exact",
              C.info[i], shift);
+    if (C.status[i] == 3)
+      fi_die("CG: the Hessian-vector product is not finite (the model overflows on the "
+             "training data: check the inputs' scale and the model's weights)");
     if (C.status[i] == 2)
       fi_die("CG: relative residual %.3g after --max-iter %lld iterations is above --tol %g: "
              "raise --max-iter or --tol, or add --damping",
@@ -394,6 +557,10 @@ double *fi_dense_hessian(const fi_oracle *o) {
     }
   for (int t = 0; t < nt; t++) free(D.fws[t]);
   free(D.fws);
+  for (int64_t i = 0; i < P * P; i++)
+    if (!isfinite(D.H[i]))
+      fi_die("the Hessian has non-finite entries (the model overflows on the training data: "
+             "check the inputs' scale and the model's weights)");
   return D.H;
 }
 

@@ -43,18 +43,14 @@ uint64_t fi_lissa_repeat_seed(uint64_t seed, int64_t r);
 /* Solves m right-hand sides V [m, P] -> S [m, P] with LiSSA. Jobs
  * (vector, repeat) run on the oracle's threads; each repeat's float result
  * depends only on its seed, and the T results are summed in double in repeat
- * order, so S is bitwise independent of the thread count. Dies with advice
- * (naming --scale / --damping) when an iterate diverges. */
+ * order, so S is bitwise independent of the thread count. A batch of more
+ * than N draws is evaluated in pieces of N (memory follows the data, not
+ * the batch size). Dies with advice (naming --scale / --damping, and the vector:
+ * ids[i], or its index when ids is NULL) when a repeat diverges: when its
+ * iterate is not finite, or grows faster than the at most linear growth of
+ * a converging recursion (formats/ihvp.md, "Divergence"). */
 void fi_lissa_solve(const fi_oracle *o, const fi_lissa_opts *opt, int64_t m,
-                    const float *V, float *S);
-
-/* One repeat (index r) for one vector; ws holds 2*P floats and `batch`
- * int64 indices (allocation-free inner loop). Returns 0, or the 1-based step
- * at which the iterate diverged (non-finite, or norm above the bound of
- * formats/ihvp.md); *hnorm gets the last iterate's norm. */
-int64_t fi_lissa_repeat(const fi_oracle *o, int thread, const fi_lissa_opts *opt,
-                        int64_t r, const float *v, float *s, float *ws,
-                        int64_t *idxbuf, double *hnorm);
+                    const float *V, float *S, const char *const *ids);
 
 /* Largest |eigenvalue| of the batch Hessians found by power iteration on
  * `nbatches` random batches of size `batch` (iters steps each; batches and
@@ -69,13 +65,14 @@ double fi_lissa_auto_scale(const fi_oracle *o, int64_t batch, int nbatches, int 
                            uint64_t seed);
 
 /* CG on (H + shift I) x = v for each of m vectors (threads over vectors).
- * Stops when ||r|| <= tol ||v||; dies on negative curvature or when max_iter
- * is reached. iters_out (may be NULL) gets the largest iteration count. */
+ * Stops when ||r|| <= tol ||v||; dies on negative curvature, a non-finite
+ * HVP or when max_iter is reached. iters_out (may be NULL) gets the largest iteration count. */
 void fi_cg_solve(const fi_oracle *o, double shift, double tol, int64_t max_iter,
                  int64_t m, const float *V, float *S, int64_t *iters_out);
 
 /* Dense symmetric H (P x P, double, row-major) from P full-batch HVPs on the
- * oracle's threads, symmetrised as (H + H^T)/2. */
+ * oracle's threads, symmetrised as (H + H^T)/2; dies if an entry is not
+ * finite. */
 double *fi_dense_hessian(const fi_oracle *o);
 /* Exact solve with (H + shift I): eigendecomposition once, then m vectors;
  * eigenvalues below FI_EXACT_RCOND x the largest are treated as zero

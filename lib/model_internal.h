@@ -37,6 +37,7 @@ struct fi_examples {
   int64_t d;                /* dense input size */
   int64_t buckets;          /* bow bucket count */
   int nclasses;
+  char **classes;           /* the model's class names (a copy), or NULL */
   int64_t n, cap;
   char **ids;               /* point into the arena blocks (stable) */
   int32_t *labels;          /* -1 = no label */

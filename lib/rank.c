@@ -88,6 +88,8 @@ void fi_scores_free(fi_scores *s) {
 
 int64_t fi_scores_ntests(const fi_scores *s) { return fi_strset_count(s->tests); }
 const char *fi_scores_test_id(const fi_scores *s, int64_t t) { return fi_strset_at(s->tests, t); }
+const fi_strset *fi_scores_test_ids(const fi_scores *s) { return s->tests; }
+const fi_strset *fi_scores_train_ids(const fi_scores *s) { return s->train; }
 
 /* ---- select ---- */
 

@@ -24,6 +24,9 @@ fi_scores *fi_scores_merge(fi_reader *r);
 void fi_scores_free(fi_scores *s);
 int64_t fi_scores_ntests(const fi_scores *s);
 const char *fi_scores_test_id(const fi_scores *s, int64_t t);
+/* The test ids, and the training ids scored for any of them. */
+const fi_strset *fi_scores_test_ids(const fi_scores *s);
+const fi_strset *fi_scores_train_ids(const fi_scores *s);
 
 /* ---- select ---- */
 typedef struct {

@@ -917,6 +917,10 @@ struct fi_writer {
   size_t len, cap;
   uint64_t total;
   msgpack_packer pk;
+  /* for naming a refused non-finite value: the record and key being written */
+  char id[96];
+  int64_t nrec;
+  const char *key;
 };
 
 static void wflush(fi_writer *w) {
@@ -1013,20 +1017,47 @@ static void check_id(const char *id) {
 
 void fi_wbegin(fi_writer *w, const char *id, int n) {
   check_id(id);
+  snprintf(w->id, sizeof w->id, "%.80s", id);
+  w->nrec++;
   msgpack_pack_map(&w->pk, (size_t)n + 1);
   pack_str(w, "id", 2);
   pack_str(w, id, strlen(id));
 }
 void fi_wend(fi_writer *w) { (void)w; }
-void fi_wkey(fi_writer *w, const char *key) { pack_str(w, key, strlen(key)); }
-void fi_vmap_begin(fi_writer *w, int n) { msgpack_pack_map(&w->pk, (size_t)n); }
+void fi_wkey(fi_writer *w, const char *key) {
+  w->key = key;
+  pack_str(w, key, strlen(key));
+}
+void fi_vmap_begin(fi_writer *w, int n) {
+  w->id[0] = 0; /* a map without id (a model file) */
+  msgpack_pack_map(&w->pk, (size_t)n);
+}
 void fi_vmap(fi_writer *w, int n) { msgpack_pack_map(&w->pk, (size_t)n); }
 void fi_varray(fi_writer *w, int n) { msgpack_pack_array(&w->pk, (size_t)n); }
 void fi_vstr(fi_writer *w, const char *s) { pack_str(w, s, strlen(s)); }
-void fi_vkey_raw(fi_writer *w, const char *s, size_t n) { pack_str(w, s, n); }
+void fi_vkey_raw(fi_writer *w, const char *s, size_t n) {
+  w->key = NULL;
+  pack_str(w, s, n);
+}
 void fi_vint(fi_writer *w, int64_t v) { msgpack_pack_int64(&w->pk, v); }
 void fi_vuint(fi_writer *w, uint64_t v) { msgpack_pack_uint64(&w->pk, v); }
-void fi_vdouble(fi_writer *w, double v) { msgpack_pack_double(&w->pk, v); }
+/* Computed values must be finite (formats/stream.md): a NaN or Inf reaching
+ * a writer is a non-finite intermediate, refused naming the record and
+ * field. Pass-through tools copy values raw (fi_vcopy, fi_wcopy, fi_wraw). */
+static _Noreturn void nonfinite(const fi_writer *w, int64_t elem, double v) {
+  const char *what = isnan(v) ? "NaN" : "infinite", *key = w->key ? w->key : "?";
+  if (w->id[0])
+    fi_die("record '%s' (#%lld written): computed field '%s' element %lld is %s: refusing to write it "
+           "(the inputs or the model's weights overflow float arithmetic)",
+           w->id, (long long)w->nrec - 1, key, (long long)elem, what);
+  fi_die("writing %s: computed field '%s' element %lld is %s: refusing to write it (the inputs or "
+         "the model's weights overflow float arithmetic)",
+         w->name, key, (long long)elem, what);
+}
+void fi_vdouble(fi_writer *w, double v) {
+  if (!isfinite(v)) nonfinite(w, 0, v);
+  msgpack_pack_double(&w->pk, v);
+}
 void fi_vbool(fi_writer *w, int v) {
   if (v) msgpack_pack_true(&w->pk);
   else msgpack_pack_false(&w->pk);
@@ -1050,6 +1081,18 @@ void fi_vtensor(fi_writer *w, fi_dtype dt, int ndim, const int64_t *shape, const
     msgpack_pack_uint64(&w->pk, (uint64_t)shape[i]);
     n *= (uint64_t)shape[i];
   }
+  if (dt == FI_F32 || dt == FI_F64)
+    for (uint64_t i = 0; i < n; i++) {
+      double x;
+      if (dt == FI_F32) {
+        float f;
+        memcpy(&f, (const char *)data + 4 * i, 4);
+        x = f;
+      } else {
+        memcpy(&x, (const char *)data + 8 * i, 8);
+      }
+      if (!isfinite(x)) nonfinite(w, (int64_t)i, x);
+    }
   pack_str(w, "data", 4);
   fi_vbin(w, data, n * dtype_sizes[dt]);
 }

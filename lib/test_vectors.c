@@ -2,6 +2,7 @@
  * vectors v of ihvp (test_vectors.h). */
 #include "test_vectors.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,8 @@ struct fi_test_vectors {
   int64_t chunk;
   const char *mean_id;
   int64_t group;
-  float *V;             /* the group's vectors [group, P] */
+  float *V;             /* the group's vectors [vcap, P], vcap grown up to group */
+  int64_t vcap;
   char **ids;           /* and their ids [group] */
   int64_t nids;         /* ids to free at the next call */
   fi_ws *ws;
@@ -34,7 +36,6 @@ fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_re
   fi_test_vectors *tv = fi_calloc(1, sizeof *tv);
   tv->group = group;
   tv->ids = fi_calloc(group, sizeof *tv->ids);
-  tv->V = fi_aligned(fi_mul_size(group, ps->size, "test vectors"), sizeof(float));
   tv->ex = fi_calloc(group, sizeof *tv->ex);
   tv->m = m;
   tv->ps = ps;
@@ -47,6 +48,20 @@ fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_re
   tv->ws = fi_ws_new(m);
   tv->tex = fi_examples_new(m);
   return tv;
+}
+
+/* Room for n vectors: memory follows the records read, not the group size. */
+static void reserve(fi_test_vectors *tv, int64_t n) {
+  if (n <= tv->vcap) return;
+  int64_t cap = tv->vcap ? 2 * tv->vcap : 16;
+  while (cap < n) cap *= 2;
+  if (cap > tv->group) cap = tv->group > n ? tv->group : n;
+  const int64_t P = tv->ps->size;
+  float *V = fi_aligned(fi_mul_size(cap, P, "test vectors"), sizeof(float));
+  if (tv->V) memcpy(V, tv->V, (size_t)(tv->vcap * P) * sizeof(float));
+  free(tv->V);
+  tv->V = V;
+  tv->vcap = cap;
 }
 
 static void free_ids(fi_test_vectors *tv) {
@@ -78,22 +93,81 @@ static const fi_record *next_record(fi_test_vectors *tv) {
   return rec;
 }
 
-/* A gradient record from grad says which parameters and which label it
- * took the loss over: both must be what this run's --params and --label
- * say, or the ihvp record would describe something else. Records without
- * those fields (e.g. from PyTorch) are taken at their word. */
-static void check_gradient(const fi_test_vectors *tv, const fi_record *rec) {
-  const char *want = tv->need_label ? "gold" : "pred";
+/* Whether the selection spec (as --params takes it: default, all, or a
+ * comma list of names and prefixes ending at a dot) selects exactly the
+ * comma-separated tensor names, as far as names alone can tell (the
+ * element count, checked elsewhere, covers the rest). */
+static int spec_selects(const char *spec, const char *names) {
+  if (!strcmp(spec, names) || !strcmp(spec, "all")) return 1;
+  if (!strcmp(spec, "default") || !*spec) return !strstr(names, "embedding.weight");
+  for (int pass = 0; pass < 2; pass++) { /* every name matched by an item, every item by a name */
+    const char *outer = pass ? spec : names, *inner = pass ? names : spec;
+    for (const char *o = outer; *o;) {
+      size_t ol = strcspn(o, ",");
+      int hit = 0;
+      for (const char *i = inner; *i && !hit;) {
+        size_t il = strcspn(i, ",");
+        const char *item = pass ? o : i, *name = pass ? i : o;
+        size_t itl = pass ? ol : il, nml = pass ? il : ol;
+        hit = itl <= nml && !strncmp(name, item, itl) && (nml == itl || name[itl] == '.');
+        i += il + (i[il] == ',');
+      }
+      if (!hit) return 0;
+      o += ol + (o[ol] == ',');
+    }
+  }
+  return 1;
+}
+
+void fi_gradient_check(const fi_record *rec, const char *want_kind, const char *label_opt,
+                       const char *pnames, const char *spec) {
   const char *kind = fi_rec_str(rec, "label_kind", NULL, 0);
-  if (kind && strcmp(kind, want))
-    fi_rec_die(rec, "gradient of the loss under the %s label, but --label is %s: give --label %s", kind, want, kind);
+  if (kind && want_kind && strcmp(kind, want_kind)) {
+    if (label_opt)
+      fi_rec_die(rec, "gradient of the loss under the %s label, but %s is %s: give %s %s", kind,
+                 label_opt, want_kind, label_opt, kind);
+    fi_rec_die(rec, "gradient of the loss under the %s label, but training examples are scored "
+               "under their %s labels: make the gradients with grad --label %s", kind, want_kind,
+               want_kind);
+  }
   const char *pl = fi_rec_str(rec, "params", NULL, 0);
-  if (pl && strcmp(pl, tv->pnames))
-    fi_rec_die(rec, "gradient over parameters '%s', but --params selects '%s'", pl, tv->pnames);
+  if (pl && pnames && strcmp(pl, pnames))
+    fi_rec_die(rec, "gradient over parameters '%s', but --params selects '%s'", pl, pnames);
+  if (pl && !pnames && spec && !spec_selects(spec, pl))
+    fi_rec_die(rec, "gradient over parameters '%s', but --params selects '%s'", pl, spec);
 }
 
 static int is_gradient(const fi_test_vectors *tv, const fi_record *rec) {
   return !tv->from_examples && fi_rec_has(rec, "grad");
+}
+
+static int finite_row(const float *g, int64_t P) {
+  for (int64_t k = 0; k < P; k++)
+    if (!isfinite(g[k])) return 0;
+  return 1;
+}
+
+static _Noreturn void die_gradient(const fi_test_vectors *tv, int64_t i) {
+  fi_die("record '%s': its loss gradient is not finite (the inputs or the model's weights "
+         "overflow float arithmetic)", fi_examples_id(tv->tex, i));
+}
+
+/* Dies naming the first example of the group whose loss gradient is not
+ * finite (an overflow in the model on its input). */
+static void check_example_gradients(fi_test_vectors *tv, int64_t ne, int mean) {
+  const int64_t P = tv->ps->size;
+  if (!mean) {
+    for (int64_t i = 0; i < ne; i++)
+      if (!finite_row(tv->Gex + i * P, P)) die_gradient(tv, i);
+    return;
+  }
+  if (finite_row(tv->Gex, P)) return;
+  for (int64_t i = 0; i < ne; i++) { /* row 0 was their mean: find the example alone */
+    fi_grad_each(tv->m, tv->ws, tv->ps, tv->tex, &i, 1, 0, tv->Gex);
+    if (!finite_row(tv->Gex, P)) die_gradient(tv, i);
+  }
+  fi_die("the gradient of the mean loss of %lld records is not finite, though each record's is",
+         (long long)ne);
 }
 
 /* Gradients of the group's ne examples into Gex: one row each, or (mean)
@@ -112,6 +186,7 @@ static void example_gradients(fi_test_vectors *tv, int64_t ne, int mean) {
   }
   if (mean) fi_grad_mean(m, tv->ws, tv->ps, tv->tex, NULL, ne, 0, tv->Gex);
   else fi_grad_each(m, tv->ws, tv->ps, tv->tex, NULL, ne, 0, tv->Gex);
+  check_example_gradients(tv, ne, mean);
 }
 
 /* Mean mode: gradient records are summed as read, examples chunk by chunk
@@ -125,7 +200,7 @@ static int64_t mean_vector(fi_test_vectors *tv) {
     const fi_record *rec;
     while ((rec = next_record(tv))) {
       if (is_gradient(tv, rec)) {
-        check_gradient(tv, rec);
+        fi_gradient_check(rec, tv->need_label ? "gold" : "pred", "--label", tv->pnames, NULL);
         const float *g;
         fi_rec_f32(rec, "grad", P, &g, 1);
         for (int64_t k = 0; k < P; k++) macc[k] += g[k];
@@ -144,29 +219,28 @@ static int64_t mean_vector(fi_test_vectors *tv) {
     }
   }
   if (mcount == 0) fi_die("--mean: no input records");
+  reserve(tv, 1);
   for (int64_t k = 0; k < P; k++) tv->V[k] = (float)(macc[k] / (double)mcount);
   free(macc);
   tv->ids[0] = fi_strdup(tv->mean_id);
   return tv->nids = 1;
 }
 
-int64_t fi_test_vectors_next(fi_test_vectors *tv, const float **V, const char *const **ids) {
-  free_ids(tv);
-  *V = tv->V;
-  *ids = (const char *const *)tv->ids;
+/* The next group into tv->V and tv->ids; returns its size. */
+static int64_t next_group(fi_test_vectors *tv) {
   if (tv->eof) return 0;
   if (tv->mean_id) return mean_vector(tv);
   const int64_t P = tv->ps->size;
-  float *const vec = tv->V;
   int64_t ns = 0;
   const fi_record *rec;
   fi_examples_clear(tv->tex);
   while (ns < tv->group && (rec = next_record(tv))) {
+    reserve(tv, ns + 1);
     if (is_gradient(tv, rec)) { /* straight into V */
-      check_gradient(tv, rec);
+      fi_gradient_check(rec, tv->need_label ? "gold" : "pred", "--label", tv->pnames, NULL);
       const float *g;
       fi_rec_f32(rec, "grad", P, &g, 1);
-      memcpy(vec + ns * P, g, P * sizeof *vec);
+      memcpy(tv->V + ns * P, g, P * sizeof *tv->V);
       tv->ex[ns] = -1;
     } else {
       fi_examples_add(tv->tex, rec, tv->need_label);
@@ -179,7 +253,15 @@ int64_t fi_test_vectors_next(fi_test_vectors *tv, const float **V, const char *c
   if (ne > 0) {
     example_gradients(tv, ne, 0);
     for (int64_t s = 0; s < ns; s++)
-      if (tv->ex[s] >= 0) memcpy(vec + s * P, tv->Gex + tv->ex[s] * P, P * sizeof *vec);
+      if (tv->ex[s] >= 0) memcpy(tv->V + s * P, tv->Gex + tv->ex[s] * P, P * sizeof *tv->V);
   }
   return ns;
+}
+
+int64_t fi_test_vectors_next(fi_test_vectors *tv, const float **V, const char *const **ids) {
+  free_ids(tv);
+  int64_t n = next_group(tv);
+  *V = tv->V;
+  *ids = (const char *const *)tv->ids;
+  return n;
 }

@@ -31,4 +31,17 @@ int64_t fi_test_vectors_next(fi_test_vectors *tv, const float **V, const char *c
 /* Input records read so far. */
 long long fi_test_vectors_nread(const fi_test_vectors *tv);
 
+/* A gradient record from grad says which label its loss used
+ * ("label_kind": gold or pred) and over which tensors ("params": the
+ * resolved names, comma-separated): both must be what the consumer's
+ * vectors are over, or the product would mean something else. Dies naming
+ * the record unless label_kind is want_kind (when both are given; label_opt
+ * names the option that sets it, or NULL for training gradients) and params
+ * is pnames (the resolved names), or, without pnames, what the selection
+ * spec (default | all | a list of names and prefixes) selects. Records
+ * without these fields (e.g. from PyTorch) are taken at their word. Shared
+ * by ihvp (test gradients) and influence (training gradients). */
+void fi_gradient_check(const fi_record *rec, const char *want_kind, const char *label_opt,
+                       const char *pnames, const char *spec);
+
 #endif

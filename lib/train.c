@@ -94,6 +94,18 @@ double fi_objective(const fi_model *m, fi_ws *ws, const fi_psel *ps,
   return obj;
 }
 
+void fi_probs_check(const float *p, int C, const char *id) {
+  double sum = 0;
+  int ok = 1;
+  for (int c = 0; c < C; c++) {
+    ok &= p[c] >= 0 && p[c] <= 1; /* false for NaN */
+    sum += p[c];
+  }
+  if (!ok || !(fabs(sum - 1) <= 1e-3))
+    fi_die("record '%s': the model's class probabilities are not finite or do not sum to 1 "
+           "(the inputs or the model's weights overflow float arithmetic)", id);
+}
+
 void fi_evaluate(const fi_model *m, fi_ws *ws, const fi_examples *ex,
                  double *loss, double *accuracy) {
   int64_t n = fi_examples_count(ex);
@@ -108,6 +120,7 @@ void fi_evaluate(const fi_model *m, fi_ws *ws, const fi_examples *ex,
     l += (double)nb * fi_forward(m, ws, ex, idx, nb, probs, NULL);
     for (int64_t i = 0; i < nb; i++) {
       const float *p = probs + i * C;
+      fi_probs_check(p, C, fi_examples_id(ex, s + i));
       int best = 0;
       for (int c = 1; c < C; c++) if (p[c] > p[best]) best = c;
       correct += best == fi_examples_label(ex, s + i);
@@ -125,27 +138,60 @@ static double norm2(const float *v, int64_t n) {
   return sqrt(s);
 }
 
+static int all_finite(const float *v, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) return 0;
+  return 1;
+}
+
+/* A loss or gradient over examples idx[0..nb) (NULL: 0..nb-1) came out
+ * non-finite: die naming the first example whose own loss or gradient is
+ * not finite (or the batch, when each is finite alone). `when` says at
+ * which point of training, `fix` what to try. */
+static _Noreturn void die_nonfinite(const fi_model *m, fi_ws *ws, const fi_psel *ps,
+                                    const fi_examples *ex, const int64_t *idx, int64_t nb,
+                                    const char *when, const char *fix) {
+  float *g = fi_aligned((size_t)ps->size, sizeof(float));
+  for (int64_t i = 0; i < nb; i++) {
+    int64_t j = idx ? idx[i] : i;
+    double loss = fi_grad_mean(m, ws, ps, ex, &j, 1, 0, g);
+    if (!isfinite(loss) || !all_finite(g, ps->size))
+      fi_die("record '%s': its loss or gradient is not finite %s (loss %g): %s",
+             fi_examples_id(ex, j), when, loss, fix);
+  }
+  fi_die("the loss or gradient of a batch of %lld examples is not finite %s, though each "
+         "example's is: %s", (long long)nb, when, fix);
+}
+
 /* ---- mini-batch SGD with momentum / Adam ----
  * The updates touch every parameter every step (for bow that is the whole
  * embedding table), so they are float loops the compiler can vectorise;
  * no-math-errno lets sqrtf become one instruction. */
+/* Both return 0, or NaN when a gradient or updated parameter is not finite
+ * (the sum of 0*x over them: free inside the loop, no second pass). */
 __attribute__((optimize("no-math-errno")))
-static void adam_update(float *restrict theta, const float *restrict g, float *restrict m1,
-                        float *restrict m2, int64_t P, float lr_t) {
+static float adam_update(float *restrict theta, const float *restrict g, float *restrict m1,
+                         float *restrict m2, int64_t P, float lr_t) {
   const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+  float probe = 0;
   for (int64_t j = 0; j < P; j++) {
     m1[j] = b1 * m1[j] + (1 - b1) * g[j];
     m2[j] = b2 * m2[j] + (1 - b2) * g[j] * g[j];
     theta[j] -= lr_t * m1[j] / (sqrtf(m2[j]) + eps);
+    probe += 0.0f * g[j] + 0.0f * theta[j];
   }
+  return probe;
 }
 
-static void sgd_update(float *restrict theta, const float *restrict g, float *restrict v,
-                       int64_t P, float lr, float mu) {
+static float sgd_update(float *restrict theta, const float *restrict g, float *restrict v,
+                        int64_t P, float lr, float mu) {
+  float probe = 0;
   for (int64_t j = 0; j < P; j++) {
     v[j] = mu * v[j] + g[j];
     theta[j] -= lr * v[j];
+    probe += 0.0f * g[j] + 0.0f * theta[j];
   }
+  return probe;
 }
 
 static void train_minibatch(fi_model *m, const fi_examples *ex,
@@ -174,19 +220,28 @@ static void train_minibatch(fi_model *m, const fi_examples *ex,
     double run_loss = 0;
     for (int64_t b = 0; b < nbatches; b++) {
       int64_t s = b * B, nb = n - s < B ? n - s : B;
-      run_loss += (double)nb * fi_grad_mean(m, ws, &ps, ex, perm + s, nb, 1, g);
-      steps++;
+      double bl = fi_grad_mean(m, ws, &ps, ex, perm + s, nb, 1, g);
+      float probe;
       if (o->optim == FI_OPTIM_ADAM) {
         b1t *= b1;
         b2t *= b2;
-        adam_update(theta, g, mom1, mom2, P, (float)(o->lr * sqrt(1 - b2t) / (1 - b1t)));
+        probe = adam_update(theta, g, mom1, mom2, P, (float)(o->lr * sqrt(1 - b2t) / (1 - b1t)));
       } else {
-        sgd_update(theta, g, mom1, P, (float)o->lr, (float)o->momentum);
+        probe = sgd_update(theta, g, mom1, P, (float)o->lr, (float)o->momentum);
       }
-      fi_params_set(m, &ps, theta);
-      if (!isfinite(theta[0]) || !isfinite(g[0]))
+      if (!isfinite(bl) || (probe != 0 && !all_finite(g, P))) { /* the model still has g's parameters */
+        char when[64];
+        snprintf(when, sizeof when, "in epoch %lld", (long long)ep + 1);
+        die_nonfinite(m, ws, &ps, ex, perm + s, nb, when,
+                      steps ? "training diverged; lower --lr" : "its inputs overflow float "
+                      "arithmetic; rescale the features");
+      }
+      if (probe != 0)
         fi_die("training diverged in epoch %lld (non-finite parameters); lower --lr",
                (long long)ep + 1);
+      run_loss += (double)nb * bl;
+      steps++;
+      fi_params_set(m, &ps, theta);
       fi_progress("epoch %lld/%lld: batch %lld/%lld", (long long)ep + 1,
                   (long long)o->epochs, (long long)b + 1, (long long)nbatches);
     }
@@ -233,6 +288,9 @@ static void train_lbfgs(fi_model *m, const fi_examples *ex,
   fi_params_get(m, &ps, thf);
   for (int64_t j = 0; j < P; j++) x[j] = thf[j];
   double f = fi_objective(m, ws, &ps, ex, gf);
+  if (!isfinite(f) || !all_finite(gf, P))
+    die_nonfinite(m, ws, &ps, ex, NULL, fi_examples_count(ex), "under the initial model",
+                  "its inputs overflow float arithmetic; rescale the features");
   for (int64_t j = 0; j < P; j++) gx[j] = gf[j];
   double gnorm = norm2(gf, P), g0 = gnorm;
   double target = o->tol * (g0 > 1 ? g0 : 1);
@@ -335,6 +393,9 @@ static void train_lbfgs(fi_model *m, const fi_examples *ex,
   res->iters = it;
   res->converged = converged;
   fi_evaluate(m, ws, ex, &res->loss, &res->accuracy);
+  if (!isfinite(f) || !isfinite(res->loss))
+    die_nonfinite(m, ws, &ps, ex, NULL, fi_examples_count(ex), "after training",
+                  "lower --max-iter or rescale the features");
   fi_log("lbfgs: %s after %lld iterations (%lld evaluations): objective %.9g, |grad| %.3e (%.2e relative), "
          "train loss %.6f, train accuracy %.4f (%.1fs)",
          converged ? "converged" : stalled ? "stopped at float precision" : "hit --max-iter",
@@ -376,10 +437,19 @@ void fi_finetune(fi_model *m, const fi_psel *ps, const fi_examples *ex,
       pos = 0;
     }
     double loss = fi_grad_mean(m, ws, ps, ex, perm + pos, B, 0, g);
+    if (!isfinite(loss) || !all_finite(g, P)) {
+      char when[64];
+      snprintf(when, sizeof when, "at step %lld", (long long)s + 1);
+      die_nonfinite(m, ws, ps, ex, perm + pos, B, when,
+                    s ? "the steps diverged; lower --lr" : "the inputs or the model's weights "
+                    "overflow float arithmetic");
+    }
     pos += B;
     for (int64_t j = 0; j < P; j++)
       theta[j] -= (float)(lr * (g[j] + (mask[j] ? wd * theta[j] : 0.0)));
     fi_params_set(m, ps, theta);
+    if (!all_finite(theta, P))
+      fi_die("fine-tuning diverged at step %lld (non-finite parameters); lower --lr", (long long)s + 1);
     fi_progress("step %lld/%lld: batch loss %.6f", (long long)s + 1, (long long)steps, loss);
     if (s == 0 || s + 1 == steps) {
       fi_progress_end();
@@ -441,8 +511,13 @@ void fi_spool_read(fi_spool *sp, fi_reader *r) {
           for (int64_t c = cap; c < nc; c++) sp->class_names[c] = NULL;
           cap = nc;
         }
-        if (!sp->class_names[y]) sp->class_names[y] = fi_strdup(name);
-        else if (strcmp(sp->class_names[y], name) != 0)
+        if (!sp->class_names[y]) {
+          for (int64_t c = 0; c < cap; c++)
+            if (sp->class_names[c] && !strcmp(sp->class_names[c], name))
+              fi_rec_die(rec, "label %lld is named \"%s\", but so is label %lld earlier: one name, "
+                         "two classes", (long long)y, name, (long long)c);
+          sp->class_names[y] = fi_strdup(name);
+        } else if (strcmp(sp->class_names[y], name) != 0)
           fi_rec_die(rec, "label %lld is named \"%s\" here but \"%s\" earlier", (long long)y,
                      name, sp->class_names[y]);
       }

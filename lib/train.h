@@ -47,7 +47,12 @@ void fi_train(fi_model *m, const fi_examples *ex, const fi_train_opts *o,
  * selection ps (l2 applied to the selected weights), computed in chunks. */
 double fi_objective(const fi_model *m, fi_ws *ws, const fi_psel *ps,
                     const fi_examples *ex, float *g);
-/* Mean CE and accuracy of m on ex (labels required), in chunks. */
+/* Dies naming example id unless p[0..C) is a probability distribution
+ * (finite, in [0, 1], summing to 1 within 1e-3): what a forward pass whose
+ * logits did not overflow gives. */
+void fi_probs_check(const float *p, int C, const char *id);
+/* Mean CE and accuracy of m on ex (labels required), in chunks; dies
+ * naming an example whose probabilities are not a distribution. */
 void fi_evaluate(const fi_model *m, fi_ws *ws, const fi_examples *ex,
                  double *loss, double *accuracy);
 

@@ -23,6 +23,20 @@ pick --keep x < "$T/in.mp" > "$T/keep.mp"
 is "$($PY -c 'import sys, msgpack; r = next(msgpack.Unpacker(open(sys.argv[1], "rb"))); print(sorted(r))' "$T/keep.mp")" "['id', 'x']" "--keep keeps id and the named fields"
 is "$(cat "$T/in.mp" "$T/in.mp" | pick | ids | wc -w)" "40" "concatenated streams are one stream"
 is "$(pick --where 'group == b' < "$T/in.mp" | ids | wc -w)" "10" "--where allows blanks around the operator"
+# NaN equals only NaN: ==nan selects it, != keeps every other number, and
+# no literal or ordering lets a NaN through by accident
+$PY - "$T/nan.mp" <<'PY'
+import sys, msgpack
+recs = [{"id": "a", "loss": float("nan"), "g": "123", "n": 2**53 + 1, "b": True},
+        {"id": "b", "loss": 1.0, "g": "124", "n": 2**53, "b": False},
+        {"id": "c", "loss": 2, "g": "x", "n": 1}]
+open(sys.argv[1], "wb").write(b"".join(msgpack.packb(r) for r in recs))
+PY
+for c in 'loss==nan:a' 'loss!=nan:b c' 'loss==1:b' 'loss!=1:a c' 'loss<5:b c' 'loss>=1:b c' 'loss>-inf:b c' \
+         'loss==loss:a b c' 'g==123:a' 'g!=123:b c' 'g<124:a' 'n==9007199254740993:a' 'n>9007199254740992:a' \
+         'b==true:a' 'b!=true:b'; do
+  is "$(pick --where "${c%%:*}" "$T/nan.mp" 2>/dev/null | ids)" "${c#*:}" "--where ${c%%:*} keeps ${c#*:}"
+done
 run pick --where 'nonsense' < "$T/in.mp"
 is "$rc" "2" "--where without an operator is a usage error"
 head -c 100 "$T/in.mp" > "$T/cut.mp"

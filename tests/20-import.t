@@ -213,4 +213,15 @@ like "$rc:$err" "^1:.*trail.gz: data after the 10000 declared items" "trailing d
 runb import-idx --images $FM/t10k-images-idx3-ubyte.gz --labels $FM/t10k-labels-idx1-ubyte.gz --class-names a,b,c
 like "$rc:$err" "^1:import-idx: error: record 'img-0': label 9 but only 3 class names" "label beyond --class-names rejected"
 
+# A repeated header name would make a column lookup by name pick one of the
+# two silently (a,label,label: the second label became feature x[1]).
+printf 'a,label,label\n1,0,1\n' > "$T/dup.csv"
+runb import-csv "$T/dup.csv"
+like "$rc:$err" "^1:import-csv: error: .*dup.csv:1: column name 'label' appears twice in the header \(columns 2 and 3\)" \
+  "import-csv refuses a repeated column name, naming both columns"
+printf 'review,score,review\ngood,great,bad\n' > "$T/dup2.csv"
+runb import-text --text review --label score "$T/dup2.csv"
+like "$rc:$err" "^1:import-text: error: .*dup2.csv:1: column name 'review' appears twice in the header \(columns 1 and 3\)" \
+  "import-text too"
+
 done_testing

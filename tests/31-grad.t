@@ -139,6 +139,12 @@ o.write(msgpack.packb({'id': 'q2', 'ids': ['e2', 'e30']}))" > "$T/cand.mp"
 run sh -c "grad --model '$T/lin.model' --only '$T/cand.mp' --batch 2 < '$T/test.mp' | $PY -c \"
 import msgpack, sys; print(' '.join(r['id'] for r in msgpack.Unpacker(sys.stdin.buffer, raw=False)))\""
 is "$out" "e2 e5 e30" "--only keeps exactly the candidate ids"
+$PY -c "import msgpack, sys; sys.stdout.buffer.write(msgpack.packb({'id': 'q9', 'ids': ['x1', 'x2']}))" > "$T/cand-other.mp"
+run grad --model "$T/lin.model" --only "$T/cand-other.mp" < "$T/test.mp"
+like "$rc:$(printf '%s' "$err" | grep ': error: ')" "^1:grad: error: --only .*cand-other.mp: none of the [0-9]+ input examples is among its ids" \
+  "--only with candidates naming none of the examples is an error (the wrong file)"
+run grad --model "$T/lin.model" --only "$T/cand-other.mp" < /dev/null
+is "$rc" 0 "... while an empty input stays an empty output"
 
 # Errors.
 run grad --model "$T/lin.model" --params nosuch < "$T/test.mp"

@@ -64,6 +64,7 @@ d = sys.argv[1]
 with open(d + '/cands', 'wb') as f:
     f.write(msgpack.packb({'id': 'img-302', 'ids': ['img-7', 'img-3', 'img-250']}))
     f.write(msgpack.packb({'id': 'img-300', 'ids': ['img-0']}))
+    f.write(msgpack.packb({'id': 'img-301', 'ids': ['img-9', 'img-1']}))
 PY
 influence --ihvp "$T/s" --model "$T/lin.model" --train "$T/train.ex" --candidates "$T/cands" > "$T/cs" 2>/dev/null
 $PY - "$T" <<'PY'
@@ -71,7 +72,7 @@ import msgpack, numpy as np, sys
 d = sys.argv[1]
 full = {r['id']: dict(zip(r['ids'], np.frombuffer(r['scores']['data'], '<f4'))) for r in msgpack.Unpacker(open(d + '/fused', 'rb'), raw=False)}
 cs = list(msgpack.Unpacker(open(d + '/cs', 'rb'), raw=False))
-assert [r['id'] for r in cs] == ['img-302', 'img-300']
+assert [r['id'] for r in cs] == ['img-302', 'img-300', 'img-301']
 assert cs[0]['ids'] == ['img-7', 'img-3', 'img-250']
 for r in cs:
     for i, s in zip(r['ids'], np.frombuffer(r['scores']['data'], '<f4')):
@@ -81,6 +82,13 @@ is $? 0 "--candidates scores only the listed ids, equal to the full scores"
 $PY -c "import msgpack,sys; sys.stdout.buffer.write(msgpack.packb({'id':'nope','ids':['img-0']}))" > "$T/badc"
 runb influence --ihvp "$T/s" --model "$T/lin.model" --train "$T/train.ex" --candidates "$T/badc"
 like "$rc:$err" "1:.*no ihvp record" "a candidates id without an ihvp is an error"
+# ... and an ihvp id without candidates too: it would drop out of the results
+head -c "$($PY -c "import msgpack,sys; u=msgpack.Unpacker(open(sys.argv[1],'rb')); next(u); next(u); print(u.tell())" "$T/cands")" "$T/cands" > "$T/cands2"
+runb influence --ihvp "$T/s" --model "$T/lin.model" --train "$T/train.ex" --candidates "$T/cands2"
+like "$rc:$err" "1:.*no candidates record for 1 of the 3 ihvp records.*'img-301'" "an ihvp id without candidates is an error naming it"
+$PY -c "import msgpack,sys; sys.stdout.buffer.write(msgpack.packb({'id':'img-300','ids':['img-2']}))" | cat "$T/cands" - > "$T/cands3"
+runb influence --ihvp "$T/s" --model "$T/lin.model" --train "$T/train.ex" --candidates "$T/cands3"
+like "$rc:$err" "1:.*'img-300'.*second candidates record" "two candidates records for one id are an error"
 
 # rank
 rank -m 5 --join "$T/train.ex" < "$T/fused" > "$T/ranked" 2>/dev/null
@@ -102,6 +110,15 @@ PY
 is $? 0 "rank: helpful/harmful/influential lists match numpy sorts; --join attaches labels"
 run rank -m 2 --text --join "$T/train.ex" < "$T/fused"
 like "$out" "1\. img-[0-9]+ +-[0-9.]+ +\[" "rank --text prints a readable view with labels"
+# train and test swapped: neither file describes the ids it is joined to
+run rank -m 2 --text --join "$T/test.ex" --query "$T/train.ex" < "$T/fused"
+like "$rc:$err" "^1:rank: error: --join .*test.ex: none of its ids is a training id" "rank --join with the test file: exit 1, says which file"
+run rank -m 2 --text --join "$T/train.ex" --query "$T/test.ex,$T/train.ex" < "$T/fused"
+like "$rc:$err" "^1:rank: error: --query .*train.ex: none of its ids is a test id" "rank --query with a file that matches no test id: exit 1"
+run rank -m 2 --text --join "$T/train.ex" --query "$T/test.ex" < "$T/fused"
+is "$rc" 0 "... the right files are accepted"
+run rank < /dev/null
+like "$rc:$err" "^1:rank: error: no scores records" "rank with no scores records: exit 1"
 
 # Leave-one-out: remove each of the 20 highest-|influence| training points,
 # retrain to the optimum, compare the real change in test loss with the

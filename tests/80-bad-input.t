@@ -277,4 +277,51 @@ bad 1 "${REC}t2'" "$B/x-dim.ms" finetune-step -m "$M" --lr 0.1 -o "$T/f.model"
 ok "finetune-step -o: no model file after an error" test ! -e "$T/f.model"
 is "$(ls -A "$T" | grep -c '\.tmp\|~' || true)" 0 "no temp files left in the output directory"
 
+# ---- computed values (issue 11: checks of what the tools compute, not only
+# of what they read; corpus in make.py's computed()) ----
+NF="not finite|is NaN|is infinite"
+W=$B/m-big-w.model   # finite weights of 3e38: every forward pass overflows
+for o in lbfgs sgd adam; do
+  bad 1 "${REC}t2'.*($NF)" "$B/x-big.ms" train --arch linear --optim $o -o "$T/nf.model"
+done
+ok "train: no model saved after a non-finite objective" test ! -e "$T/nf.model"
+bad 1 "${REC}t0'.*probabilities are not finite" "$B/ok.ms" eval -m "$W"
+bad 1 "${REC}t1'.*computed field 'grad'.*NaN" "$B/ok.ms" grad -m "$W"
+bad 1 "${REC}t1'.*computed field 'delta.layers.0'.*NaN" "$B/ok.ms" grad -m "$W" --factored
+bad 1 "${REC}t1'.*loss gradient is not finite" "$B/ok.ms" ihvp -m "$W" --train "$B/ok.ms" --scale 1 --depth 5
+bad 1 "${REC}t0'.*Hessian-vector product of a training batch is not finite" "$B/grads.ms" ihvp -m "$W" --train "$B/ok.ms" --scale 1 --depth 5
+bad 1 "Hessian-vector product .* not finite" "$B/grads.ms" ihvp -m "$W" --train "$B/ok.ms"
+bad 1 "Hessian-vector product is not finite" "$B/grads.ms" ihvp -m "$W" --train "$B/ok.ms" --scale 1 --method cg
+bad 1 "Hessian has non-finite entries" "$B/grads.ms" ihvp -m "$W" --train "$B/ok.ms" --scale 1 --method exact
+bad 1 "${REC}t0'.*computed field 'hvp'.*NaN" "$B/grads.ms" ihvp -m "$W" --train "$B/ok.ms" --method hvp
+bad 1 "${REC}t1'.*not finite at step 1" "$B/ok.ms" finetune-step -m "$W" --lr 0.1
+bad 1 "${REC}t1'.*influence score on test 'q0' is NaN" /dev/null influence --ihvp "$B/ihvp.ms" -m "$W" --train "$B/ok.ms"
+bad 1 "${REC}t2'.*influence score on test 'q0' is NaN" /dev/null influence --ihvp "$B/ihvp.ms" -m "$M" --train "$B/x-big.ms"
+# LiSSA divergence (issue 11 item 4): the batch Hessians' top eigenvalue is 6.4 > 2 x scale
+bad 1 "${REC}t0'.*LiSSA diverged in repeat 3.*--scale.*--damping" "$B/grads.ms" ihvp -m "$M" --train "$B/ok.ms" --scale 2.5 --depth 960 --repeat-offset 3
+# label numbering (item 11): a label_name that contradicts the model's classes
+N=$B/named.model
+for r in "eval -m $N" "embed -m $N" "grad -m $N" "finetune-step -m $N --lr 0.1" "ihvp -m $N --train $B/named.ms --depth 5"; do
+  bad 1 "${REC}t0'.*label 0 is named 'b' here, but the model's class 0 is 'a' and 'b' is its class 1" "$B/renamed.ms" $r
+done
+bad 1 "${REC}t0'.*label 0 is named 'b'" "$B/grads.ms" ihvp -m "$N" --train "$B/renamed.ms" --depth 5
+bad 1 "${REC}t0'.*label 0 is named 'b'" /dev/null influence --ihvp "$B/ihvp.ms" -m "$N" --train "$B/renamed.ms"
+bad 1 "${REC}t1'.*no class of the model is 'zzz'" "$B/unnamed-class.ms" eval -m "$N"
+bad 0 "" "$B/named.ms" eval -m "$N"
+bad 1 "${REC}t1'.*named \"a\", but so is label 0" "$B/twonames.ms" train --arch linear
+# gradient records' provenance (item 10): influence checks them as ihvp does
+bad 1 "${REC}t1'.*under the pred label.*grad --label gold" "$B/grads-pred.ms" influence --ihvp "$B/ihvp.ms"
+bad 1 "${REC}t0'.*over parameters 'layers.0.weight,layers.0.bias', but --params selects 'layers.1'" "$B/grads.ms" influence --ihvp "$B/ihvp-l1.ms"
+# nothing received where something must come (item 12), missing candidates (item 14)
+bad 1 "no gradient records" "$B/empty.ms" influence --ihvp "$B/ihvp.ms"
+bad 1 "no input records" "$B/empty.ms" ihvp -m "$M" --train "$B/ok.ms" --depth 5
+bad 1 "no ihvp records" "$B/empty.ms" ihvp --combine
+bad 1 "no scores records" "$B/empty.ms" rank
+bad 1 "no training examples" /dev/null influence --ihvp "$B/ihvp.ms" -m "$M" --train "$B/empty.ms"
+bad 1 "no candidates record for 1 of the 2 ihvp records.*'q1'" /dev/null influence --ihvp "$B/ihvp.ms" -m "$M" --train "$B/ok.ms" --candidates "$B/cand-one.ms"
+bad 1 "no candidates record for 2 of the 2" /dev/null influence --ihvp "$B/ihvp.ms" -m "$M" --train "$B/ok.ms" --candidates "$B/empty.ms"
+for t in "eval -m $M" "embed -m $M" "grad -m $M" dump pick; do bad 0 "" "$B/empty.ms" $t; done   # filters: empty in, empty out
+# a repeated CSV column name (item 9)
+bad 1 "column name 'label' appears twice in the header \(columns 2 and 3\)" /dev/null import-csv "$B/csv-duphdr.csv"
+
 done_testing

@@ -256,6 +256,38 @@ def main():
     write("idx-hdr.idx", b"\x00\x00\x08\x03\x00")
     write("idx-gzcut.idx.gz", gzip.compress(idx(0x08, [3, 2, 2], bytes(range(12))))[:-6])
 
+    computed()
+
+
+def computed():
+    """Inputs that are valid as read but make a computation go wrong (issue 11:
+    non-finite intermediates, label numbering, gradient provenance, missing
+    candidates). Used by the last block of tests/80-bad-input.t."""
+    f32 = lambda v: T(np.asarray(v, np.float32))
+    P = C * D + C
+    # finite inputs that overflow any model's float arithmetic
+    stream("x-big.ms", ex(2, x=f32([3e38] * D)), n=8)
+    write("m-big-w.model", model({"type": "linear", "sizes": [D, C]},
+                                 lin_params(w=np.full((C, D), 3e38, np.float32))))
+    # a model naming its classes, and streams numbering them its way or not
+    names = ["a", "b", "c"]
+    write("named.model", model({"type": "linear", "sizes": [D, C]}, lin_params(), classes=names))
+    write("named.ms", pack([ex(i, label_name=names[i % C]) for i in range(8)]))
+    swapped = ["b", "a", "c"]
+    write("renamed.ms", pack([ex(i, label_name=swapped[i % C]) for i in range(8)]))
+    write("unnamed-class.ms", pack([ex(i, label_name="zzz" if i == 1 else names[i % C]) for i in range(4)]))
+    write("twonames.ms", pack([ex(0, label_name="a"), ex(1, label_name="a"), ex(2, label_name="c")]))
+    # gradients under the predicted label, and ihvp over other tensors of the same size
+    g = lambda i, **kw: dict({"id": "t%d" % i, "label": i % C, "label_kind": "gold",
+                              "params": "layers.0.weight,layers.0.bias",
+                              "grad": f32(np.full(P, 0.01 * (i + 1)))}, **kw)
+    write("grads-pred.ms", pack([g(0), g(1, label_kind="pred"), g(2)]))
+    ih = lambda i, **kw: dict({"id": "q%d" % i, "ihvp": f32(np.full(P, 0.5)), "params": "layers.1"}, **kw)
+    write("ihvp-l1.ms", pack([ih(0), ih(1)]))
+    # candidates for only one of ihvp.ms's two ids
+    write("cand-one.ms", pack([{"id": "q0", "ids": ["t1", "t3"], "dist": f32([0.1, 0.2])}]))
+    write("csv-duphdr.csv", b"a,label,label\n1,0,1\n")
+
 
 if __name__ == "__main__":
     main()

@@ -113,6 +113,12 @@ int main(void) {
         "ragged row (long)");
   check("1,2\n3\n", 0, "1:[1|2] ERR:t.csv:2: ragged row: 1 field, expected 2 (as in the first row)",
         "ragged row without header");
+  check("a,label,label\n1,0,1\n", 1,
+        "ERR:t.csv:1: column name 'label' appears twice in the header (columns 2 and 3)",
+        "a repeated column name is refused, naming both columns");
+  check("\"a\nb\",x,\"a\nb\"\n1,2,3\n", 1,
+        "ERR:t.csv:1: column name 'a\nb' appears twice in the header (columns 1 and 3)",
+        "... also quoted names over several lines");
   check("a,b\n1,\"open\n2,3\n4,5\n", 1,
         "H[a|b] ERR:t.csv:2: unterminated quoted field (no closing quote before the end of the input)",
         "unterminated quote named at its opening line");

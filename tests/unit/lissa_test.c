@@ -17,6 +17,7 @@ typedef struct {
   double l2;
   float *U;    /* [N, P] */
   float *sgn;  /* [N] +1 or -1 */
+  double *Hd;  /* or, when set, one fixed H [P, P] for every batch */
 } problem;
 
 typedef struct {
@@ -28,6 +29,14 @@ static void hvp(void *vctx, const int64_t *idx, int64_t nb, const float *v, floa
   ctx_t *c = vctx;
   const problem *pb = c->pb;
   c->calls++;
+  if (pb->Hd) {
+    for (int64_t a = 0; a < pb->P; a++) {
+      double d = 0;
+      for (int64_t b = 0; b < pb->P; b++) d += pb->Hd[a * pb->P + b] * v[b];
+      Hv[a] = (float)d;
+    }
+    return;
+  }
   for (int64_t k = 0; k < pb->P; k++) Hv[k] = (float)(pb->l2 * v[k]);
   for (int64_t b = 0; b < nb; b++) {
     int64_t i = idx ? idx[b] : b;
@@ -53,10 +62,42 @@ static problem make_problem(int64_t N, int64_t P, double l2, int nneg, uint64_t 
   return pb;
 }
 
+/* A fixed H = Q diag(lam) Q^T (Q a random rotation) for every batch: the
+ * LiSSA step is then the deterministic h_j = v + A h_{j-1} with
+ * A = (1 - damping) I - H / scale, whose eigenvalues the test chooses. */
+static problem spectrum_problem(int64_t P, const double *lam, uint64_t seed) {
+  problem pb = {.N = 1, .P = P};
+  double *Q = calloc(P * P, sizeof *Q);
+  fi_rng r;
+  fi_rng_seed(&r, seed);
+  for (int64_t i = 0; i < P; i++) { /* Gram-Schmidt on random rows */
+    double *q = Q + i * P, n = 0;
+    for (int64_t k = 0; k < P; k++) q[k] = fi_rng_normal(&r);
+    for (int64_t j = 0; j < i; j++) {
+      double d = 0;
+      for (int64_t k = 0; k < P; k++) d += q[k] * Q[j * P + k];
+      for (int64_t k = 0; k < P; k++) q[k] -= d * Q[j * P + k];
+    }
+    for (int64_t k = 0; k < P; k++) n += q[k] * q[k];
+    for (int64_t k = 0; k < P; k++) q[k] /= sqrt(n);
+  }
+  pb.Hd = calloc(P * P, sizeof *pb.Hd);
+  for (int64_t i = 0; i < P; i++)
+    for (int64_t a = 0; a < P; a++)
+      for (int64_t b = 0; b < P; b++) pb.Hd[a * P + b] += lam[i] * Q[i * P + a] * Q[i * P + b];
+  free(Q);
+  return pb;
+}
+
 /* Dense H + shift I in long double. */
 static long double *dense(const problem *pb, double shift) {
   int64_t P = pb->P;
   long double *A = calloc(P * P, sizeof *A);
+  if (pb->Hd) {
+    for (int64_t a = 0; a < P * P; a++) A[a] = pb->Hd[a];
+    for (int64_t a = 0; a < P; a++) A[a * P + a] += shift;
+    return A;
+  }
   for (int64_t i = 0; i < pb->N; i++)
     for (int64_t a = 0; a < P; a++)
       for (int64_t b = 0; b < P; b++)
@@ -146,7 +187,7 @@ typedef struct {
 } child_arg;
 static void child_lissa(void *a) {
   child_arg *c = a;
-  fi_lissa_solve(c->o, &c->opt, 1, c->v, c->s);
+  fi_lissa_solve(c->o, &c->opt, 1, c->v, c->s, NULL);
 }
 static void child_cg(void *a) {
   child_arg *c = a;
@@ -209,7 +250,7 @@ int main(void) {
    * (measured: 6% at B=50, T=4; no bias). */
   fi_lissa_opts opt = {.depth = 600, .batch = 1000, .repeats = 8, .scale = scale,
                        .damping = damping, .seed = 3};
-  fi_lissa_solve(&o1, &opt, M, V, S);
+  fi_lissa_solve(&o1, &opt, M, V, S, NULL);
   e = 0;
   for (int i = 0; i < M; i++) e = fmax(e, rel_err(S + i * P, ref[i], P));
   ok(e < 0.02, "LiSSA (J=600, B=1000, T=8) within 2%% of the exact solve (rel err %.3g)", e);
@@ -219,7 +260,7 @@ int main(void) {
                         .damping = damping, .seed = 5};
   double ref1[P];
   direct_solve(&pb, damping * fast.scale, V, ref1);
-  fi_lissa_solve(&o1, &fast, 1, V, S);
+  fi_lissa_solve(&o1, &fast, 1, V, S, NULL);
   e = rel_err(S, ref1, P);
   ok(e < 0.15, "LiSSA B=1, scale auto: no divergence, rel err %.3g vs exact", e);
 
@@ -229,8 +270,8 @@ int main(void) {
   opt.depth = 200;
   opt.batch = 20;
   opt.repeats = 5;
-  fi_lissa_solve(&o1, &opt, M, V, S1);
-  fi_lissa_solve(&o3, &opt, M, V, S3);
+  fi_lissa_solve(&o1, &opt, M, V, S1, NULL);
+  fi_lissa_solve(&o3, &opt, M, V, S3, NULL);
   ok(memcmp(S1, S3, sizeof S1) == 0, "LiSSA bitwise identical with 1 and 3 threads");
   ok(ctxs[0].calls > 0 && ctxs[1].calls > 0, "worker threads used their own contexts (%ld, %ld calls)",
      ctxs[0].calls, ctxs[1].calls);
@@ -241,7 +282,7 @@ int main(void) {
     for (int rr = 0; rr < 5; rr++) {
       float Sr[M * P];
       one.repeat_offset = rr;
-      fi_lissa_solve(&o3, &one, M, V, Sr);
+      fi_lissa_solve(&o3, &one, M, V, Sr, NULL);
       for (int k = 0; k < M * P; k++) acc[k] += Sr[k];
     }
     int same = 1;
@@ -252,7 +293,7 @@ int main(void) {
     fi_lissa_opts a = opt;
     float Sa[M * P];
     a.seed = 4;
-    fi_lissa_solve(&o1, &a, M, V, Sa);
+    fi_lissa_solve(&o1, &a, M, V, Sa, NULL);
     ok(memcmp(Sa, S1, sizeof Sa) != 0, "a different seed gives a different estimate");
   }
 
@@ -268,6 +309,83 @@ int main(void) {
   ca.opt.damping = 1.5;
   st = in_child(child_lissa, &ca, buf, sizeof buf);
   ok(st == 1, "damping >= 1 is refused");
+
+  /* Divergence is judged by the recursion's growth, not by a bound: a fixed
+   * H whose LiSSA step has one eigenvalue a (the others in [0.1, 0.94]).
+   * |a| slightly above 1 diverges slowly (mildly indefinite H beyond the
+   * damping, or one eigenvalue just above 2*scale): refused; a = 0.995
+   * (indefinite H within the damping) or closer to 1 converges, possibly
+   * far above ||v||/damping: accepted, and it is the exact solve. */
+  {
+    const double d = 0.01;
+    struct { double a; int64_t depth; int diverges; const char *what; } cs[] = {
+        {1.005, 1000, 1, "spectral radius 1.005 (H indefinite beyond the damping), J=1000"},
+        {1.002, 3000, 1, "spectral radius 1.002, J=3000"},
+        {-1.01, 1000, 1, "step eigenvalue -1.01 (an eigenvalue just above 2*scale), J=1000"},
+        {0.995, 1000, 0, "spectral radius 0.995 (H indefinite within the damping), J=1000"},
+        {0.998, 3000, 0, "spectral radius 0.998, J=3000"},
+        {0.99995, 200000, 0, "spectral radius 0.99995, J=200000"},
+    };
+    for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+      double lam[P];
+      for (int k = 0; k < P - 1; k++) lam[k] = 0.05 + 0.85 * k / (P - 2.0);
+      lam[P - 1] = 1 - d - cs[c].a; /* scale 1: a = 1 - d - lambda */
+      problem sp = spectrum_problem(P, lam, 11 + c);
+      ctx_t sctx[1];
+      void *sptr[1];
+      fi_oracle os = make_oracle(&sp, 1, sctx, sptr);
+      child_arg sa = {.o = &os, .opt = {.depth = cs[c].depth, .batch = 1, .repeats = 1, .scale = 1,
+                                        .damping = d, .seed = 1},
+                      .v = V, .s = S};
+      st = in_child(child_lissa, &sa, buf, sizeof buf);
+      if (cs[c].diverges) {
+        ok(st == 1 && strstr(buf, "diverged") && strstr(buf, "--damping"),
+           "refused: %s (%.*s)", cs[c].what, (int)strcspn(buf, "\n"), buf);
+      } else {
+        double sref[P];
+        direct_solve(&sp, d, V, sref);
+        fi_lissa_solve(&os, &sa.opt, 1, V, S, NULL);
+        double sn = 0, vn = 0;
+        for (int k = 0; k < P; k++) sn += (double)S[k] * S[k], vn += (double)V[k] * V[k];
+        ok(st == 0 && rel_err(S, sref, P) < 0.02,
+           "accepted: %s; matches the exact solve (rel err %.2g, ||h|| = %.3g ||v||/damping)",
+           cs[c].what, rel_err(S, sref, P), sqrt(sn / vn) * d);
+      }
+      free(sp.Hd);
+    }
+  }
+
+  /* The same with noisy batches (B=50 of an indefinite H): the mean step's
+   * spectral radius 1 +- 0.01 around the damping that makes it 1. */
+  {
+    problem ind = make_problem(N, P, 0.05, N / 2 + 20, 44);
+    ctx_t ictx[1];
+    void *iptr[1];
+    fi_oracle oi = make_oracle(&ind, 1, ictx, iptr);
+    double imin, imax;
+    fi_exact_solve(&oi, 0, 4000, 1, V, S, &imin, &imax);
+    double iscale = FI_SCALE_SAFETY * fi_top_eigenvalue(&oi, 50, 8, 50, 2);
+    for (int div = 1; div >= 0; div--) {
+      double d = -imin / iscale + (div ? -0.01 : 0.01);
+      child_arg ia = {.o = &oi, .opt = {.depth = 1000, .batch = 200, .repeats = 32, .scale = iscale,
+                                        .damping = d, .seed = 9},
+                      .v = V, .s = S};
+      st = in_child(child_lissa, &ia, buf, sizeof buf);
+      if (div) {
+        ok(st == 1 && strstr(buf, "diverged"), "noisy batches, mean step radius 1.01: refused (%.*s)",
+           (int)strcspn(buf, "\n"), buf);
+      } else {
+        double iref[P];
+        direct_solve(&ind, d * iscale, V, iref);
+        fi_lissa_solve(&oi, &ia.opt, 1, V, S, NULL);
+        ok(st == 0 && rel_err(S, iref, P) < 0.25,
+           "noisy batches, mean step radius 0.99: accepted, rel err %.3g vs exact (min eig of H %.3g, "
+           "shift %.3g)", rel_err(S, iref, P), imin, d * iscale);
+      }
+    }
+    free(ind.U);
+    free(ind.sgn);
+  }
 
   /* Indefinite H: CG reports negative curvature; exact still solves. */
   problem neg = make_problem(N, P, 0.05, N / 2 + 20, 43);

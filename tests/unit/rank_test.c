@@ -67,11 +67,17 @@ int main(void) {
   ok(rk.nharmful == 0 && same(rk.helpful, rk.nhelpful, &rk, "a"), "a zero score is neither helpful nor harmful");
 
   fi_join *j = fi_join_new();
-  fi_join_load(j, j1);
+  ok(fi_join_load(j, j1, NULL) == 2, "join: every record without a wanted set");
   char list[140];
   snprintf(list, sizeof list, "%s,%s", j1, j2);
   fi_join *q = fi_join_new();
-  fi_join_load_list(q, list);
+  ok(fi_join_load_list(q, list, fi_scores_test_ids(s)) == NULL, "join list: every file has a wanted id");
+  fi_join *jt = fi_join_new();
+  ok(fi_join_load(jt, j1, fi_scores_train_ids(s)) == 1 && fi_join_find(jt, "a") && !fi_join_find(jt, "t1"),
+     "join: only wanted ids are kept and counted");
+  const char *un = fi_join_load_list(jt, list, fi_scores_train_ids(s));
+  ok(un && !strcmp(un, j2), "join list: names the first file with no wanted id (%s)", un ? un : "none");
+  fi_join_free(jt);
   const fi_join_fields *a = fi_join_find(j, "a"), *t1 = fi_join_find(q, "t1");
   ok(a && a->label == 1 && !strcmp(a->text, "first") && a->pred < 0 && !a->label_name,
      "join: fields of the file, -1/NULL for missing ones");
