@@ -6,7 +6,8 @@
  *
  * A new layer kind is one file defining a fi_layer_kind, its line in the
  * registry at the end of this header, and the place in model.c's builder
- * where an architecture lists it.
+ * where an architecture lists it. Gauss-Newton products need nothing more
+ * from it: they are forward, rop, backward and grad (model_compute.c).
  *
  * Per layer and per example: x = the layer's input [in] (a kind that reads
  * the examples has none), z = its output [out] before the activation,

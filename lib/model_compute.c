@@ -1,7 +1,8 @@
 /* model_compute.c - the passes over a model's layer list (layer.h):
  * batched forward/backward, per-example gradients, exact Hessian-vector
- * products (Pearlmutter's R-operator) and factored influence scores. The layer kinds do the per-layer math; this file runs
- * them in order and owns the softmax cross-entropy head.
+ * products (Pearlmutter's R-operator), Gauss-Newton-vector products and
+ * factored influence scores. The layer kinds do the per-layer math; this
+ * file runs them in order and owns the softmax cross-entropy head.
  *
  * Notation (per example, layer l = 0..n-1, row-major batches):
  *   a_l = input of layer l, z_l its output, a_{l+1} = f_l(z_l) (f = the
@@ -14,7 +15,10 @@
  *   R(z_l) = rop_l(a_l, R(a_l), v), R(a_{l+1}) = f'(z_l) R(z_l)
  *   R(d_{n-1}) = (diag p - p p^T) R(z_{n-1})
  * Hessian:  R(da_l) = rop_backward_l, R(d_{l-1}) = f' R(da_l) + f'' R(z_{l-1}) da_l,
- *   H v = rop_grad_l (mean over the batch, + l2 v on selected weights). */
+ *   H v = rop_grad_l (mean over the batch, + l2 v on selected weights).
+ * Gauss-Newton: G v = J^T (diag p - p p^T) J v is the ordinary backward
+ *   pass and gradient with R(d_{n-1}) as the delta: no second-order terms,
+ *   so a layer kind brings it with its backward and grad. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +238,20 @@ static double forward(const fi_model *m, fi_ws *ws, const fi_examples *ex, const
 
 /* ---- backward ---- */
 
+/* Passes the top delta D[n-1] down to D[lmin] through the layers and the
+ * activations (f' only): D = ws->d (the loss gradient, da[l] kept for the
+ * R pass) or ws->rd (Gauss-Newton). */
+static void pass_down(const fi_model *m, fi_ws *ws, const fi_examples *ex, int64_t nb, int lmin,
+                      float **D) {
+  for (int l = m->nlayers - 1; l > lmin; l--) {
+    fi_lctx c = lctx(m, ws, ex, nb, l);
+    float *dx = D == ws->rd ? rdx_buf(m, ws, l) : dx_buf(m, ws, l);
+    m->layers[l].kind->backward(&c, D[l], dx);
+    const fi_activation *f = m->layers[l - 1].act;
+    if (f) f->backward(ws->a[l], dx, D[l - 1], nb * m->layers[l].in);
+  }
+}
+
 /* d[l] for l >= lmin (and da[l] for l > lmin where an activation lies below) */
 static void backward(const fi_model *m, fi_ws *ws, const fi_examples *ex, int64_t nb, int lmin) {
   int n = m->nlayers;
@@ -241,26 +259,24 @@ static void backward(const fi_model *m, fi_ws *ws, const fi_examples *ex, int64_
   float *dL = ws->d[n - 1];
   memcpy(dL, ws->a[n], (size_t)(nb * C) * sizeof(float));
   for (int64_t i = 0; i < nb; i++) dL[i * C + ws->lab[i]] -= 1.0f;
-  for (int l = n - 1; l > lmin; l--) {
-    fi_lctx c = lctx(m, ws, ex, nb, l);
-    float *dx = dx_buf(m, ws, l);
-    m->layers[l].kind->backward(&c, ws->d[l], dx);
-    const fi_activation *f = m->layers[l - 1].act;
-    if (f) f->backward(ws->a[l], dx, ws->d[l - 1], nb * m->layers[l].in);
-  }
+  pass_down(m, ws, ex, nb, lmin, ws->d);
 }
 
-/* g (selected vector) = alpha * sum_i grad_i (+ l2*w). */
+/* g (selected vector) = alpha * sum_i (row i's gradient with delta D),
+ * plus on selected weights l2 * v when v is given, else l2 * w when with_l2. */
 static void grad_accum(const fi_model *m, fi_ws *ws, const selmap *s, const fi_examples *ex,
-                       int64_t nb, float alpha, int with_l2, float *g) {
+                       int64_t nb, float *const *D, float alpha, int with_l2, const float *v,
+                       float *g) {
   for (int l = 0; l < m->nlayers; l++) {
     if (!s->any[l]) continue;
     const fi_layer *L = &m->layers[l];
     fi_lctx c = lctx(m, ws, ex, nb, l);
     float *gb[FI_LAYER_PARAMS];
+    const float *vb[FI_LAYER_PARAMS];
     wblocks(s, l, g, gb);
-    L->kind->grad(&c, layer_in(ws, l), ws->d[l], alpha, (float)m->l2,
-                  with_l2 ? (const float *const *)L->p : NULL, gb);
+    if (v) blocks(s, l, v, vb);
+    const float *const *r = v ? vb : with_l2 ? (const float *const *)L->p : NULL;
+    L->kind->grad(&c, layer_in(ws, l), D[l], alpha, (float)m->l2, r, gb);
   }
 }
 
@@ -279,7 +295,7 @@ double fi_grad_mean(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_ex
   sel_build(m, ps, &s);
   double loss = forward(m, ws, ex, idx, nb, 1);
   backward(m, ws, ex, nb, s.lmin);
-  grad_accum(m, ws, &s, ex, nb, 1.0f / (float)nb, with_l2, g);
+  grad_accum(m, ws, &s, ex, nb, ws->d, 1.0f / (float)nb, with_l2, NULL, g);
   return loss;
 }
 
@@ -339,7 +355,8 @@ void fi_grad_each(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_exam
 /* ---- curvature products ---- */
 
 /* R-forward along v from the lowest selected layer: ws->ra[n] = R(logits);
- * then rd[n-1] = (diag p - p p^T) R(logits). */
+ * then rd[n-1] = (diag p - p p^T) R(logits), the output Hessian's share
+ * (the same for the Hessian and Gauss-Newton). */
 static void rop_forward(const fi_model *m, fi_ws *ws, const selmap *s, const fi_examples *ex,
                         int64_t nb, const float *v) {
   int n = m->nlayers;
@@ -391,6 +408,16 @@ void fi_hvp(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *
       else if (f) f->backward(ws->a[l], rdx, ws->rd[l - 1], ne);
     }
   }
+}
+
+void fi_ggnvp(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
+              const int64_t *idx, int64_t nb, const float *v, float *Gv) {
+  selmap s;
+  sel_build(m, ps, &s);
+  forward(m, ws, ex, idx, nb, 0); /* (diag p - p p^T) needs no label */
+  rop_forward(m, ws, &s, ex, nb, v);
+  pass_down(m, ws, ex, nb, s.lmin, ws->rd);
+  grad_accum(m, ws, &s, ex, nb, ws->rd, 1.0f / (float)nb, 0, v, Gv);
 }
 
 /* ---- influence ---- */
