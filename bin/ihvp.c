@@ -16,7 +16,7 @@
 
 int main(int argc, char **argv) {
   const char *model = NULL, *train = NULL, *method = NULL, *scale_s = NULL, *params = NULL,
-             *label = NULL, *mean_id = NULL;
+             *label = NULL, *mean_id = NULL, *hessian = NULL;
   long long depth, batch, repeats, roff, seed, threads, max_iter, max_exact, group, chunk,
       scale_batches, scale_iters;
   double damping, tol;
@@ -30,6 +30,10 @@ int main(int argc, char **argv) {
     {"method", 0, FI_OPT_CHOICE, &method, "lissa",
      "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H",
      .choices = "lissa|cg|exact|hvp"},
+    {"hessian", 0, FI_OPT_CHOICE, &hessian, "full",
+     "curvature H: full = the Hessian; ggn = the Gauss-Newton matrix J^T (diag p - p p^T) J + l2, "
+     "positive semi-definite, so cg converges and lissa stays stable on non-convex models (mlp, bow)",
+     .choices = "full|ggn"},
     {"depth", 'J', FI_OPT_INT, &depth, "1000", "lissa: recursion steps J", .min = 0, .max = 1e12},
     {"batch", 'B', FI_OPT_INT, &batch, "1",
      "lissa: training examples per step (uniform, with replacement); also the batch of --scale auto",
@@ -79,6 +83,7 @@ int main(int argc, char **argv) {
     "f32[P] are test gradients; other records are examples whose loss gradient is computed. "
     "--method hvp writes {id, hvp, method, params, label} with hvp = H v (no shift, no "
     "solve; full batch over --train), to check HVPs against another implementation. "
+    "--hessian ggn puts G in place of H everywhere (and \"hessian\": \"ggn\" in the records). "
     "See formats/ihvp.md.",
     .positional_min = 0, .positional_max = 1 << 20};
   int first = fi_parse_options(&tool, argc, argv);
@@ -115,14 +120,16 @@ int main(int argc, char **argv) {
   fi_oracle o;
   /* a chunk never needs to exceed the training set */
   const int64_t ntrain = fi_examples_count(tr);
-  fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, (int)threads, chunk < ntrain ? chunk : ntrain, &o);
-  fi_log("%s: %lld training examples, %lld parameters (%s), method %s", train,
-         (long long)o.N, (long long)P, params, method);
+  const int ggn = !strcmp(hessian, "ggn");
+  fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN,
+                                            (int)threads, chunk < ntrain ? chunk : ntrain, &o);
+  fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
+         (long long)o.N, (long long)P, params, method, ggn ? ", Gauss-Newton curvature" : "");
   if (scale_auto && !is_hvp)
     scale = fi_lissa_auto_scale(&o, batch, (int)scale_batches, (int)scale_iters, (uint64_t)seed);
   const fi_ihvp_opts io = {
       .method = method, .shift = damping * scale, .tol = tol, .max_iter = max_iter,
-      .max_exact = max_exact, .params = params, .label = label,
+      .max_exact = max_exact, .params = params, .label = label, .hessian = hessian,
       .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff,
                 .scale = scale, .damping = damping, .seed = (uint64_t)seed}};
 

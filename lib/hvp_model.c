@@ -1,14 +1,21 @@
-/* hvp_model.c - the HVP oracle of lissa.h over a model and its training set:
- * one fi_ws per thread; batches larger than `chunk` (the full batch of CG
- * and exact) are evaluated chunk by chunk and combined with weights nb_c/nb,
- * so the workspace never holds more than `chunk` examples. */
+/* hvp_model.c - the HVP oracle of lissa.h over a model and its training set,
+ * for the Hessian (fi_hvp) or the Gauss-Newton matrix (fi_ggnvp): one fi_ws
+ * per thread; batches larger than `chunk` (the full batch of CG and exact)
+ * are evaluated chunk by chunk and combined with weights nb_c/nb, so the
+ * workspace never holds more than `chunk` examples. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lissa.h"
 #include "util.h"
 
+typedef void (*product_fn)(const fi_model *m, fi_ws *ws, const fi_psel *ps,
+                           const fi_examples *ex, const int64_t *idx, int64_t nb,
+                           const float *v, float *out);
+static const product_fn products[] = {[FI_CURV_HESSIAN] = fi_hvp, [FI_CURV_GGN] = fi_ggnvp};
+
 typedef struct {
+  product_fn product;
   const fi_model *m;
   const fi_psel *ps;
   const fi_examples *ex;
@@ -29,7 +36,7 @@ static void model_hvp(void *vctx, const int64_t *idx, int64_t nb, const float *v
   mctx *c = vctx;
   const int64_t P = c->ps->size;
   if (nb <= c->chunk) {
-    fi_hvp(c->m, c->ws, c->ps, c->ex, idx, nb, v, Hv);
+    c->product(c->m, c->ws, c->ps, c->ex, idx, nb, v, Hv);
     return;
   }
   memset(c->acc, 0, P * sizeof *c->acc);
@@ -37,7 +44,7 @@ static void model_hvp(void *vctx, const int64_t *idx, int64_t nb, const float *v
     int64_t n = nb - off < c->chunk ? nb - off : c->chunk;
     for (int64_t i = 0; i < n; i++) c->idx[i] = idx ? idx[off + i] : off + i;
     /* The L2 term rides along in every chunk with weight n/nb: sums to one. */
-    fi_hvp(c->m, c->ws, c->ps, c->ex, c->idx, n, v, c->tmp);
+    c->product(c->m, c->ws, c->ps, c->ex, c->idx, n, v, c->tmp);
     double w = (double)n / (double)nb;
     for (int64_t k = 0; k < P; k++) c->acc[k] += w * c->tmp[k];
   }
@@ -45,8 +52,9 @@ static void model_hvp(void *vctx, const int64_t *idx, int64_t nb, const float *v
 }
 
 fi_model_oracle *fi_model_oracle_new(const fi_model *m, const fi_psel *ps,
-                                     const fi_examples *train, int nthreads,
-                                     int64_t chunk, fi_oracle *out) {
+                                     const fi_examples *train, fi_curvature curv,
+                                     int nthreads, int64_t chunk, fi_oracle *out) {
+  if (curv != FI_CURV_HESSIAN && curv != FI_CURV_GGN) fi_die("internal: curvature kind %d", (int)curv);
   if (nthreads < 1) nthreads = 1;
   if (chunk < 1) chunk = 1;
   fi_model_oracle *mo = fi_calloc(1, sizeof *mo);
@@ -55,6 +63,7 @@ fi_model_oracle *fi_model_oracle_new(const fi_model *m, const fi_psel *ps,
   mo->ptrs = fi_calloc(nthreads, sizeof *mo->ptrs);
   for (int t = 0; t < nthreads; t++) {
     mctx *c = &mo->c[t];
+    c->product = products[curv];
     c->m = m;
     c->ps = ps;
     c->ex = train;

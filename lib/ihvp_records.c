@@ -26,19 +26,22 @@ int64_t fi_ihvp_solve(const fi_oracle *o, const fi_ihvp_opts *opt, int64_t m, co
 void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
                    const fi_ihvp_opts *opt, int64_t cg_iters) {
   const int is_lissa = !strcmp(opt->method, "lissa"), is_cg = !strcmp(opt->method, "cg");
+  const int ggn = opt->hessian && strcmp(opt->hessian, "full");
   if (!strcmp(opt->method, "hvp")) {
-    fi_wbegin(w, id, 4);
+    fi_wbegin(w, id, 4 + ggn);
     fi_wf32(w, "hvp", s, P);
     fi_wstr(w, "method", opt->method);
+    if (ggn) fi_wstr(w, "hessian", opt->hessian);
     fi_wstr(w, "params", opt->params);
     fi_wstr(w, "label", opt->label);
     fi_wend(w);
     return;
   }
   const fi_lissa_opts *lo = &opt->lissa;
-  fi_wbegin(w, id, is_lissa ? 13 : is_cg ? 12 : 9);
+  fi_wbegin(w, id, (is_lissa ? 13 : is_cg ? 12 : 9) + ggn);
   fi_wf32(w, "ihvp", s, P);
   fi_wstr(w, "method", opt->method);
+  if (ggn) fi_wstr(w, "hessian", opt->hessian);
   if (is_lissa) {
     fi_wint(w, "depth", lo->depth);
     fi_wint(w, "batch", lo->batch);
@@ -63,7 +66,7 @@ void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
 /* ---- --combine ---- */
 
 typedef struct {          /* one id's records */
-  char *id, *params, *label;
+  char *id, *params, *label, *hessian;
   int64_t depth, batch, seed;
   double scale, damping, shift;
   int64_t nparts, cap;
@@ -108,7 +111,8 @@ static void add_part(cgroup **gs, int64_t *ng, int64_t *gcap, const fi_record *r
   cgroup *g = NULL;
   for (int64_t i = 0; i < *ng; i++)
     if (!strcmp((*gs)[i].id, id)) g = &(*gs)[i];
-  const char *params = rec_str_or(rec, "params", "default"), *label = rec_str_or(rec, "label", "gold");
+  const char *params = rec_str_or(rec, "params", "default"), *label = rec_str_or(rec, "label", "gold"),
+             *hessian = rec_str_or(rec, "hessian", "full");
   if (!g) {
     if (*ng == *gcap) *gs = fi_realloc(*gs, fi_mul_size(*gcap = *gcap ? 2 * *gcap : 16, sizeof **gs, "groups"));
     g = &(*gs)[(*ng)++];
@@ -116,6 +120,7 @@ static void add_part(cgroup **gs, int64_t *ng, int64_t *gcap, const fi_record *r
     g->id = fi_strdup(id);
     g->params = fi_strdup(params);
     g->label = fi_strdup(label);
+    g->hessian = fi_strdup(hessian);
     g->depth = rec_int(rec, "depth");
     g->batch = rec_int(rec, "batch");
     g->seed = rec_int(rec, "seed");
@@ -126,8 +131,8 @@ static void add_part(cgroup **gs, int64_t *ng, int64_t *gcap, const fi_record *r
   } else if (g->P != P || g->depth != rec_int(rec, "depth") || g->batch != rec_int(rec, "batch") ||
              g->seed != rec_int(rec, "seed") || g->scale != rec_double(rec, "scale") ||
              g->damping != rec_double(rec, "damping") || strcmp(g->params, params) ||
-             strcmp(g->label, label)) {
-    fi_rec_die(rec, "settings (P, depth, batch, seed, scale, damping, params, label) differ "
+             strcmp(g->label, label) || strcmp(g->hessian, hessian)) {
+    fi_rec_die(rec, "settings (P, depth, batch, seed, scale, damping, params, label, hessian) differ "
                "from an earlier record with this id: not repeats of one estimate");
   }
   if (g->nparts == g->cap) {
@@ -171,7 +176,7 @@ static void write_group(fi_writer *w, cgroup *g) {
       .lissa = {.depth = g->depth, .batch = g->batch, .repeats = total,
                 .repeat_offset = g->off[ord[0]], .scale = g->scale, .damping = g->damping,
                 .seed = (uint64_t)g->seed},
-      .shift = g->shift, .params = g->params, .label = g->label};
+      .shift = g->shift, .params = g->params, .label = g->label, .hessian = g->hessian};
   fi_ihvp_write(w, g->id, out, g->P, &opt, 0);
   free(out);
   free(acc);
@@ -212,6 +217,7 @@ long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w) {
     free(g->id);
     free(g->params);
     free(g->label);
+    free(g->hessian);
   }
   fi_log("combined %lld records into %lld", (long long)c->nrec, (long long)c->ng);
   long long ng = c->ng;

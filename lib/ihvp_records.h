@@ -19,6 +19,7 @@ typedef struct {
   int64_t max_iter;        /* cg */
   int64_t max_exact;       /* exact: largest P */
   const char *params, *label; /* recorded as given */
+  const char *hessian;     /* "ggn" is recorded; NULL or "full" (the default) is not */
 } fi_ihvp_opts;
 
 /* S [m, P] from V [m, P] (the vectors of records ids[0..m), named in
@@ -26,9 +27,10 @@ typedef struct {
  * count (0 for the other methods). */
 int64_t fi_ihvp_solve(const fi_oracle *o, const fi_ihvp_opts *opt, int64_t m, const float *V,
                       float *S, const char *const *ids);
-/* One record for vector s [P]: {id, ihvp, method, <method's settings>, scale,
- * damping, shift, seed, params, label, sum_of}, or for hvp {id, hvp, method,
- * params, label}. cg_iters: fi_ihvp_solve's answer. */
+/* One record for vector s [P]: {id, ihvp, method, [hessian,] <method's
+ * settings>, scale, damping, shift, seed, params, label, sum_of}, or for hvp
+ * {id, hvp, method, [hessian,] params, label}. cg_iters: fi_ihvp_solve's
+ * answer. */
 void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
                    const fi_ihvp_opts *opt, int64_t cg_iters);
 

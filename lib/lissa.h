@@ -82,12 +82,13 @@ double *fi_dense_hessian(const fi_oracle *o);
 void fi_exact_solve(const fi_oracle *o, double shift, int64_t max_p, int64_t m,
                     const float *V, float *S, double *eig_min, double *eig_max);
 
-/* ---- model oracle (lib/hvp_model.c): fi_hvp over a training set, full
- * batches evaluated in chunks so memory stays bounded ---- */
+/* ---- model oracle (lib/hvp_model.c): fi_hvp (curv FI_CURV_HESSIAN) or
+ * fi_ggnvp (FI_CURV_GGN) over a training set, full batches evaluated in
+ * chunks so memory stays bounded ---- */
 typedef struct fi_model_oracle fi_model_oracle;
 fi_model_oracle *fi_model_oracle_new(const fi_model *m, const fi_psel *ps,
-                                     const fi_examples *train, int nthreads,
-                                     int64_t chunk, fi_oracle *out);
+                                     const fi_examples *train, fi_curvature curv,
+                                     int nthreads, int64_t chunk, fi_oracle *out);
 void fi_model_oracle_free(fi_model_oracle *mo);
 
 #endif

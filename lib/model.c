@@ -11,19 +11,51 @@
 
 /* ---- layout ---- */
 
-static void add_param(fi_model *m, const char *name, int ndim, int64_t d0, int64_t d1) {
+static void add_param(fi_model *m, const char *name, const fi_param_decl *d) {
   int i = m->np++;
   snprintf(m->pname[i], sizeof m->pname[i], "%s", name);
-  m->pndim[i] = ndim;
-  m->pshape[i][0] = d0;
-  m->pshape[i][1] = ndim == 2 ? d1 : 1;
-  m->pnumel[i] = d0 * (ndim == 2 ? d1 : 1);
+  m->pndim[i] = d->ndim;
+  m->pnumel[i] = 1;
+  for (int k = 0; k < d->ndim; k++) {
+    m->pshape[i][k] = d->shape[k];
+    m->pnumel[i] *= d->shape[k];
+  }
   m->pdata[i] = fi_aligned((size_t)m->pnumel[i], sizeof(float));
   memset(m->pdata[i], 0, (size_t)m->pnumel[i] * sizeof(float));
 }
 
-/* Check an architecture for sanity and allocate its (zeroed) parameters in
- * PyTorch order. Returns NULL with err filled on a bad architecture. */
+/* Append a layer (in -> out, then act) with its zeroed parameters, named
+ * NAME.SUFFIX in the kind's order. */
+static void add_layer(fi_model *m, const fi_layer_kind *kind, const char *name, int64_t in,
+                      int64_t out, const fi_activation *act) {
+  fi_layer *l = &m->layers[m->nlayers];
+  fi_param_decl d[FI_LAYER_PARAMS];
+  l->kind = kind;
+  l->act = act;
+  snprintf(l->name, sizeof l->name, "%s", name);
+  l->in = in;
+  l->out = out;
+  l->np = kind->declare(in, out, d);
+  for (int j = 0; j < l->np; j++) {
+    char nm[sizeof m->pname[0]];
+    snprintf(nm, sizeof nm, "%s.%s", name, d[j].suffix);
+    l->param[j] = m->np;
+    m->powner[m->np] = m->nlayers;
+    m->pslot[m->np] = j;
+    add_param(m, nm, &d[j]);
+    l->p[j] = m->pdata[l->param[j]];
+    l->numel[j] = m->pnumel[l->param[j]];
+  }
+  m->nlayers++;
+}
+
+static const fi_activation *activation(fi_act a) {
+  return a == FI_ACT_TANH ? &fi_act_tanh : a == FI_ACT_RELU ? &fi_act_relu : NULL;
+}
+
+/* Check an architecture for sanity and build its layers, with their
+ * (zeroed) parameters in PyTorch order. Returns NULL with err filled on a
+ * bad architecture. */
 static fi_model *model_alloc(fi_arch arch, fi_act act, int nl, const int64_t *sizes,
                              int64_t buckets, int64_t dim, double l2, char *err, size_t errlen) {
   if (nl < 1 || nl > FI_MAX_LAYERS) {
@@ -71,18 +103,16 @@ static fi_model *model_alloc(fi_arch arch, fi_act act, int nl, const int64_t *si
   m->dim = arch == FI_ARCH_BOW ? dim : 0;
   m->l2 = l2;
   m->pe = -1;
+  /* the layers: [the embedding bag,] dense layers with the activation
+   * between them */
   if (arch == FI_ARCH_BOW) {
     m->pe = m->np;
-    add_param(m, "embedding.weight", 2, buckets, dim);
+    add_layer(m, &fi_layer_embag, "embedding", buckets, dim, NULL);
   }
   for (int k = 0; k < nl; k++) {
-    char nm[32];
-    m->pw[k] = m->np;
-    snprintf(nm, sizeof nm, "layers.%d.weight", k);
-    add_param(m, nm, 2, sizes[k + 1], sizes[k]);
-    m->pb[k] = m->np;
-    snprintf(nm, sizeof nm, "layers.%d.bias", k);
-    add_param(m, nm, 1, sizes[k + 1], 1);
+    char nm[24];
+    snprintf(nm, sizeof nm, "layers.%d", k);
+    add_layer(m, &fi_layer_dense, nm, sizes[k], sizes[k + 1], k < nl - 1 ? activation(m->act) : NULL);
   }
   return m;
 }
@@ -215,20 +245,11 @@ fi_model *fi_model_create(const char *spec, int64_t d_in, int nclasses, double l
   sizes[nl] = nclasses;
   fi_model *m = model_alloc(arch, act, nl, sizes, buckets, dim, l2, err, errlen);
   if (!m) return NULL;
-  /* Glorot-uniform weights (keeps tanh units out of saturation), zero
-   * biases, N(0, 0.1^2) embedding rows; all from one seeded stream. */
+  /* every layer's initialisation from one seeded stream, input first */
   fi_rng rng;
   fi_rng_seed(&rng, seed);
-  if (m->pe >= 0) {
-    float *e = m->pdata[m->pe];
-    for (int64_t i = 0; i < m->pnumel[m->pe]; i++) e[i] = (float)(0.1 * fi_rng_normal(&rng));
-  }
-  for (int k = 0; k < nl; k++) {
-    double a = sqrt(6.0 / (double)(sizes[k] + sizes[k + 1]));
-    float *w = m->pdata[m->pw[k]];
-    for (int64_t i = 0; i < m->pnumel[m->pw[k]]; i++)
-      w[i] = (float)(a * (2 * fi_rng_uniform(&rng) - 1));
-  }
+  for (int l = 0; l < m->nlayers; l++)
+    if (m->layers[l].kind->init) m->layers[l].kind->init(&m->layers[l], &rng);
   return m;
 }
 
@@ -359,7 +380,7 @@ void fi_params_set(fi_model *m, const fi_psel *ps, const float *theta) {
 
 /* ---- model file ---- */
 
-static const char *act_name(fi_act a) { return a == FI_ACT_RELU ? "relu" : "tanh"; }
+static const char *act_name(fi_act a) { return activation(a) ? activation(a)->name : "tanh"; }
 
 void fi_model_save(const fi_model *m, const char *path) {
   fi_writer *w = fi_writer_open(path);

@@ -1,7 +1,7 @@
 /* model.h - the three architectures of DESIGN.md (linear, mlp, bow):
  * model files, examples in memory, batched forward/backward through BLAS,
- * per-example gradients, exact Hessian-vector products (R-operator) and
- * factored influence scores. All vectors over "selected parameters" are the
+ * per-example gradients, exact Hessian-vector and Gauss-Newton-vector
+ * products (R-operator) and factored influence scores. All vectors over "selected parameters" are the
  * concatenation of the selected parameter tensors in model order. */
 #ifndef FI_MODEL_H
 #define FI_MODEL_H
@@ -110,6 +110,17 @@ void fi_grad_each(const fi_model *m, fi_ws *ws, const fi_psel *ps,
 void fi_hvp(const fi_model *m, fi_ws *ws, const fi_psel *ps,
             const fi_examples *ex, const int64_t *idx, int64_t nb,
             const float *v, float *Hv);
+/* Gv for G = the generalised Gauss-Newton matrix of the same objective:
+ * the batch mean of J_i^T (diag p_i - p_i p_i^T) J_i, J_i = d logits_i /
+ * d selected parameters, plus l2 on the selected weights. Positive
+ * semi-definite, and equal to H where the logits are linear in the
+ * selected parameters (softmax regression). Exact: one R-forward pass and
+ * one backward pass; labels are not used. */
+void fi_ggnvp(const fi_model *m, fi_ws *ws, const fi_psel *ps,
+              const fi_examples *ex, const int64_t *idx, int64_t nb,
+              const float *v, float *Gv);
+/* The curvature a product stands for: fi_hvp or fi_ggnvp. */
+typedef enum { FI_CURV_HESSIAN = 0, FI_CURV_GGN } fi_curvature;
 /* The predicted class: the first largest of p[0..n). */
 int fi_argmax(const float *p, int n);
 /* --label pred: set examples 0..nb-1's labels to the model's predictions

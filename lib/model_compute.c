@@ -1,119 +1,89 @@
-/* model_compute.c - batched forward/backward through BLAS, per-example
- * gradients, exact Hessian-vector products (Pearlmutter's R-operator) and
- * factored influence scores for the linear/mlp/bow models.
+/* model_compute.c - the passes over a model's layer list (layer.h):
+ * batched forward/backward, per-example gradients, exact Hessian-vector
+ * products (Pearlmutter's R-operator), Gauss-Newton-vector products and
+ * factored influence scores. The layer kinds do the per-layer math; this
+ * file runs them in order and owns the softmax cross-entropy head.
  *
- * Notation (per example, dense layer k = 0..L-1, row-major batches):
- *   a_0 = input (x, or the mean of the example's embedding rows for bow)
- *   z_k = W_k a_k + b_k,  a_{k+1} = f(z_k) for k < L-1,  p = softmax(z_{L-1})
- *   d_k = dLoss/dz_k (unscaled, per example), da_k = dLoss/da_k = W_k^T d_k
- *   gW_k = d_k a_k^T, gb_k = d_k;  the batch mean divides by nb.
- * R-operator along v (v zero outside the selected parameters):
- *   R(z_k) = V_k a_k + W_k R(a_k) + vb_k, R(a_{k+1}) = f'(z_k) R(z_k)
- *   R(d_{L-1}) = p*R(z) - p (p.R(z))
- *   R(da_k) = W_k^T R(d_k) + V_k^T d_k
- *   R(d_{k-1}) = f'(z_{k-1}) R(da_k) + f''(z_{k-1}) R(z_{k-1}) da_k
- *   H v|W_k = R(d_k) a_k^T + d_k R(a_k)^T, H v|b_k = R(d_k)
- * For tanh f' = 1 - a^2 and f'' R(z) = -2 a R(a); relu has f'' = 0. */
-#include <cblas.h>
+ * Notation (per example, layer l = 0..n-1, row-major batches):
+ *   a_l = input of layer l, z_l its output, a_{l+1} = f_l(z_l) (f = the
+ *   layer's activation, or none), p = softmax(z_{n-1})
+ *   d_l = dLoss/dz_l (unscaled, per example), da_l = dLoss/da_l
+ * Backward: d_{n-1} = p - onehot(y); da_l = backward_l(d_l),
+ *   d_{l-1} = f'(z_{l-1}) da_l.
+ * R-operator along v (zero outside the selected parameters), from the
+ * lowest selected layer up (below it R(a) = 0):
+ *   R(z_l) = rop_l(a_l, R(a_l), v), R(a_{l+1}) = f'(z_l) R(z_l)
+ *   R(d_{n-1}) = (diag p - p p^T) R(z_{n-1})
+ * Hessian:  R(da_l) = rop_backward_l, R(d_{l-1}) = f' R(da_l) + f'' R(z_{l-1}) da_l,
+ *   H v = rop_grad_l (mean over the batch, + l2 v on selected weights).
+ * Gauss-Newton: G v = J^T (diag p - p p^T) J v is the ordinary backward
+ *   pass and gradient with R(d_{n-1}) as the delta: no second-order terms,
+ *   so a layer kind brings it with its backward and grad. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cblas.h>
 #include "model_internal.h"
 #include "util.h"
 
 struct fi_ws {
   int64_t cap;                      /* batch capacity */
-  int nl;
-  int64_t sizes[FI_MAX_LAYERS + 1];
-  int bow;
-  float *a[FI_MAX_LAYERS + 1];      /* a[0] input, a[1..L-1] hidden, a[L] probs */
+  int n;                            /* layers */
+  int64_t w[FI_MAX_LIST + 1];       /* w[l] = width of a_l; w[n] = C */
+  int dense_in;                     /* layer 0 reads a dense input x */
+  float *a[FI_MAX_LIST + 1];        /* a[0] gathered x, a[1..n-1] hidden, a[n] probs */
   const float *in0;                 /* layer-0 input actually used (a[0] or ex->x) */
-  float *d[FI_MAX_LAYERS];          /* [nb, sizes[k+1]] */
-  float *da[FI_MAX_LAYERS];         /* [nb, sizes[k]] */
-  float *ra[FI_MAX_LAYERS + 1];     /* R(a_k); ra[L] = R(logits) */
-  float *rd[FI_MAX_LAYERS];
-  float *rda;                       /* [nb, max size] */
+  float *d[FI_MAX_LIST];            /* [nb, w[l+1]] */
+  float *da[FI_MAX_LIST];           /* [nb, w[l]] where an activation lies below a_l */
+  float *ra[FI_MAX_LIST + 1];       /* R(a_l); ra[n] = R(logits) */
+  float *rd[FI_MAX_LIST];
+  float *rda;                       /* [nb, max width]: R(da_l) */
+  float *aux[FI_MAX_LIST];          /* the layers' per-row values */
   double *loss;                     /* [nb] */
   int32_t *lab;
-  float *invn;                      /* 1/bag size (bow), 0 for an empty bag */
   int64_t *rows;                    /* example index of each batch row */
-  float *sbuf, *ybuf;               /* influence: stacked S, products */
-  size_t sbufcap, ybufcap;
+  fi_scratch scratch;
 };
-
-/* ---- BLAS helper: row-major C = alpha op(A) op(B) + beta C, with the
- * degenerate shapes of batch-1 calls (LiSSA) sent to gemv/ger, which
- * OpenBLAS runs with much less overhead than sgemm. ---- */
-static void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-  if (M == 1) {
-    /* C[0,:] = alpha op(B)^T x + beta C, x = op(A)[0,:] */
-    if (beta == 0) memset(C, 0, (size_t)N * sizeof(float));
-    int incx = ta ? (int)lda : 1;
-    if (!tb) cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)N, alpha, B, (int)ldb, A, incx,
-                         beta, C, 1);
-    else cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, alpha, B, (int)ldb, A, incx,
-                     beta, C, 1);
-  } else if (N == 1) {
-    /* C[:,0] = alpha op(A) y + beta C, y = op(B)[:,0] */
-    if (beta == 0)
-      for (int64_t m = 0; m < M; m++) C[m * ldc] = 0;
-    int incy = tb ? 1 : (int)ldb;
-    if (!ta) cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)M, (int)K, alpha, A, (int)lda, B, incy,
-                         beta, C, (int)ldc);
-    else cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)M, alpha, A, (int)lda, B, incy,
-                     beta, C, (int)ldc);
-  } else if (K == 1 && (beta == 0 || beta == 1)) {
-    /* rank-1: C = alpha a b^T (+ C) */
-    if (beta == 0)
-      for (int64_t m = 0; m < M; m++) memset(C + m * ldc, 0, (size_t)N * sizeof(float));
-    cblas_sger(CblasRowMajor, (int)M, (int)N, alpha, A, ta ? 1 : (int)lda, B, tb ? (int)ldb : 1,
-               C, (int)ldc);
-  } else {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-  }
-}
 
 /* ---- workspace ---- */
 
 fi_ws *fi_ws_new(const fi_model *m) {
   fi_ws *ws = fi_calloc(1, sizeof *ws);
-  ws->nl = m->nl;
-  memcpy(ws->sizes, m->sizes, sizeof ws->sizes);
-  ws->bow = m->arch == FI_ARCH_BOW;
+  ws->n = m->nlayers;
+  for (int l = 0; l < m->nlayers; l++) ws->w[l] = m->layers[l].in;
+  ws->w[m->nlayers] = m->layers[m->nlayers - 1].out;
+  ws->dense_in = !m->layers[0].kind->reads_examples;
   return ws;
 }
 
 static void ws_release(fi_ws *ws) {
-  for (int k = 0; k <= FI_MAX_LAYERS; k++) {
-    free(ws->a[k]);
-    free(ws->ra[k]);
-    ws->a[k] = ws->ra[k] = NULL;
+  for (int l = 0; l <= FI_MAX_LIST; l++) {
+    free(ws->a[l]);
+    free(ws->ra[l]);
+    ws->a[l] = ws->ra[l] = NULL;
   }
-  for (int k = 0; k < FI_MAX_LAYERS; k++) {
-    free(ws->d[k]);
-    free(ws->da[k]);
-    free(ws->rd[k]);
-    ws->d[k] = ws->da[k] = ws->rd[k] = NULL;
+  for (int l = 0; l < FI_MAX_LIST; l++) {
+    free(ws->d[l]);
+    free(ws->rd[l]);
+    free(ws->da[l]);
+    free(ws->aux[l]);
+    ws->d[l] = ws->rd[l] = ws->da[l] = ws->aux[l] = NULL;
   }
   free(ws->rda);
   free(ws->loss);
   free(ws->lab);
-  free(ws->invn);
   free(ws->rows);
   ws->rda = NULL;
   ws->loss = NULL;
   ws->lab = NULL;
-  ws->invn = NULL;
   ws->rows = NULL;
 }
 
 void fi_ws_free(fi_ws *ws) {
   if (!ws) return;
   ws_release(ws);
-  free(ws->sbuf);
-  free(ws->ybuf);
+  free(ws->scratch.buf[0]);
+  free(ws->scratch.buf[1]);
   free(ws);
 }
 
@@ -124,56 +94,66 @@ static float *zalloc(int64_t n) {
 }
 
 static void ws_prepare(fi_ws *ws, const fi_model *m, int64_t nb) {
-  if (ws->nl != m->nl || memcmp(ws->sizes, m->sizes, sizeof ws->sizes) ||
-      ws->bow != (m->arch == FI_ARCH_BOW))
-    fi_die("internal: workspace used with a model of another shape");
+  int same = ws->n == m->nlayers && ws->dense_in == !m->layers[0].kind->reads_examples &&
+             ws->w[m->nlayers] == m->layers[m->nlayers - 1].out;
+  for (int l = 0; same && l < m->nlayers; l++) same = ws->w[l] == m->layers[l].in;
+  if (!same) fi_die("internal: workspace used with a model of another shape");
   if (nb < 1) fi_die("internal: empty batch");
   if (nb <= ws->cap) return;
   ws_release(ws);
   int64_t cap = ws->cap ? ws->cap : 1;
   while (cap < nb) cap *= 2;
-  int L = m->nl;
+  int n = m->nlayers;
   int64_t maxw = 0;
-  for (int k = 0; k <= L; k++) {
-    ws->a[k] = zalloc(cap * m->sizes[k]);
-    ws->ra[k] = zalloc(cap * m->sizes[k]);
-    if (m->sizes[k] > maxw) maxw = m->sizes[k];
+  if (ws->dense_in) ws->a[0] = zalloc(cap * ws->w[0]);
+  for (int l = 1; l <= n; l++) {
+    ws->a[l] = zalloc(cap * ws->w[l]);
+    ws->ra[l] = zalloc(cap * ws->w[l]);
+    if (l < n && ws->w[l] > maxw) maxw = ws->w[l];
   }
-  for (int k = 0; k < L; k++) {
-    ws->d[k] = zalloc(cap * m->sizes[k + 1]);
-    ws->rd[k] = zalloc(cap * m->sizes[k + 1]);
-    ws->da[k] = zalloc(cap * m->sizes[k]);
+  for (int l = 0; l < n; l++) {
+    ws->d[l] = zalloc(cap * ws->w[l + 1]);
+    ws->rd[l] = zalloc(cap * ws->w[l + 1]);
+    if (l > 0 && m->layers[l - 1].act) ws->da[l] = zalloc(cap * ws->w[l]);
+    if (m->layers[l].kind->aux) ws->aux[l] = zalloc(cap * m->layers[l].kind->aux);
   }
   ws->rda = zalloc(cap * maxw);
   ws->loss = fi_calloc((size_t)cap, sizeof(double));
   ws->lab = fi_calloc((size_t)cap, sizeof(int32_t));
-  ws->invn = zalloc(cap);
   ws->rows = fi_calloc((size_t)cap, sizeof(int64_t));
   ws->cap = cap;
 }
 
-static float *grow_buf(float **buf, size_t *cap, size_t n) {
-  if (n > *cap) {
-    free(*buf);
-    *buf = fi_aligned(n, sizeof(float));
-    *cap = n;
-  }
-  return *buf;
+/* Where the delta passed down by layer l lands: straight in d[l-1] when no
+ * activation lies between (no copy), else in da[l]; the same for R. */
+static float *dx_buf(const fi_model *m, fi_ws *ws, int l) {
+  return m->layers[l - 1].act ? ws->da[l] : ws->d[l - 1];
+}
+static float *rdx_buf(const fi_model *m, fi_ws *ws, int l) {
+  return m->layers[l - 1].act ? ws->rda : ws->rd[l - 1];
+}
+
+static const float *layer_in(const fi_ws *ws, int l) { return l ? ws->a[l] : ws->in0; }
+
+static fi_lctx lctx(const fi_model *m, fi_ws *ws, const fi_examples *ex, int64_t nb, int l) {
+  return (fi_lctx){.l = &m->layers[l], .m = m, .ex = ex, .rows = ws->rows, .nb = nb,
+                   .aux = ws->aux[l], .scratch = &ws->scratch};
 }
 
 /* ---- selection map ---- */
 
 typedef struct {
-  int64_t ow[FI_MAX_LAYERS], ob[FI_MAX_LAYERS], oe; /* offsets in the vector, -1 = not selected */
-  int kmin;    /* lowest dense layer that backprop must reach */
-  int emb;     /* embedding table selected */
+  int64_t off[FI_MAX_LIST][FI_LAYER_PARAMS]; /* offsets in the vector, -1 = not selected */
+  int any[FI_MAX_LIST];                      /* some parameter of the layer selected */
+  int lmin;                                  /* lowest layer that backprop must reach */
 } selmap;
 
 static void sel_build(const fi_model *m, const fi_psel *ps, selmap *s) {
-  for (int k = 0; k < m->nl; k++) s->ow[k] = s->ob[k] = -1;
-  s->oe = -1;
-  s->emb = 0;
-  s->kmin = m->nl;
+  for (int l = 0; l < m->nlayers; l++) {
+    s->any[l] = 0;
+    for (int j = 0; j < FI_LAYER_PARAMS; j++) s->off[l][j] = -1;
+  }
+  s->lmin = m->nlayers;
   int64_t off = 0;
   if (ps->n < 1 || ps->n > m->np) fi_die("internal: bad parameter selection");
   for (int j = 0; j < ps->n; j++) {
@@ -181,28 +161,23 @@ static void sel_build(const fi_model *m, const fi_psel *ps, selmap *s) {
     if (i < 0 || i >= m->np || (j > 0 && i <= ps->idx[j - 1]) || ps->off[j] != off)
       fi_die("internal: parameter selection does not match the model");
     off += m->pnumel[i];
-    if (i == m->pe) {
-      s->oe = ps->off[j];
-      s->emb = 1;
-      s->kmin = 0;
-    }
-    for (int k = 0; k < m->nl; k++) {
-      if (i == m->pw[k]) s->ow[k] = ps->off[j];
-      if (i == m->pb[k]) s->ob[k] = ps->off[j];
-      if ((i == m->pw[k] || i == m->pb[k]) && k < s->kmin) s->kmin = k;
-    }
+    int l = m->powner[i];
+    s->off[l][m->pslot[i]] = ps->off[j];
+    s->any[l] = 1;
+    if (l < s->lmin) s->lmin = l;
   }
   if (off != ps->size) fi_die("internal: parameter selection size does not match the model");
 }
 
-/* ---- forward ---- */
-
-static void act_inplace(fi_act act, float *z, int64_t n) {
-  if (act == FI_ACT_TANH)
-    for (int64_t i = 0; i < n; i++) z[i] = tanhf(z[i]);
-  else if (act == FI_ACT_RELU)
-    for (int64_t i = 0; i < n; i++) z[i] = z[i] > 0 ? z[i] : 0;
+/* Layer l's blocks of a selected vector (NULL where not selected). */
+static void blocks(const selmap *s, int l, const float *vec, const float **b) {
+  for (int j = 0; j < FI_LAYER_PARAMS; j++) b[j] = s->off[l][j] >= 0 ? vec + s->off[l][j] : NULL;
 }
+static void wblocks(const selmap *s, int l, float *vec, float **b) {
+  for (int j = 0; j < FI_LAYER_PARAMS; j++) b[j] = s->off[l][j] >= 0 ? vec + s->off[l][j] : NULL;
+}
+
+/* ---- forward ---- */
 
 /* Runs the batch forward; fills ws->a, ws->loss (per example), ws->lab.
  * need_label: die on an unlabelled example (gradients need the label).
@@ -221,20 +196,10 @@ static double forward(const fi_model *m, fi_ws *ws, const fi_examples *ex, const
     if (need_label && ws->lab[i] < 0)
       fi_die("example '%s' has no label (gradients need one)", ex->ids[j]);
   }
-  int L = m->nl;
-  int64_t d0 = m->sizes[0];
-  if (m->arch == FI_ARCH_BOW) {
-    for (int64_t i = 0; i < nb; i++) {
-      int64_t j = ws->rows[i];
-      float *row = ws->a[0] + i * d0;
-      if (ex->bag_m == m && j < ex->bag_n) { /* the same sums, done once */
-        memcpy(row, ex->bag + j * d0, (size_t)d0 * sizeof(float));
-        ws->invn[i] = ex->bag_invn[j];
-      } else {
-        ws->invn[i] = fi_bow_bag(m, ex, j, row);
-      }
-    }
-    ws->in0 = ws->a[0];
+  int n = m->nlayers;
+  int64_t d0 = ws->w[0];
+  if (!ws->dense_in) {
+    ws->in0 = NULL; /* the input layer reads the examples */
   } else if (!idx) {
     ws->in0 = ex->x; /* rows 0..nb-1 are already a contiguous batch */
   } else {
@@ -242,21 +207,18 @@ static double forward(const fi_model *m, fi_ws *ws, const fi_examples *ex, const
       memcpy(ws->a[0] + i * d0, ex->x + ws->rows[i] * d0, (size_t)d0 * sizeof(float));
     ws->in0 = ws->a[0];
   }
-  for (int k = 0; k < L; k++) {
-    int64_t in = m->sizes[k], out = m->sizes[k + 1];
-    const float *A = k ? ws->a[k] : ws->in0;
-    float *Z = ws->a[k + 1];
-    const float *b = m->pdata[m->pb[k]];
-    for (int64_t i = 0; i < nb; i++) memcpy(Z + i * out, b, (size_t)out * sizeof(float));
-    gemm(0, 1, nb, out, in, 1.0f, A, in, m->pdata[m->pw[k]], in, 1.0f, Z, out);
-    if (k < L - 1) act_inplace(m->act, Z, nb * out);
+  for (int l = 0; l < n; l++) {
+    const fi_layer *L = &m->layers[l];
+    fi_lctx c = lctx(m, ws, ex, nb, l);
+    L->kind->forward(&c, layer_in(ws, l), ws->a[l + 1]);
+    if (L->act) L->act->apply(ws->a[l + 1], nb * L->out);
   }
   /* softmax in place; the loss from the logits in double */
-  int64_t C = m->sizes[L];
+  int64_t C = ws->w[n];
   double tot = 0;
   int64_t nlab = 0;
   for (int64_t i = 0; i < nb; i++) {
-    float *z = ws->a[L] + i * C;
+    float *z = ws->a[n] + i * C;
     double mx = z[0];
     for (int64_t c = 1; c < C; c++)
       if (z[c] > mx) mx = z[c];
@@ -274,93 +236,56 @@ static double forward(const fi_model *m, fi_ws *ws, const fi_examples *ex, const
   return nlab ? tot / (double)nlab : NAN;
 }
 
-/* ---- backward: d[k] for k >= kmin, da[k] for k > kmin (and da[0] when
- * the embedding is selected) ---- */
-static void backward(const fi_model *m, fi_ws *ws, int64_t nb, int kmin, int emb) {
-  int L = m->nl;
-  int64_t C = m->sizes[L];
-  float *dL = ws->d[L - 1];
-  memcpy(dL, ws->a[L], (size_t)(nb * C) * sizeof(float));
+/* ---- backward ---- */
+
+/* Passes the top delta D[n-1] down to D[lmin] through the layers and the
+ * activations (f' only): D = ws->d (the loss gradient, da[l] kept for the
+ * R pass) or ws->rd (Gauss-Newton). */
+static void pass_down(const fi_model *m, fi_ws *ws, const fi_examples *ex, int64_t nb, int lmin,
+                      float **D) {
+  for (int l = m->nlayers - 1; l > lmin; l--) {
+    fi_lctx c = lctx(m, ws, ex, nb, l);
+    float *dx = D == ws->rd ? rdx_buf(m, ws, l) : dx_buf(m, ws, l);
+    m->layers[l].kind->backward(&c, D[l], dx);
+    const fi_activation *f = m->layers[l - 1].act;
+    if (f) f->backward(ws->a[l], dx, D[l - 1], nb * m->layers[l].in);
+  }
+}
+
+/* d[l] for l >= lmin (and da[l] for l > lmin where an activation lies below) */
+static void backward(const fi_model *m, fi_ws *ws, const fi_examples *ex, int64_t nb, int lmin) {
+  int n = m->nlayers;
+  int64_t C = ws->w[n];
+  float *dL = ws->d[n - 1];
+  memcpy(dL, ws->a[n], (size_t)(nb * C) * sizeof(float));
   for (int64_t i = 0; i < nb; i++) dL[i * C + ws->lab[i]] -= 1.0f;
-  for (int k = L - 1; k >= 1 && k > kmin; k--) {
-    int64_t in = m->sizes[k], out = m->sizes[k + 1];
-    gemm(0, 0, nb, in, out, 1.0f, ws->d[k], out, m->pdata[m->pw[k]], in, 0.0f, ws->da[k], in);
-    float *dn = ws->d[k - 1];
-    const float *a = ws->a[k], *da = ws->da[k];
-    int64_t n = nb * in;
-    if (m->act == FI_ACT_TANH)
-      for (int64_t e = 0; e < n; e++) dn[e] = da[e] * (1.0f - a[e] * a[e]);
-    else
-      for (int64_t e = 0; e < n; e++) dn[e] = a[e] > 0 ? da[e] : 0.0f;
-  }
-  if (emb)
-    gemm(0, 0, nb, m->sizes[0], m->sizes[1], 1.0f, ws->d[0], m->sizes[1], m->pdata[m->pw[0]],
-         m->sizes[0], 0.0f, ws->da[0], m->sizes[0]);
+  pass_down(m, ws, ex, nb, lmin, ws->d);
 }
 
-/* Embedding-table block of a vector: rows of the example's buckets get
- * alpha * invn_i * src_i (src [nb, dim]). */
-static void emb_scatter(const fi_model *m, const fi_ws *ws, const fi_examples *ex, int64_t nb,
-                        const float *src, float alpha, float *blk) {
-  int64_t dim = m->dim;
-  for (int64_t i = 0; i < nb; i++) {
-    int64_t j = ws->rows[i];
-    float s = alpha * ws->invn[i];
-    const float *r = src + i * dim;
-    for (int64_t t = ex->rowptr[j]; t < ex->rowptr[j + 1]; t++) {
-      float *e = blk + (int64_t)ex->tok[t] * dim;
-      for (int64_t c = 0; c < dim; c++) e[c] += s * r[c];
-    }
-  }
-}
-
-static const float *layer_in(const fi_ws *ws, int k) { return k ? ws->a[k] : ws->in0; }
-
-/* g (selected vector) = alpha * sum_i grad_i (+ l2*w). */
+/* g (selected vector) = alpha * sum_i (row i's gradient with delta D),
+ * plus on selected weights l2 * v when v is given, else l2 * w when with_l2. */
 static void grad_accum(const fi_model *m, fi_ws *ws, const selmap *s, const fi_examples *ex,
-                       int64_t nb, float alpha, int with_l2, float *g) {
-  for (int k = 0; k < m->nl; k++) {
-    int64_t in = m->sizes[k], out = m->sizes[k + 1];
-    if (s->ow[k] >= 0) {
-      float *gw = g + s->ow[k];
-      gemm(1, 0, out, in, nb, alpha, ws->d[k], out, layer_in(ws, k), in, 0.0f, gw, in);
-      if (with_l2) cblas_saxpy((int)(out * in), (float)m->l2, m->pdata[m->pw[k]], 1, gw, 1);
-    }
-    if (s->ob[k] >= 0) {
-      float *gb = g + s->ob[k];
-      for (int64_t o = 0; o < out; o++) {
-        double acc = 0;
-        for (int64_t i = 0; i < nb; i++) acc += ws->d[k][i * out + o];
-        gb[o] = (float)(alpha * acc);
-      }
-    }
+                       int64_t nb, float *const *D, float alpha, int with_l2, const float *v,
+                       float *g) {
+  for (int l = 0; l < m->nlayers; l++) {
+    if (!s->any[l]) continue;
+    const fi_layer *L = &m->layers[l];
+    fi_lctx c = lctx(m, ws, ex, nb, l);
+    float *gb[FI_LAYER_PARAMS];
+    const float *vb[FI_LAYER_PARAMS];
+    wblocks(s, l, g, gb);
+    if (v) blocks(s, l, v, vb);
+    const float *const *r = v ? vb : with_l2 ? (const float *const *)L->p : NULL;
+    L->kind->grad(&c, layer_in(ws, l), D[l], alpha, (float)m->l2, r, gb);
   }
-  if (s->emb) {
-    float *ge = g + s->oe;
-    memset(ge, 0, (size_t)m->pnumel[m->pe] * sizeof(float));
-    emb_scatter(m, ws, ex, nb, ws->da[0], alpha, ge);
-    if (with_l2) cblas_saxpy((int)m->pnumel[m->pe], (float)m->l2, m->pdata[m->pe], 1, ge, 1);
-  }
-}
-
-/* Dot product with 8 independent partial sums, so the compiler can keep it
- * in vector registers (a double accumulator serialises it). */
-static float dotf(const float *a, const float *b, int64_t n) {
-  float p[8] = {0};
-  int64_t o = 0;
-  for (; o + 8 <= n; o += 8)
-    for (int l = 0; l < 8; l++) p[l] += a[o + l] * b[o + l];
-  float r = 0;
-  for (; o < n; o++) r += a[o] * b[o];
-  return ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7])) + r;
 }
 
 double fi_forward(const fi_model *m, fi_ws *ws, const fi_examples *ex, const int64_t *idx,
                   int64_t nb, float *probs, float *emb) {
   double loss = forward(m, ws, ex, idx, nb, 0);
-  int L = m->nl;
-  if (probs) memcpy(probs, ws->a[L], (size_t)(nb * m->sizes[L]) * sizeof(float));
-  if (emb) memcpy(emb, layer_in(ws, L - 1), (size_t)(nb * m->sizes[L - 1]) * sizeof(float));
+  int n = m->nlayers;
+  if (probs) memcpy(probs, ws->a[n], (size_t)(nb * ws->w[n]) * sizeof(float));
+  if (emb) memcpy(emb, layer_in(ws, n - 1), (size_t)(nb * ws->w[n - 1]) * sizeof(float));
   return loss;
 }
 
@@ -369,8 +294,8 @@ double fi_grad_mean(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_ex
   selmap s;
   sel_build(m, ps, &s);
   double loss = forward(m, ws, ex, idx, nb, 1);
-  backward(m, ws, nb, s.kmin, s.emb);
-  grad_accum(m, ws, &s, ex, nb, 1.0f / (float)nb, with_l2, g);
+  backward(m, ws, ex, nb, s.lmin);
+  grad_accum(m, ws, &s, ex, nb, ws->d, 1.0f / (float)nb, with_l2, NULL, g);
   return loss;
 }
 
@@ -389,15 +314,23 @@ void fi_label_by_prediction(const fi_model *m, fi_ws *ws, fi_examples *ex, int64
 
 void fi_blas_threads(int n) { openblas_set_num_threads(n); }
 
+/* The list index of factored layer k (dense layer "layers.K"), or -1. */
+static int factored_layer(const fi_model *m, int k) {
+  for (int l = 0; l < m->nlayers; l++)
+    if (m->layers[l].kind->factored && k-- == 0) return l;
+  return -1;
+}
+
 void fi_layer_factors(const fi_model *m, fi_ws *ws, const fi_examples *ex, const int64_t *idx,
                       int64_t nb, int kmin, float *const *A, float *const *D) {
-  if (kmin < 0 || kmin >= m->nl) fi_die("internal: factored layer %d of %d", kmin, m->nl);
+  int lmin = factored_layer(m, kmin);
+  if (kmin < 0 || lmin < 0) fi_die("internal: factored layer %d of %d", kmin, m->nl);
   forward(m, ws, ex, idx, nb, 1);
-  backward(m, ws, nb, kmin, 0);
-  for (int k = kmin; k < m->nl; k++) {
-    int64_t in = m->sizes[k], out = m->sizes[k + 1];
-    if (A && A[k]) memcpy(A[k], layer_in(ws, k), (size_t)(nb * in) * sizeof(float));
-    if (D && D[k]) memcpy(D[k], ws->d[k], (size_t)(nb * out) * sizeof(float));
+  backward(m, ws, ex, nb, lmin);
+  for (int k = kmin, l; (l = factored_layer(m, k)) >= 0; k++) {
+    const fi_layer *L = &m->layers[l];
+    if (A && A[k]) memcpy(A[k], layer_in(ws, l), (size_t)(nb * L->in) * sizeof(float));
+    if (D && D[k]) memcpy(D[k], ws->d[l], (size_t)(nb * L->out) * sizeof(float));
   }
 }
 
@@ -406,42 +339,43 @@ void fi_grad_each(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_exam
   selmap s;
   sel_build(m, ps, &s);
   forward(m, ws, ex, idx, nb, 1);
-  backward(m, ws, nb, s.kmin, s.emb);
-  int64_t P = ps->size;
-  float l2 = (float)m->l2;
+  backward(m, ws, ex, nb, s.lmin);
+  for (int64_t i = 0; i < nb; i++)
+    for (int l = 0; l < m->nlayers; l++) {
+      if (!s.any[l]) continue;
+      const fi_layer *L = &m->layers[l];
+      fi_lctx c = lctx(m, ws, ex, nb, l);
+      float *gb[FI_LAYER_PARAMS];
+      wblocks(&s, l, G + i * ps->size, gb);
+      L->kind->grad_row(&c, i, layer_in(ws, l), ws->d[l], (float)m->l2,
+                        with_l2 ? (const float *const *)L->p : NULL, gb);
+    }
+}
+
+/* ---- curvature products ---- */
+
+/* R-forward along v from the lowest selected layer: ws->ra[n] = R(logits);
+ * then rd[n-1] = (diag p - p p^T) R(logits), the output Hessian's share
+ * (the same for the Hessian and Gauss-Newton). */
+static void rop_forward(const fi_model *m, fi_ws *ws, const selmap *s, const fi_examples *ex,
+                        int64_t nb, const float *v) {
+  int n = m->nlayers;
+  for (int l = s->lmin; l < n; l++) {
+    const fi_layer *L = &m->layers[l];
+    fi_lctx c = lctx(m, ws, ex, nb, l);
+    const float *vb[FI_LAYER_PARAMS];
+    blocks(s, l, v, vb);
+    float *rz = ws->ra[l + 1];
+    L->kind->rop(&c, layer_in(ws, l), l > s->lmin ? ws->ra[l] : NULL, vb, rz);
+    if (L->act) L->act->backward(ws->a[l + 1], rz, rz, nb * L->out); /* R(a) = f'(z) R(z) */
+  }
+  int64_t C = ws->w[n];
   for (int64_t i = 0; i < nb; i++) {
-    float *row = G + i * P;
-    for (int k = 0; k < m->nl; k++) {
-      int64_t in = m->sizes[k], out = m->sizes[k + 1];
-      const float *di = ws->d[k] + i * out, *ai = layer_in(ws, k) + i * in;
-      if (s.ow[k] >= 0) {
-        float *gw = row + s.ow[k];
-        const float *w = m->pdata[m->pw[k]];
-        for (int64_t o = 0; o < out; o++) {
-          float dv = di[o];
-          float *r = gw + o * in;
-          if (with_l2)
-            for (int64_t c = 0; c < in; c++) r[c] = dv * ai[c] + l2 * w[o * in + c];
-          else
-            for (int64_t c = 0; c < in; c++) r[c] = dv * ai[c];
-        }
-      }
-      if (s.ob[k] >= 0) memcpy(row + s.ob[k], di, (size_t)out * sizeof(float));
-    }
-    if (s.emb) {
-      float *ge = row + s.oe;
-      int64_t ne = m->pnumel[m->pe];
-      if (with_l2)
-        for (int64_t e = 0; e < ne; e++) ge[e] = l2 * m->pdata[m->pe][e];
-      else
-        memset(ge, 0, (size_t)ne * sizeof(float));
-      int64_t j = ws->rows[i], dim = m->dim;
-      const float *r = ws->da[0] + i * dim;
-      for (int64_t t = ex->rowptr[j]; t < ex->rowptr[j + 1]; t++) {
-        float *e = ge + (int64_t)ex->tok[t] * dim;
-        for (int64_t c = 0; c < dim; c++) e[c] += ws->invn[i] * r[c];
-      }
-    }
+    const float *p = ws->a[n] + i * C, *rz = ws->ra[n] + i * C;
+    float *rd = ws->rd[n - 1] + i * C;
+    double pr = 0;
+    for (int64_t c = 0; c < C; c++) pr += (double)p[c] * rz[c];
+    for (int64_t c = 0; c < C; c++) rd[c] = p[c] * (rz[c] - (float)pr);
   }
 }
 
@@ -450,95 +384,43 @@ void fi_hvp(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *
   selmap s;
   sel_build(m, ps, &s);
   forward(m, ws, ex, idx, nb, 1);
-  backward(m, ws, nb, s.kmin, s.emb);
-  int L = m->nl, ks = s.kmin;
-  /* R-forward from the lowest selected layer (below it R(a) = 0) */
-  if (s.emb) {
-    int64_t dim = m->dim;
-    const float *VE = v + s.oe;
-    for (int64_t i = 0; i < nb; i++) {
-      int64_t j = ws->rows[i];
-      float *r = ws->ra[0] + i * dim;
-      memset(r, 0, (size_t)dim * sizeof(float));
-      for (int64_t t = ex->rowptr[j]; t < ex->rowptr[j + 1]; t++) {
-        const float *e = VE + (int64_t)ex->tok[t] * dim;
-        for (int64_t c = 0; c < dim; c++) r[c] += e[c];
-      }
-      for (int64_t c = 0; c < dim; c++) r[c] *= ws->invn[i];
-    }
-  }
-  for (int k = ks; k < L; k++) {
-    int64_t in = m->sizes[k], out = m->sizes[k + 1];
-    float *rz = ws->ra[k + 1];
-    if (s.ob[k] >= 0)
-      for (int64_t i = 0; i < nb; i++) memcpy(rz + i * out, v + s.ob[k], (size_t)out * sizeof(float));
-    else
-      memset(rz, 0, (size_t)(nb * out) * sizeof(float));
-    if (s.ow[k] >= 0) gemm(0, 1, nb, out, in, 1.0f, layer_in(ws, k), in, v + s.ow[k], in, 1.0f, rz, out);
-    if (k > ks || s.emb) gemm(0, 1, nb, out, in, 1.0f, ws->ra[k], in, m->pdata[m->pw[k]], in, 1.0f, rz, out);
-    if (k < L - 1) {
-      const float *a = ws->a[k + 1];
-      int64_t n = nb * out;
-      if (m->act == FI_ACT_TANH)
-        for (int64_t e = 0; e < n; e++) rz[e] *= 1.0f - a[e] * a[e];
-      else
-        for (int64_t e = 0; e < n; e++) rz[e] = a[e] > 0 ? rz[e] : 0.0f;
-    }
-  }
+  backward(m, ws, ex, nb, s.lmin);
+  rop_forward(m, ws, &s, ex, nb, v);
   /* R-backward */
-  int64_t C = m->sizes[L];
-  for (int64_t i = 0; i < nb; i++) {
-    const float *p = ws->a[L] + i * C, *rz = ws->ra[L] + i * C;
-    float *rd = ws->rd[L - 1] + i * C;
-    double pr = 0;
-    for (int64_t c = 0; c < C; c++) pr += (double)p[c] * rz[c];
-    for (int64_t c = 0; c < C; c++) rd[c] = p[c] * (rz[c] - (float)pr);
-  }
   float alpha = 1.0f / (float)nb;
-  for (int k = L - 1; k >= ks; k--) {
-    int64_t in = m->sizes[k], out = m->sizes[k + 1];
-    const float *A = layer_in(ws, k);
-    int ra_live = k > ks || s.emb; /* R(a_k) nonzero */
-    if (s.ow[k] >= 0) {
-      /* start from the l2 term so the products accumulate onto it: one
-       * pass less over the largest block for LiSSA's batch-1 calls */
-      float *hw = Hv + s.ow[k];
-      const float *vw = v + s.ow[k];
-      float l2 = (float)m->l2;
-      for (int64_t e = 0; e < out * in; e++) hw[e] = l2 * vw[e];
-      gemm(1, 0, out, in, nb, alpha, ws->rd[k], out, A, in, 1.0f, hw, in);
-      if (ra_live) gemm(1, 0, out, in, nb, alpha, ws->d[k], out, ws->ra[k], in, 1.0f, hw, in);
+  for (int l = m->nlayers - 1; l >= s.lmin; l--) {
+    const fi_layer *L = &m->layers[l];
+    fi_lctx c = lctx(m, ws, ex, nb, l);
+    const float *vb[FI_LAYER_PARAMS];
+    blocks(&s, l, v, vb);
+    const float *rx = l > s.lmin ? ws->ra[l] : NULL; /* R(a_l) nonzero */
+    if (s.any[l]) {
+      float *hb[FI_LAYER_PARAMS];
+      wblocks(&s, l, Hv, hb);
+      L->kind->rop_grad(&c, layer_in(ws, l), rx, ws->d[l], ws->rd[l], alpha, (float)m->l2, vb, hb);
     }
-    if (s.ob[k] >= 0) {
-      float *hb = Hv + s.ob[k];
-      for (int64_t o = 0; o < out; o++) {
-        double acc = 0;
-        for (int64_t i = 0; i < nb; i++) acc += ws->rd[k][i * out + o];
-        hb[o] = (float)(alpha * acc);
-      }
-    }
-    if (k > ks || (k == 0 && s.emb)) {
-      float *rda = ws->rda;
-      gemm(0, 0, nb, in, out, 1.0f, ws->rd[k], out, m->pdata[m->pw[k]], in, 0.0f, rda, in);
-      if (s.ow[k] >= 0) gemm(0, 0, nb, in, out, 1.0f, ws->d[k], out, v + s.ow[k], in, 1.0f, rda, in);
-      if (k == 0) {
-        float *he = Hv + s.oe;
-        memset(he, 0, (size_t)m->pnumel[m->pe] * sizeof(float));
-        emb_scatter(m, ws, ex, nb, rda, alpha, he);
-        cblas_saxpy((int)m->pnumel[m->pe], (float)m->l2, v + s.oe, 1, he, 1);
-      } else {
-        float *rdn = ws->rd[k - 1];
-        const float *a = ws->a[k], *ra = ws->ra[k], *da = ws->da[k];
-        int64_t n = nb * in;
-        if (m->act == FI_ACT_TANH)
-          for (int64_t e = 0; e < n; e++)
-            rdn[e] = (1.0f - a[e] * a[e]) * rda[e] - 2.0f * a[e] * ra[e] * da[e];
-        else
-          for (int64_t e = 0; e < n; e++) rdn[e] = a[e] > 0 ? rda[e] : 0.0f;
-      }
+    if (l > s.lmin) {
+      float *rdx = rdx_buf(m, ws, l);
+      L->kind->rop_backward(&c, ws->d[l], ws->rd[l], vb, rdx);
+      const fi_activation *f = m->layers[l - 1].act;
+      int64_t ne = nb * L->in;
+      if (f && f->rop_backward) f->rop_backward(ws->a[l], ws->ra[l], ws->da[l], rdx, ws->rd[l - 1], ne);
+      else if (f) f->backward(ws->a[l], rdx, ws->rd[l - 1], ne);
     }
   }
 }
+
+void fi_ggnvp(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
+              const int64_t *idx, int64_t nb, const float *v, float *Gv) {
+  selmap s;
+  sel_build(m, ps, &s);
+  forward(m, ws, ex, idx, nb, 0); /* (diag p - p p^T) needs no label */
+  rop_forward(m, ws, &s, ex, nb, v);
+  pass_down(m, ws, ex, nb, s.lmin, ws->rd);
+  grad_accum(m, ws, &s, ex, nb, ws->rd, 1.0f / (float)nb, 0, v, Gv);
+}
+
+/* ---- influence ---- */
 
 void fi_influence_scores(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
                          const int64_t *idx, int64_t nb, const float *S, int T, int with_l2,
@@ -546,70 +428,20 @@ void fi_influence_scores(const fi_model *m, fi_ws *ws, const fi_psel *ps, const 
   selmap s;
   sel_build(m, ps, &s);
   forward(m, ws, ex, idx, nb, 1);
-  backward(m, ws, nb, s.kmin, s.emb);
+  backward(m, ws, ex, nb, s.lmin);
   int64_t P = ps->size;
   for (int64_t e = 0; e < (int64_t)T * nb; e++) scores[e] = 0;
-  for (int k = 0; k < m->nl; k++) {
-    int64_t in = m->sizes[k], out = m->sizes[k + 1];
-    const float *D = ws->d[k];
-    if (s.ow[k] >= 0) {
-      /* g_i.S_t|W = d_i^T S_t a_i: Y = A S_t^T [nb, out], then row-wise dots
-       * with d_i. Wide layers take one GEMM per S_t straight from S (no
-       * copy); narrow ones stack a chunk of S_t so the GEMM stays efficient. */
-      int stack = out < 64 && T > 1;
-      int64_t tc = ((int64_t)4 << 20) / (nb * out);       /* Y <= 16 MB */
-      int64_t tc2 = ((int64_t)64 << 20) / (out * in);     /* stacked S <= 256 MB */
-      if (tc2 < tc) tc = tc2;
-      if (tc < 1) tc = 1;
-      if (tc > T) tc = T;
-      if (!stack) tc = 1;
-      for (int64_t t0 = 0; t0 < T; t0 += tc) {
-        int64_t nt = T - t0 < tc ? T - t0 : tc;
-        const float *Sst;
-        if (nt == 1) {
-          Sst = S + t0 * P + s.ow[k];
-        } else {
-          float *sb = grow_buf(&ws->sbuf, &ws->sbufcap, (size_t)(nt * out * in));
-          for (int64_t t = 0; t < nt; t++)
-            memcpy(sb + t * out * in, S + (t0 + t) * P + s.ow[k], (size_t)(out * in) * sizeof(float));
-          Sst = sb;
-        }
-        float *Y = grow_buf(&ws->ybuf, &ws->ybufcap, (size_t)(nb * nt * out));
-        gemm(0, 1, nb, nt * out, in, 1.0f, layer_in(ws, k), in, Sst, in, 0.0f, Y, nt * out);
-        for (int64_t t = 0; t < nt; t++)
-          for (int64_t i = 0; i < nb; i++)
-            scores[(t0 + t) * nb + i] -= dotf(D + i * out, Y + i * nt * out + t * out, out);
-      }
+  /* the float sums in their historical order: the layers from the
+   * examples' bag upward are added after the dense ones */
+  for (int pass = 0; pass < 2; pass++)
+    for (int l = 0; l < m->nlayers; l++) {
+      const fi_layer *L = &m->layers[l];
+      if (!s.any[l] || L->kind->reads_examples != pass) continue;
+      fi_lctx c = lctx(m, ws, ex, nb, l);
+      const float *sb[FI_LAYER_PARAMS];
+      blocks(&s, l, S, sb);
+      L->kind->scores(&c, layer_in(ws, l), ws->d[l], sb, P, T, scores);
     }
-    if (s.ob[k] >= 0) {
-      for (int t = 0; t < T; t++) {
-        const float *sb = S + (int64_t)t * P + s.ob[k];
-        for (int64_t i = 0; i < nb; i++) {
-          const float *di = D + i * out;
-          double acc = 0;
-          for (int64_t o = 0; o < out; o++) acc += (double)di[o] * sb[o];
-          scores[(int64_t)t * nb + i] -= (float)acc;
-        }
-      }
-    }
-  }
-  if (s.emb) {
-    /* g_i.S_t|E = invn_i sum over the bag of S_t[bucket] . da0_i: sparse */
-    int64_t dim = m->dim;
-    for (int t = 0; t < T; t++) {
-      const float *SE = S + (int64_t)t * P + s.oe;
-      for (int64_t i = 0; i < nb; i++) {
-        int64_t j = ws->rows[i];
-        const float *r = ws->da[0] + i * dim;
-        double acc = 0;
-        for (int64_t q = ex->rowptr[j]; q < ex->rowptr[j + 1]; q++) {
-          const float *e = SE + (int64_t)ex->tok[q] * dim;
-          for (int64_t c = 0; c < dim; c++) acc += (double)e[c] * r[c];
-        }
-        scores[(int64_t)t * nb + i] -= (float)(acc * ws->invn[i]);
-      }
-    }
-  }
   if (with_l2 && m->l2 != 0) {
     /* l2*w is the same for every example: one dot per S_t */
     for (int t = 0; t < T; t++) {

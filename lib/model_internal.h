@@ -1,8 +1,10 @@
 /* model_internal.h - the layout of fi_model / fi_examples shared by the
- * lib/model*.c and lib/examples.c files. Tools use model.h only. */
+ * lib/model*.c, lib/layer_*.c and lib/examples.c files. Tools use model.h
+ * only. */
 #ifndef FI_MODEL_INTERNAL_H
 #define FI_MODEL_INTERNAL_H
 #include <stdint.h>
+#include "layer.h"
 #include "model.h"
 
 typedef enum { FI_ARCH_LINEAR = 0, FI_ARCH_MLP, FI_ARCH_BOW } fi_arch;
@@ -10,25 +12,32 @@ typedef enum { FI_ACT_NONE = 0, FI_ACT_TANH, FI_ACT_RELU } fi_act;
 
 /* 2 tensors per dense layer + the embedding must fit FI_MAX_PARAMS. */
 #define FI_MAX_LAYERS ((FI_MAX_PARAMS - 1) / 2)
+#define FI_MAX_LIST (FI_MAX_LAYERS + 1)       /* layers computed: the bag + dense */
 #define FI_MAX_SIZE ((int64_t)1 << 26)        /* any layer width */
 #define FI_MAX_NUMEL ((int64_t)1 << 31)       /* any parameter tensor */
 #define FI_MAX_BUCKETS ((int64_t)1 << 30)
 
 struct fi_model {
+  /* the architecture as the model file states it (formats/model.md) */
   fi_arch arch;
   fi_act act;                       /* between dense layers (none for linear) */
   int nl;                           /* dense layers */
   int64_t sizes[FI_MAX_LAYERS + 1]; /* sizes[0] = input (dim for bow), sizes[nl] = C */
   int64_t buckets, dim;             /* bow only */
   double l2;
-  int np;                           /* parameter tensors, in model order */
+  /* the parameter tensors, in model order */
+  int np;
   char pname[FI_MAX_PARAMS][32];
   int pndim[FI_MAX_PARAMS];
-  int64_t pshape[FI_MAX_PARAMS][2];
+  int64_t pshape[FI_MAX_PARAMS][FI_PARAM_DIMS];
   int64_t pnumel[FI_MAX_PARAMS];
   float *pdata[FI_MAX_PARAMS];      /* 64-byte aligned */
-  int pe;                           /* embedding.weight index or -1 */
-  int pw[FI_MAX_LAYERS], pb[FI_MAX_LAYERS]; /* dense layer k weight/bias */
+  int powner[FI_MAX_PARAMS];        /* the layer that holds each */
+  int pslot[FI_MAX_PARAMS];         /* and its index there */
+  int pe;                           /* embedding.weight index or -1 (bag featuriser) */
+  /* what is computed: the layers, input first (layer.h) */
+  int nlayers;
+  fi_layer layers[FI_MAX_LIST];
   char **classes;                   /* NULL or nclasses names */
 };
 

@@ -3,6 +3,10 @@
 # closed-form Hessian of softmax regression computed in numpy (float64), for
 # random direction records and for test examples (v = their loss gradient),
 # and H s = v - shift s for the exact solver's s (same H in both modes).
+# --hessian ggn: G v on two small mlps against J^T (diag p - pp^T) J + l2
+# with J from PyTorch's autograd (float64); cg, which fails on their
+# indefinite Hessians, converges with G, and with exact matches the solve
+# of G + shift I.
 . "$(dirname "$0")/lib.sh"
 F=/usr/share/datasets/fashion-mnist
 
@@ -98,4 +102,99 @@ PY
 is "$?" 0 "chunking the full batch does not change H v"
 run influence --ihvp "$T/hv.dirs" --model $T/lin.model --train $T/train.ex
 is "$rc" 1 "influence refuses hvp records (no ihvp field)"
+$PY - "$T/hv.dirs" "$T/s.exact" <<'PY'
+import msgpack, sys
+sys.exit(any('hessian' in r for f in sys.argv[1:] for r in msgpack.Unpacker(open(f, 'rb'), raw=False)))
+PY
+is "$?" 0 "records of the default --hessian full carry no hessian field"
+
+# ---- --hessian ggn ----
+for arch in mlp:8:tanh mlp:6,5:relu; do
+  t=$(echo "$arch" | tr ':,' '__')
+  train --arch $arch --l2 0.01 --epochs 30 --seed 3 < "$T/train.ex" > "$T/$t.model" 2>/dev/null
+  $PY - "$T/$t.model" > "$T/$t.dirs" <<'PY'
+import msgpack, numpy as np, sys
+m = msgpack.unpackb(open(sys.argv[1], 'rb').read(), raw=False)
+P = sum(int(np.prod(t['shape'])) for t in m['params'].values())
+rng = np.random.default_rng(11)
+for k in range(3):
+    v = rng.standard_normal(P).astype('<f4')
+    sys.stdout.buffer.write(msgpack.packb({'id': 'dir%d' % k, 'grad': {'dtype': 'f32', 'shape': [P], 'data': v.tobytes()}}))
+PY
+  M="--model $T/$t.model --train $T/train.ex"
+  ihvp $M --method hvp --hessian ggn --chunk 64 < "$T/$t.dirs" > "$T/$t.gv" 2>/dev/null
+  is "$?" 0 "$arch: --method hvp --hessian ggn runs"
+  grad --model "$T/$t.model" < "$T/test.ex" > "$T/$t.g" 2>/dev/null
+  run ihvp $M --method cg --scale 1 --damping 0.001 < "$T/test.ex"
+  is "$rc" 1 "$arch: cg on the Hessian fails at shift 0.001"
+  like "$err" "H is indefinite" "  ... saying H is indefinite"
+  ihvp $M --method cg --scale 1 --damping 0.001 --hessian ggn < "$T/test.ex" > "$T/$t.cg" 2>/dev/null
+  is "$?" 0 "$arch: cg with --hessian ggn converges at the same shift"
+  ihvp $M --method exact --scale 1 --damping 0.001 --hessian ggn < "$T/test.ex" > "$T/$t.exact" 2>/dev/null
+  is "$?" 0 "$arch: exact with --hessian ggn runs"
+done
+run $PY - "$T" mlp_8_tanh mlp_6_5_relu <<'PY'
+import msgpack, numpy as np, sys, torch
+d = sys.argv[1]
+rd = lambda f: list(msgpack.Unpacker(open(d + '/' + f, 'rb'), raw=False))
+vec = lambda x: np.frombuffer(x['data'], '<f4').astype(float)
+fails = 0
+def check(name, got, want, tol):
+    global fails
+    e = np.linalg.norm(got - want) / np.linalg.norm(want)
+    print('%s rel err %.2e' % (name, e))
+    if not e < tol: fails += 1
+for t in sys.argv[2:]:
+    m = rd(t + '.model')[0]
+    names = list(m['params'])  # model order: layers.K.weight [out, in], layers.K.bias
+    shapes = [m['params'][n]['shape'] for n in names]
+    theta = torch.tensor(np.concatenate([vec(m['params'][n]) for n in names]), dtype=torch.float64)
+    act = torch.tanh if m['arch']['activation'] == 'tanh' else torch.relu
+    X = torch.tensor(np.array([vec(r['x']) for r in rd('train.ex')]))
+    def logits(th):
+        a, o, L = X, 0, len(names) // 2
+        for k in range(L):
+            out, inp = shapes[2 * k]
+            W = th[o:o + out * inp].reshape(out, inp); o += out * inp
+            b = th[o:o + out]; o += out
+            a = a @ W.T + b
+            if k < L - 1: a = act(a)
+        return a
+    J = torch.autograd.functional.jacobian(logits, theta, vectorize=True).numpy()  # [N, C, P]
+    p = torch.softmax(logits(theta), 1).numpy()
+    N, C, P = J.shape
+    G = sum(Ji.T @ (np.diag(pi) - np.outer(pi, pi)) @ Ji for Ji, pi in zip(J, p)) / N
+    w = np.concatenate([np.full(int(np.prod(s)), n.endswith('.weight'), float) for n, s in zip(names, shapes)])
+    G += np.diag(m['l2'] * w)
+    print(t)
+    dirs = {r['id']: vec(r['grad']) for r in rd(t + '.dirs')}
+    gv = rd(t + '.gv'); assert len(gv) == 3
+    for r in gv:
+        assert r['method'] == 'hvp' and r['hessian'] == 'ggn', r.keys()
+        check('G v ' + r['id'], vec(r['hvp']), G @ dirs[r['id']], 1e-5)
+    print('P = %d; smallest eigenvalue of G - l2: %.2e' % (P, np.linalg.eigvalsh(G - np.diag(m['l2'] * w))[0]))
+    V = {r['id']: vec(r['grad']) for r in rd(t + '.g')}
+    for meth in ('cg', 'exact'):
+        for r in rd(t + '.' + meth):
+            assert r['hessian'] == 'ggn' and r['method'] == meth, r.keys()
+            want = np.linalg.solve(G + r['shift'] * np.eye(P), V[r['id']])
+            check('%s %s' % (meth, r['id']), vec(r['ihvp']), want, 1e-3)
+sys.exit(fails)
+PY
+is "$rc" 0 "ihvp --hessian ggn = PyTorch J^T (diag p - pp^T) J + l2 on both mlps (hvp; cg and exact solves)"
+echo "$out$err" | sed 's/^/# /'
+
+# --combine keeps the curvature and refuses to mix it (all else equal)
+M="--model $T/mlp_8_tanh.model --train $T/train.ex --scale 10 --depth 50"
+for r in 0 1; do
+  ihvp $M --hessian ggn --repeats 1 --repeat-offset $r < "$T/test.ex" > "$T/ggn.r$r" 2>/dev/null
+done
+ihvp $M --hessian ggn --repeats 2 < "$T/test.ex" > "$T/ggn.r01" 2>/dev/null
+ihvp --combine "$T/ggn.r0" "$T/ggn.r1" > "$T/ggn.comb" 2>/dev/null
+ok "ggn LiSSA repeats written" test -s "$T/ggn.r01" -a -s "$T/ggn.r1"
+ok "--combine of ggn LiSSA repeats = one --repeats 2 run, hessian kept" cmp "$T/ggn.comb" "$T/ggn.r01"
+ihvp $M --repeats 1 --repeat-offset 1 < "$T/test.ex" > "$T/full.r1" 2>/dev/null
+run ihvp --combine "$T/ggn.r0" "$T/full.r1"
+is "$rc" 1 "--combine refuses to mix ggn and Hessian records"
+like "$err" "hessian" "  ... naming the hessian setting"
 done_testing

@@ -58,40 +58,46 @@ static double ref_act(int act, double z) {
   return act == 1 ? tanh(z) : act == 2 ? (z > 0 ? z : 0) : z;
 }
 
+/* logits z [C] of example j */
+static void ref_logits(const refnet *r, const double *th, const refdata *D, int64_t j, double *z) {
+  double a[512];
+  int first = r->bow ? 1 : 0;
+  int64_t w0 = r->sizes[0];
+  if (r->bow) {
+    int64_t t0 = D->rowptr[j], t1 = D->rowptr[j + 1];
+    for (int64_t c = 0; c < w0; c++) a[c] = 0;
+    for (int64_t t = t0; t < t1; t++)
+      for (int64_t c = 0; c < w0; c++) a[c] += th[r->off[0] + D->tok[t] * r->dim + c];
+    for (int64_t c = 0; c < w0; c++) a[c] = t1 > t0 ? a[c] / (double)(t1 - t0) : 0;
+  } else {
+    for (int64_t c = 0; c < w0; c++) a[c] = D->x[j * D->d + c];
+  }
+  for (int k = 0; k < r->nl; k++) {
+    int64_t in = r->sizes[k], out = r->sizes[k + 1];
+    const double *W = th + r->off[first + 2 * k], *b = th + r->off[first + 2 * k + 1];
+    for (int64_t o = 0; o < out; o++) {
+      double s = b[o];
+      for (int64_t c = 0; c < in; c++) s += W[o * in + c] * a[c];
+      z[o] = s;
+    }
+    for (int64_t o = 0; o < out; o++) a[o] = k < r->nl - 1 ? ref_act(r->act, z[o]) : z[o];
+  }
+}
+
 /* mean CE over the batch + l2/2 * sum of squared weights */
 static double ref_loss(const refnet *r, const double *th, const refdata *D, const int64_t *idx,
                        int64_t nb, double l2) {
   double tot = 0;
-  double a[512], z[512];
-  int first = r->bow ? 1 : 0;
+  double z[512];
   for (int64_t ii = 0; ii < nb; ii++) {
     int64_t j = idx ? idx[ii] : ii;
-    int64_t w0 = r->sizes[0];
-    if (r->bow) {
-      int64_t t0 = D->rowptr[j], t1 = D->rowptr[j + 1];
-      for (int64_t c = 0; c < w0; c++) a[c] = 0;
-      for (int64_t t = t0; t < t1; t++)
-        for (int64_t c = 0; c < w0; c++) a[c] += th[r->off[0] + D->tok[t] * r->dim + c];
-      for (int64_t c = 0; c < w0; c++) a[c] = t1 > t0 ? a[c] / (double)(t1 - t0) : 0;
-    } else {
-      for (int64_t c = 0; c < w0; c++) a[c] = D->x[j * D->d + c];
-    }
-    for (int k = 0; k < r->nl; k++) {
-      int64_t in = r->sizes[k], out = r->sizes[k + 1];
-      const double *W = th + r->off[first + 2 * k], *b = th + r->off[first + 2 * k + 1];
-      for (int64_t o = 0; o < out; o++) {
-        double s = b[o];
-        for (int64_t c = 0; c < in; c++) s += W[o * in + c] * a[c];
-        z[o] = s;
-      }
-      for (int64_t o = 0; o < out; o++) a[o] = k < r->nl - 1 ? ref_act(r->act, z[o]) : z[o];
-    }
+    ref_logits(r, th, D, j, z);
     int64_t C = r->sizes[r->nl];
-    double mx = a[0];
-    for (int64_t c = 1; c < C; c++) mx = a[c] > mx ? a[c] : mx;
+    double mx = z[0];
+    for (int64_t c = 1; c < C; c++) mx = z[c] > mx ? z[c] : mx;
     double s = 0;
-    for (int64_t c = 0; c < C; c++) s += exp(a[c] - mx);
-    tot += mx + log(s) - a[D->y[j]];
+    for (int64_t c = 0; c < C; c++) s += exp(z[c] - mx);
+    tot += mx + log(s) - z[D->y[j]];
   }
   double reg = 0;
   for (int i = 0; i < r->np; i++)
