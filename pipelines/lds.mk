@@ -97,7 +97,7 @@ $(OUT)/fan/.outputs: $(OUT)/fan/.models $(TEST) $(OUT)/.knobs-eval
 
 $(OUT)/outputs.mp: $(OUT)/subsets.mp $(TRAIN) $(TEST) $(OUT)/fan/.models $(OUT)/fan/.outputs
 	$(BEGIN) $(OUT)/subsets.mp $(TEST)
-	$(PIPELINES)/lds/fanout.sh -d $(OUT)/fan -s $(OUT)/subsets.mp -t $(TRAIN) -e $(TEST) \
+	FASTIF_BIN=$(BIN) $(PIPELINES)/lds/fanout.sh -d $(OUT)/fan -s $(OUT)/subsets.mp -t $(TRAIN) -e $(TEST) \
 	  -r $(call quote,$(RETRAIN)) -E $(call quote,$(EVAL)) -O $(OUTPUT) -j $(JOBS) \
 	  $(if $(SSHLOGIN),-S $(SSHLOGIN)) > $@.tmp
 	$(COMMIT) $(OUT)/subsets.mp

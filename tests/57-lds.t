@@ -229,7 +229,7 @@ G=$T/g
 score() { # NAME DAMPING: exact influence at that damping, as a SCORE command
   echo "grad --model $G/model < $T/test.mp | ihvp --model $G/model --train $T/train.mp --method exact --damping $2 --scale 1 > $G/s-$1.mp && influence --ihvp $G/s-$1.mp --model $G/model --train $T/train.mp"
 }
-gv=(OUT="$G" TRAIN="$T/train.mp" TEST="$T/test.mp" M=8 JOBS=2 RETRAIN='train --arch linear --l2 0.01 --seed 1'
+gv=(BIN="$BIN" OUT="$G" TRAIN="$T/train.mp" TEST="$T/test.mp" M=8 JOBS=2 RETRAIN='train --arch linear --l2 0.01 --seed 1'
     METHODS=exact SCORE.exact="$(score exact 0)")
 ok "make -f lds.mk lds: draw, retrain 8 models, evaluate, score, LDS" make -s -f "$MK" "${gv[@]}" lds
 ls "$G"/fan/models/*.model > /dev/null 2>&1 && n=$(ls "$G"/fan/models/*.model | wc -l)
@@ -264,7 +264,7 @@ is "$($PY -c "import msgpack; print(next(iter(msgpack.Unpacker(open('$G/lds-exac
 
 # A retrain that fails (subset-5, while the flag file exists) stops the graph.
 H=$T/h
-fv=(OUT="$H" TRAIN="$T/train.mp" TEST="$T/test.mp" M=8 JOBS=1 METHODS=exact SCORE.exact="$(score exact 0)"
+fv=(BIN="$BIN" OUT="$H" TRAIN="$T/train.mp" TEST="$T/test.mp" M=8 JOBS=1 METHODS=exact SCORE.exact="$(score exact 0)"
     RETRAIN="if [ -e $T/fail-\$\$LDS_SUBSET ]; then echo 'retrain: error: planned failure' >&2; exit 1; fi; train --arch linear --l2 0.01 --seed 1")
 touch "$T/fail-subset-5"
 run make -s -f "$MK" "${fv[@]}" lds
