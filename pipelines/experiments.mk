@@ -89,3 +89,16 @@ $(RESULTS): $(SECTIONS:%=$(OUT)/%.md) $(X)/assemble.sh $(OUT)/.knobs-results
 	$(X)/assemble.sh $(SECTIONS) > $@.tmp
 	mv $@.tmp $@
 	cat $@
+
+# The linear datamodeling score, leave-one-out on an mlp and mislabel detection
+# (`make lds`, pipelines/experiments/lds.sh): long, so not part of `all`.
+LDS_RESULTS ?= $(X)/LDS.md
+LDS_M   ?= 100
+export LDS_M
+KNOBS.lds-table := BIN SEED LDS_M ARCH L2 LR EPOCHS FASHION_DIR
+.PHONY: lds
+lds: $(LDS_RESULTS)
+$(LDS_RESULTS): $(DEPS) $(wildcard $(X)/*.mk) $(FASTIF)/pipelines/lds.mk $(wildcard $(FASTIF)/pipelines/lds/*) $(OUT)/.knobs-lds-table
+	$(call run,lds,lds.sh) > $@.tmp
+	mv $@.tmp $@
+	cat $@
