@@ -77,7 +77,7 @@ fi_examples *fi_examples_new(const fi_model *m) {
   ex->nclasses = (int)m->sizes[m->nl];
   if (m->classes) {
     ex->classes = fi_calloc((size_t)ex->nclasses, sizeof *ex->classes);
-    for (int c = 0; c < ex->nclasses; c++) ex->classes[c] = fi_strdup(m->classes[c]);
+    for (int c = 0; c < ex->nclasses; c++) ex->classes[c] = m->classes[c] ? fi_strdup(m->classes[c]) : NULL;
   }
   ex->rowptr = fi_calloc(1, sizeof(int64_t));
   return ex;
@@ -209,14 +209,15 @@ static void append_tokens(fi_examples *ex, const int32_t *t, int64_t n) {
  * alone would then silently mean another class. */
 static void check_label_name(const fi_examples *ex, const fi_record *rec, int64_t y) {
   const char *name = ex->classes ? fi_rec_str(rec, "label_name", NULL, 0) : NULL;
-  if (!name || !strcmp(name, ex->classes[y])) return;
+  if (!name || (ex->classes[y] && !strcmp(name, ex->classes[y]))) return;
   int c = 0;
-  while (c < ex->nclasses && strcmp(name, ex->classes[c])) c++;
+  while (c < ex->nclasses && !(ex->classes[c] && !strcmp(name, ex->classes[c]))) c++;
   if (c < ex->nclasses)
     fi_rec_die(rec, "label %lld is named '%s' here, but the model's class %lld is '%s' and '%s' is "
                "its class %d: this stream numbers the classes differently; import it with the "
                "model's classes in order (--classes)", (long long)y, name, (long long)y,
-               ex->classes[y], name, c);
+               ex->classes[y] ? ex->classes[y] : "(unnamed)", name, c);
+  if (!ex->classes[y]) return; /* unnamed in the model: nothing to contradict */
   fi_rec_die(rec, "label %lld is named '%s' here, but the model's class %lld is '%s' (and no "
              "class of the model is '%s')", (long long)y, name, (long long)y, ex->classes[y], name);
 }

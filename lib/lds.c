@@ -416,7 +416,16 @@ void fi_lds_compute(fi_lds *l, const fi_lds_opts *o, fi_lds_result *res) {
 
 void fi_lds_write(fi_writer *w, const char *id, const fi_lds_opts *o, const fi_lds_result *res) {
   int ci = o->nboot > 0;
-  fi_wbegin(w, id, 11 + 2 * ci);
+  /* An undefined correlation is not a number to write: the defined ones go
+   * in ids/spearman, the others are named in undefined_ids. */
+  const int64_t T = res->ntests, nd = T - res->nundefined;
+  const char **def_ids = fi_calloc((size_t)(T + 1), sizeof *def_ids), **und_ids = def_ids + nd;
+  double *def = fi_malloc(fi_mul_size((size_t)(nd + 1), sizeof *def, "correlations"));
+  for (int64_t t = 0, i = 0, u = 0; t < T; t++) {
+    if (isnan(res->rho[t])) und_ids[u++] = res->test_ids[t];
+    else def_ids[i] = res->test_ids[t], def[i++] = res->rho[t];
+  }
+  fi_wbegin(w, id, 12 + 2 * ci);
   fi_wstr(w, "output", fi_lds_output_name(res->output));
   fi_wdouble(w, "lds", res->lds);
   if (ci) {
@@ -430,10 +439,12 @@ void fi_lds_write(fi_writer *w, const char *id, const fi_lds_opts *o, const fi_l
   fi_wint(w, "tests", res->ntests);
   fi_wint(w, "undefined", res->nundefined);
   fi_wdouble(w, "scored", res->scored);
-  fi_wstrs(w, "ids", res->test_ids, res->ntests);
-  int64_t T = res->ntests;
-  fi_wtensor(w, "spearman", FI_F64, 1, &T, res->rho);
+  fi_wstrs(w, "ids", def_ids, nd);
+  fi_wtensor(w, "spearman", FI_F64, 1, &nd, def);
+  fi_wstrs(w, "undefined_ids", und_ids, res->nundefined);
   fi_wend(w);
+  free(def_ids);
+  free(def);
 }
 
 void fi_lds_free(fi_lds *l) {

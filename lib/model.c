@@ -137,7 +137,7 @@ fi_model *fi_model_clone(const fi_model *src) {
   if (src->classes) {
     int64_t C = src->sizes[src->nl];
     m->classes = fi_calloc((size_t)C, sizeof(char *));
-    for (int64_t c = 0; c < C; c++) m->classes[c] = fi_strdup(src->classes[c]);
+    for (int64_t c = 0; c < C; c++) m->classes[c] = src->classes[c] ? fi_strdup(src->classes[c]) : NULL;
   }
   return m;
 }
@@ -278,12 +278,10 @@ void fi_model_set_class_names(fi_model *m, const char *const *names) {
     m->classes = NULL;
   }
   if (!names) return;
+  /* A class the training data did not name (e.g. absent from a subset)
+   * stays unnamed (nil in the file), so it never contradicts a name. */
   m->classes = fi_calloc((size_t)C, sizeof(char *));
-  for (int c = 0; c < C; c++) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%d", c);
-    m->classes[c] = fi_strdup(names[c] ? names[c] : buf);
-  }
+  for (int c = 0; c < C; c++) m->classes[c] = names[c] ? fi_strdup(names[c]) : NULL;
 }
 char *fi_psel_names(const fi_model *m, const fi_psel *ps) {
   size_t len = 1;
@@ -418,7 +416,10 @@ void fi_model_save(const fi_model *m, const char *path) {
   if (m->classes) {
     fi_wkey(w, "classes");
     fi_varray(w, (int)m->sizes[m->nl]);
-    for (int c = 0; c < m->sizes[m->nl]; c++) fi_vstr(w, m->classes[c]);
+    for (int c = 0; c < m->sizes[m->nl]; c++) {
+      if (m->classes[c]) fi_vstr(w, m->classes[c]);
+      else fi_vnil(w);
+    }
   }
   fi_writer_close(w);
 }
@@ -547,12 +548,13 @@ fi_model *fi_model_load(const char *path) {
   if (fi_val_kind(cl) != FI_V_NONE && fi_val_kind(cl) != FI_V_NIL) {
     int64_t C = m->sizes[m->nl];
     if (fi_val_kind(cl) != FI_V_ARRAY || fi_val_len(cl) != (uint32_t)C)
-      fi_die("model %s: \"classes\" must be an array of %lld strings", name, (long long)C);
+      fi_die("model %s: \"classes\" must be an array of %lld strings (nil for an unnamed class)", name, (long long)C);
     m->classes = fi_calloc((size_t)C, sizeof(char *));
     for (int64_t c = 0; c < C; c++) {
       uint32_t len;
       fi_val s = fi_arr_at(cl, (uint32_t)c);
-      if (fi_val_kind(s) != FI_V_STR) fi_die("model %s: classes[%lld] is not a string", name,
+      if (fi_val_kind(s) == FI_V_NIL) continue; /* unnamed */
+      if (fi_val_kind(s) != FI_V_STR) fi_die("model %s: classes[%lld] is not a string or nil", name,
                                              (long long)c);
       const char *p = fi_val_raw(s, &len);
       m->classes[c] = fi_malloc((size_t)len + 1);

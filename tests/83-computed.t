@@ -91,4 +91,23 @@ PY
 is "$($PY -c 'import sys, msgpack; print([sorted(r) for r in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False)])' "$T/unl.pred")" \
    "[['id', 'pred', 'probs'], ['id', 'label', 'loss', 'pred', 'probs']]" "an unlabelled example's prediction has no loss field (never NaN)"
 
+# ---- a class the training data never named (absent from a subset) is nil
+# in the model and contradicts no label_name; a named one still does
+$PY - "$T" <<'PY'
+import sys, msgpack, numpy as np
+t = lambda a: {"dtype": "f32", "shape": [len(a)], "data": np.asarray(a, "<f4").tobytes()}
+r = lambda i, y, n: msgpack.packb({"id": "n%d" % i, "label": y, "label_name": n, "x": t([i, 1 - i, 0.5])})
+open(sys.argv[1] + "/gap.ms", "wb").write(r(0, 0, "a") + r(1, 2, "c") + r(2, 0, "a") + r(3, 2, "c"))
+open(sys.argv[1] + "/gap-b.ms", "wb").write(r(4, 1, "b"))
+open(sys.argv[1] + "/gap-a.ms", "wb").write(r(5, 1, "a"))
+PY
+"$BIN/train" --arch linear --epochs 1 < "$T/gap.ms" > "$T/gap.model" 2>/dev/null
+is "$($PY -c 'import sys, msgpack; print(msgpack.unpackb(open(sys.argv[1], "rb").read(), raw=False)["classes"])' "$T/gap.model")" \
+   "['a', None, 'c']" "a class no training record names is nil in the model's classes"
+run "$BIN/eval" --model "$T/gap.model" < "$T/gap-b.ms"
+is "$rc" 0 "a label_name for the model's unnamed class is accepted"
+run "$BIN/eval" --model "$T/gap.model" < "$T/gap-a.ms"
+like "$rc:$err" "^1:.*label 1 is named 'a' here, but the model's class 1 is '\(unnamed\)' and 'a' is its class 0" \
+   "a label_name that is another class's name is still refused"
+
 done_testing
