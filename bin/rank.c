@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "classes.h"
 #include "join.h"
 #include "opts.h"
 #include "rank.h"
@@ -12,7 +13,7 @@
 
 int main(int argc, char **argv) {
   long long m;
-  const char *join = NULL, *query = NULL;
+  const char *join = NULL, *query = NULL, *model = NULL, *classes = NULL;
   int text = 0;
   const fi_opt opts[] = {
     {"top", 'm', FI_OPT_INT, &m, "10", "entries per list", .min = 1, .max = 1e9},
@@ -20,18 +21,29 @@ int main(int argc, char **argv) {
      .metavar = "EXAMPLES"},
     {"query", 0, FI_OPT_STR, &query, NULL, "test examples and/or predictions (comma list of files): attach text, label, pred",
      .metavar = "FILES"},
+    {"model", 0, FI_OPT_STR, &model, NULL, "name classes without a label_name/pred_name by the model's classes",
+     .metavar = "FILE"},
+    {"classes", 0, FI_OPT_STR, &classes, NULL, "name classes 0, 1, .. without a label_name/pred_name",
+     .metavar = "A,B,.."},
     {"text", 0, FI_OPT_FLAG, &text, NULL, "print a readable view instead of msgpack"},
     {0}};
   const fi_tool tool = {
     "rank", "top-m helpful, harmful and influential training examples per test point",
-    "[-m M] [--join EXAMPLES] [--query FILES] [--text] < scores > ranked", opts,
+    "[-m M] [--join EXAMPLES] [--query FILES] [--model M | --classes A,B,..] [--text] < scores > ranked", opts,
     "helpful: the most negative scores (removing them would raise the test loss), most "
     "negative first; harmful: the most positive, most positive first; influential: the "
     "largest |score|. helpful and harmful hold only scores of their sign, so they may be "
     "shorter than M. Ties keep input order. Scores records with the same test id (shards "
     "of a fan-out) are merged first, in input order; output follows the order in which "
-    "test ids first appear. See formats/ranked.md."};
+    "test ids first appear. Class names come from the joined records' label_name and pred_name, "
+    "else from --model or --classes, else the class number. See formats/ranked.md."};
   fi_parse_options(&tool, argc, argv);
+  if (model && classes) fi_usage_error("--model and --classes both name the classes: give one");
+  char err[256];
+  fi_classes *cl = NULL;
+  if (classes && !(cl = fi_classes_from_list(classes, err, sizeof err))) fi_usage_error("--classes: %s", err);
+  if (model && !(cl = fi_classes_from_model(model)))
+    fi_die("--model %s names no classes (train it on examples with label_name, or give --classes)", model);
   fi_reader *r = fi_reader_open("-");
   fi_scores *s = fi_scores_merge(r);
   fi_reader_close(r);
@@ -50,8 +62,8 @@ int main(int argc, char **argv) {
   long long n = 0;
   for (int64_t t = 0; t < fi_scores_ntests(s); t++, n++) {
     fi_rank_select(&rk, s, t, m);
-    if (text) fi_rank_print_text(stdout, &rk, j, q);
-    else fi_rank_write(w, &rk, j, q);
+    if (text) fi_rank_print_text(stdout, &rk, j, q, cl);
+    else fi_rank_write(w, &rk, j, q, cl);
   }
   if (w) fi_writer_close(w);
   else if (fflush(stdout) || ferror(stdout)) fi_die("writing standard output: %s", strerror(errno));
@@ -60,5 +72,6 @@ int main(int argc, char **argv) {
   fi_scores_free(s);
   fi_join_free(j);
   fi_join_free(q);
+  fi_classes_free(cl);
   return 0;
 }

@@ -40,6 +40,11 @@ static char *opt_str(const fi_record *rec, const char *key) {
 }
 
 int64_t fi_join_load(fi_join *j, const char *path, const fi_strset *want) {
+  return fi_join_load_each(j, path, want, NULL, NULL);
+}
+
+int64_t fi_join_load_each(fi_join *j, const char *path, const fi_strset *want,
+                          fi_join_each *each, void *ctx) {
   fi_strset *seen = fi_strset_new();
   fi_reader *r = fi_reader_open(path);
   const fi_record *rec;
@@ -65,6 +70,7 @@ int64_t fi_join_load(fi_join *j, const char *path, const fi_strset *want) {
     if (!f->label_name) f->label_name = opt_str(rec, "label_name");
     if (!f->pred_name) f->pred_name = opt_str(rec, "pred_name");
     if (!f->text) f->text = opt_str(rec, "text");
+    if (each) each(rec, ctx);
   }
   fi_reader_close(r);
   fi_strset_free(seen);
@@ -72,9 +78,14 @@ int64_t fi_join_load(fi_join *j, const char *path, const fi_strset *want) {
 }
 
 const char *fi_join_load_list(fi_join *j, const char *paths, const fi_strset *want) {
+  return fi_join_load_list_each(j, paths, want, NULL, NULL);
+}
+
+const char *fi_join_load_list_each(fi_join *j, const char *paths, const fi_strset *want,
+                                   fi_join_each *each, void *ctx) {
   char *list = fi_strdup(paths);
   for (char *f = strtok(list, ","); f; f = strtok(NULL, ","))
-    if (fi_join_load(j, f, want) == 0 && !j->unmatched) j->unmatched = fi_strdup(f);
+    if (fi_join_load_each(j, f, want, each, ctx) == 0 && !j->unmatched) j->unmatched = fi_strdup(f);
   free(list);
   return j->unmatched;
 }

@@ -8,6 +8,7 @@
 #define FI_JOIN_H
 #include <stdint.h>
 
+#include "stream.h"
 #include "strset.h"
 
 /* The fields attached to one id. */
@@ -29,6 +30,14 @@ int64_t fi_join_load(fi_join *j, const char *path, const fi_strset *want);
 /* fi_join_load for each file of a comma-separated list, in order. Returns
  * NULL, or the first file with no wanted id (valid while j lives). */
 const char *fi_join_load_list(fi_join *j, const char *paths, const fi_strset *want);
+/* The same, also calling each(rec, ctx) for every record with a wanted id
+ * (after its fields are taken): for callers that keep more of a record,
+ * such as an image (lib/picture.c). */
+typedef void fi_join_each(const fi_record *rec, void *ctx);
+int64_t fi_join_load_each(fi_join *j, const char *path, const fi_strset *want,
+                          fi_join_each *each, void *ctx);
+const char *fi_join_load_list_each(fi_join *j, const char *paths, const fi_strset *want,
+                                   fi_join_each *each, void *ctx);
 /* The fields of id, or NULL when no loaded file has it (j may be NULL). */
 const fi_join_fields *fi_join_find(const fi_join *j, const char *id);
 

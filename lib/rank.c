@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classes.h"
 #include "strset.h"
 #include "util.h"
 
@@ -151,42 +152,59 @@ void fi_ranking_free(fi_ranking *r) {
 
 /* ---- report ---- */
 
+/* The class names of one id: its own, else the table's (classes.h). */
+typedef struct {
+  const fi_join_fields *e;
+  const char *label_name, *pred_name;
+} named;
+
+static named name_of(const fi_join *j, const char *id, const fi_classes *cl) {
+  named n = {fi_join_find(j, id), NULL, NULL};
+  if (n.e) {
+    n.label_name = fi_classes_name(cl, n.e->label_name, n.e->label, id);
+    n.pred_name = fi_classes_name(cl, n.e->pred_name, n.e->pred, id);
+  }
+  return n;
+}
+
 static void write_list(fi_writer *w, const char *key, const int64_t *sel, int64_t k,
-                       const fi_ranking *r, const fi_join *train) {
+                       const fi_ranking *r, const fi_join *train, const fi_classes *cl) {
   fi_wkey(w, key);
   fi_varray(w, (int)k);
   for (int64_t q = 0; q < k; q++) {
     int64_t i = sel[q];
-    const fi_join_fields *e = fi_join_find(train, r->ids[i]);
+    named n = name_of(train, r->ids[i], cl);
+    const fi_join_fields *e = n.e;
     int nf = 2;
-    if (e) nf += (e->label >= 0) + (e->label_name != NULL) + (e->text != NULL);
+    if (e) nf += (e->label >= 0) + (n.label_name != NULL) + (e->text != NULL);
     fi_vmap(w, nf);
     fi_wstr(w, "id", r->ids[i]);
     fi_wdouble(w, "score", r->score[i]);
     if (e) {
       if (e->label >= 0) fi_wint(w, "label", e->label);
-      if (e->label_name) fi_wstr(w, "label_name", e->label_name);
+      if (n.label_name) fi_wstr(w, "label_name", n.label_name);
       if (e->text) fi_wstr(w, "text", e->text);
     }
   }
 }
 
 void fi_rank_write(fi_writer *w, const fi_ranking *r, const fi_join *train,
-                   const fi_join *query) {
-  const fi_join_fields *e = fi_join_find(query, r->test_id);
-  int extra = !e ? 0 : (e->label >= 0) + (e->label_name != NULL) + (e->pred >= 0) +
-                           (e->pred_name != NULL) + (e->text != NULL);
+                   const fi_join *query, const fi_classes *cl) {
+  named n = name_of(query, r->test_id, cl);
+  const fi_join_fields *e = n.e;
+  int extra = !e ? 0 : (e->label >= 0) + (n.label_name != NULL) + (e->pred >= 0) +
+                           (n.pred_name != NULL) + (e->text != NULL);
   fi_wbegin(w, r->test_id, 3 + extra);
   if (e) {
     if (e->label >= 0) fi_wint(w, "label", e->label);
-    if (e->label_name) fi_wstr(w, "label_name", e->label_name);
+    if (n.label_name) fi_wstr(w, "label_name", n.label_name);
     if (e->pred >= 0) fi_wint(w, "pred", e->pred);
-    if (e->pred_name) fi_wstr(w, "pred_name", e->pred_name);
+    if (n.pred_name) fi_wstr(w, "pred_name", n.pred_name);
     if (e->text) fi_wstr(w, "text", e->text);
   }
-  write_list(w, "helpful", r->helpful, r->nhelpful, r, train);
-  write_list(w, "harmful", r->harmful, r->nharmful, r, train);
-  write_list(w, "influential", r->influential, r->ninfluential, r, train);
+  write_list(w, "helpful", r->helpful, r->nhelpful, r, train, cl);
+  write_list(w, "harmful", r->harmful, r->nharmful, r, train, cl);
+  write_list(w, "influential", r->influential, r->ninfluential, r, train, cl);
   fi_wend(w);
 }
 
@@ -216,16 +234,17 @@ static void put_class(FILE *out, const char *name, int64_t y) {
 }
 
 static void print_list(FILE *out, const char *title, const int64_t *sel, int64_t k,
-                       const fi_ranking *r, const fi_join *train) {
+                       const fi_ranking *r, const fi_join *train, const fi_classes *cl) {
   fprintf(out, "  %s:\n", title);
   if (k == 0) fputs("    (none)\n", out);
   for (int64_t q = 0; q < k; q++) {
     int64_t i = sel[q];
-    const fi_join_fields *e = fi_join_find(train, r->ids[i]);
+    named n = name_of(train, r->ids[i], cl);
+    const fi_join_fields *e = n.e;
     fprintf(out, "    %2lld. %-20s %+.6g", (long long)q + 1, r->ids[i], r->score[i]);
     if (e) {
-      if (e->label_name) fprintf(out, "  [%s]", e->label_name);
-      else if (e->label >= 0) fprintf(out, "  [label %lld]", (long long)e->label);
+      if (n.label_name) fprintf(out, "  [%s]", n.label_name);
+      else if (e->label >= 0) fprintf(out, "  [%lld]", (long long)e->label);
       if (e->text) {
         fputs("  ", out);
         put_text(out, e->text, 100);
@@ -236,16 +255,17 @@ static void print_list(FILE *out, const char *title, const int64_t *sel, int64_t
 }
 
 void fi_rank_print_text(FILE *out, const fi_ranking *r, const fi_join *train,
-                        const fi_join *query) {
-  const fi_join_fields *e = fi_join_find(query, r->test_id);
+                        const fi_join *query, const fi_classes *cl) {
+  named n = name_of(query, r->test_id, cl);
+  const fi_join_fields *e = n.e;
   fprintf(out, "test %s", r->test_id);
-  if (e && (e->label >= 0 || e->label_name)) {
+  if (e && (e->label >= 0 || n.label_name)) {
     fputs("   gold: ", out);
-    put_class(out, e->label_name, e->label);
+    put_class(out, n.label_name, e->label);
   }
-  if (e && (e->pred >= 0 || e->pred_name)) {
+  if (e && (e->pred >= 0 || n.pred_name)) {
     fputs("   predicted: ", out);
-    put_class(out, e->pred_name, e->pred);
+    put_class(out, n.pred_name, e->pred);
   }
   fprintf(out, "   (%lld training examples scored)\n", (long long)r->n);
   if (e && e->text) {
@@ -253,8 +273,8 @@ void fi_rank_print_text(FILE *out, const fi_ranking *r, const fi_join *train,
     put_text(out, e->text, 300);
     fputs("\"\n", out);
   }
-  print_list(out, "helpful (most negative)", r->helpful, r->nhelpful, r, train);
-  print_list(out, "harmful (most positive)", r->harmful, r->nharmful, r, train);
-  print_list(out, "influential (largest |score|)", r->influential, r->ninfluential, r, train);
+  print_list(out, "helpful (most negative)", r->helpful, r->nhelpful, r, train, cl);
+  print_list(out, "harmful (most positive)", r->harmful, r->nharmful, r, train, cl);
+  print_list(out, "influential (largest |score|)", r->influential, r->ninfluential, r, train, cl);
   putc('\n', out);
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "classes.h"
 #include "join.h"
 #include "stream.h"
 
@@ -50,12 +51,16 @@ void fi_ranking_free(fi_ranking *r);
 /* ---- report ---- */
 /* One ranked record: the test id, the query fields of the test id, then
  * helpful, harmful and influential lists of {id, score, label, label_name,
- * text} (join fields where train has them). train and query may be NULL. */
+ * text} (join fields where train has them). A label or pred without a
+ * name in the joined records is named from classes (classes.h). train,
+ * query and classes may be NULL. */
 void fi_rank_write(fi_writer *w, const fi_ranking *r, const fi_join *train,
-                   const fi_join *query);
+                   const fi_join *query, const fi_classes *classes);
 /* The same as text for a terminal: a header line (gold, predicted class,
- * count), the test text, then the three numbered lists and a blank line. */
+ * count), the test text, then the three numbered lists ("[NAME]" after
+ * each training id, or "[N]" for a class without a name) and a blank
+ * line. */
 void fi_rank_print_text(FILE *out, const fi_ranking *r, const fi_join *train,
-                        const fi_join *query);
+                        const fi_join *query, const fi_classes *classes);
 
 #endif

@@ -115,7 +115,7 @@ $(FF)/model: $(FF)/train.mp $(BIN)/train $(OUT)/.knobs-ff-model
 	$(BIN)/train --arch $(FF_ARCH) --epochs 10 --seed $(SEED) -o $@ < $<
 
 # ---- 5. explain images ----------------------------------------------------
-explain-images: $(FM)/model $(FM)/train.mp $(FM)/test.mp $(FM)/test-pred.mp
+explain-images: $(FM)/model $(FM)/train.mp $(FM)/test.mp $(FM)/test-pred.mp $(BIN)/picture
 	OUT=$(OUT)/explain-images DIR=$(FM) $(APPS)/explain-images.sh
 
 # ---- 1. error correction --------------------------------------------------

@@ -26,10 +26,11 @@ ok "tiny Fashion-MNIST task" test -s "$D/test-pred.mp"
 run env OUT="$T/ex" DIR="$D" N_WRONG=1 N_RIGHT=1 M=3 "$APPS/explain-images.sh"
 is "$rc" 0 "explain-images.sh runs"
 is "$(head -c 8 "$T/ex/explain.png" | od -An -tx1 | tr -d ' \n')" 89504e470d0a1a0a "explain.png is a PNG"
-is "$(grep -c ' helpful ' "$T/ex/table.txt")/$(grep -c ' harmful ' "$T/ex/table.txt")" 6/6 \
-  "3 helpful and 3 harmful training images for each of 2 test images"
-is "$(awk '$4 == "helpful" && $NF >= 0 || $4 == "harmful" && $NF <= 0' "$T/ex/table.txt" | wc -l)" 0 \
-  "helpful scores are negative, harmful positive"
+# table.txt is rank --text: numbered entries under "helpful" and "harmful" headings
+lists() { awk '/^  [a-z]/ {s = $1} /^ +[0-9]+\. / {n[s]++; if (s == "helpful" && $3 >= 0 || s == "harmful" && $3 <= 0) bad++}
+               END {print n["helpful"] + 0 "/" n["harmful"] + 0 "/" bad + 0}' "$T/ex/table.txt"; }
+is "$(lists | cut -d/ -f1-2)" 6/6 "3 helpful and 3 harmful training images for each of 2 test images"
+is "$(lists | cut -d/ -f3)" 0 "helpful scores are negative, harmful positive"
 
 # 1. error correction: the curve file, the start point, and a property of fine-tuning
 run env OUT="$T/co" DIR="$D" SLICE=6 POOL="$D/train.mp" REPS=1 ITERS=2 LRS=0.1 \
