@@ -8,6 +8,7 @@
 
 #include "ihvp_records.h"
 #include "lissa.h"
+#include "model_oracle.h"
 #include "model.h"
 #include "opts.h"
 #include "stream.h"

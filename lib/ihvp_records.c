@@ -12,7 +12,7 @@ int64_t fi_ihvp_solve(const fi_oracle *o, const fi_ihvp_opts *opt, int64_t m, co
   const int64_t P = o->P;
   int64_t cg_iters = 0;
   if (!strcmp(opt->method, "hvp")) { /* the product itself, full batch, one vector at a time */
-    for (int64_t s = 0; s < m; s++) o->hvp(o->ctx[0], NULL, o->N, V + s * P, S + s * P);
+    for (int64_t s = 0; s < m; s++) o->apply(o->ctx[0], NULL, o->N, V + s * P, S + s * P);
   } else if (!strcmp(opt->method, "lissa")) {
     fi_lissa_solve(o, &opt->lissa, m, V, S, ids);
   } else if (!strcmp(opt->method, "cg")) {

@@ -6,11 +6,10 @@
 #include <lapacke.h>
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
 #include "util.h"
 
 /* Divergence test (formats/ihvp.md). With 0 <= H_B <= scale*I every step
@@ -56,52 +55,6 @@ static double growth_excess(const double *Q, const double *Lq, int64_t k, int64_
     }
   }
   return best;
-}
-
-/* ---- a tiny job pool: jobs [0, njobs) pulled by nthreads threads ---- */
-typedef void (*job_fn)(void *arg, int thread, int64_t job);
-struct pool_shared {
-  job_fn fn;
-  void *arg;
-  int64_t njobs;
-  atomic_llong next;
-};
-typedef struct {
-  struct pool_shared *sh;
-  int thread;
-} pool_arg;
-
-static void *pool_main(void *p) {
-  pool_arg *a = p;
-  for (;;) {
-    long long j = atomic_fetch_add(&a->sh->next, 1);
-    if (j >= a->sh->njobs) break;
-    a->sh->fn(a->sh->arg, a->thread, j);
-  }
-  return NULL;
-}
-
-static void run_jobs(int nthreads, int64_t njobs, job_fn fn, void *arg) {
-  struct pool_shared sh = {.fn = fn, .arg = arg, .njobs = njobs};
-  atomic_init(&sh.next, 0);
-  if (nthreads > njobs) nthreads = (int)(njobs > 0 ? njobs : 1);
-  if (nthreads <= 1) {
-    pool_arg a = {&sh, 0};
-    pool_main(&a);
-    return;
-  }
-  pthread_t *th = fi_calloc(nthreads, sizeof *th);
-  pool_arg *args = fi_calloc(nthreads, sizeof *args);
-  for (int t = 0; t < nthreads; t++) {
-    args[t].sh = &sh;
-    args[t].thread = t;
-    if (t > 0 && pthread_create(&th[t], NULL, pool_main, &args[t]) != 0)
-      fi_die("cannot create thread %d", t);
-  }
-  pool_main(&args[0]);
-  for (int t = 1; t < nthreads; t++) pthread_join(th[t], NULL);
-  free(th);
-  free(args);
 }
 
 uint64_t fi_lissa_repeat_seed(uint64_t seed, int64_t r) {
@@ -157,14 +110,14 @@ static void batch_hvp(const lissa_plan *pl, int thread, fi_rng *rng, lissa_ws *w
   const int64_t B = pl->opt->batch, P = o->P;
   if (pl->piece == B) {
     draw_batch(rng, o->N, B, w->idx);
-    o->hvp(o->ctx[thread], w->idx, B, w->h, w->Hv);
+    o->apply(o->ctx[thread], w->idx, B, w->h, w->Hv);
     return;
   }
   memset(w->acc, 0, P * sizeof *w->acc);
   for (int64_t done = 0; done < B;) {
     int64_t n = B - done < pl->piece ? B - done : pl->piece;
     draw_batch(rng, o->N, n, w->idx);
-    o->hvp(o->ctx[thread], w->idx, n, w->h, w->Hv);
+    o->apply(o->ctx[thread], w->idx, n, w->h, w->Hv);
     double wt = (double)n / (double)B;
     for (int64_t k = 0; k < P; k++) w->acc[k] += wt * w->Hv[k];
     done += n;
@@ -291,7 +244,7 @@ void fi_lissa_solve(const fi_oracle *o, const fi_lissa_opts *opt, int64_t m, con
   for (int64_t j0 = 0; j0 < njobs; j0 += wave) {
     int64_t nw = njobs - j0 < wave ? njobs - j0 : wave;
     L.j0 = j0;
-    run_jobs(nt, nw, lissa_job_run, &L);
+    fi_pool_run(nt, nw, lissa_job_run, &L);
     for (int64_t k = 0; k < nw; k++) {
       const lissa_fail *f = &L.fail[k];
       int64_t i = (j0 + k) / T, r = (j0 + k) % T;
@@ -363,7 +316,7 @@ static void power_job_run(void *arg, int thread, int64_t job) {
   double n = norm2f(x, P), lam = 0;
   for (int it = 0; it < J->iters && n > 0; it++) {
     for (int64_t k = 0; k < P; k++) x[k] = (float)(x[k] / n);
-    J->o->hvp(J->o->ctx[thread], J->idx[thread], J->batch, x, y);
+    J->o->apply(J->o->ctx[thread], J->idx[thread], J->batch, x, y);
     n = norm2f(y, P); /* = ||H x|| for unit x: <= |lambda_max| */
     if (!isfinite(n))
       fi_die("--scale auto: the Hessian-vector product of a training batch is not finite (the "
@@ -390,7 +343,7 @@ double fi_top_eigenvalue(const fi_oracle *o, int64_t batch, int nbatches, int it
     J.idx[t] = fi_malloc(fi_mul_size(batch, sizeof(int64_t), "power batch"));
   }
   J.eig = fi_calloc(nbatches, sizeof *J.eig);
-  run_jobs(nt, nbatches, power_job_run, &J);
+  fi_pool_run(nt, nbatches, power_job_run, &J);
   double best = 0;
   for (int b = 0; b < nbatches; b++)
     if (J.eig[b] > best) best = J.eig[b];
@@ -452,7 +405,7 @@ static void cg_job_run(void *arg, int thread, int64_t job) {
     }
     it++;
     for (int64_t k = 0; k < P; k++) pf[k] = (float)p[k];
-    C->o->hvp(C->o->ctx[thread], NULL, C->o->N, pf, Apf);
+    C->o->apply(C->o->ctx[thread], NULL, C->o->N, pf, Apf);
     double pAp = 0, pp = 0;
     for (int64_t k = 0; k < P; k++) {
       pAp += p[k] * ((double)Apf[k] + C->shift * p[k]);
@@ -496,7 +449,7 @@ void fi_cg_solve(const fi_oracle *o, double shift, double tol, int64_t max_iter,
   C.iters = fi_calloc(m, sizeof *C.iters);
   C.status = fi_calloc(m, sizeof *C.status);
   C.info = fi_calloc(m, sizeof *C.info);
-  run_jobs(nt, m, cg_job_run, &C);
+  fi_pool_run(nt, m, cg_job_run, &C);
   int64_t maxit = 0;
   for (int64_t i = 0; i < m; i++) {
     if (C.status[i] == 1)
@@ -537,7 +490,7 @@ static void dense_job_run(void *arg, int thread, int64_t c) {
   float *e = D->fws[thread], *He = e + P;
   memset(e, 0, P * sizeof *e);
   e[c] = 1;
-  D->o->hvp(D->o->ctx[thread], NULL, D->o->N, e, He);
+  D->o->apply(D->o->ctx[thread], NULL, D->o->N, e, He);
   double *row = D->H + c * P; /* column c of H, stored as row c; symmetrised below */
   for (int64_t k = 0; k < P; k++) row[k] = He[k];
 }
@@ -549,7 +502,7 @@ double *fi_dense_hessian(const fi_oracle *o) {
   D.H = fi_aligned(fi_mul_size(P, P, "dense Hessian"), sizeof(double));
   D.fws = fi_calloc(nt, sizeof *D.fws);
   for (int t = 0; t < nt; t++) D.fws[t] = fi_aligned(fi_mul_size(2, P, "dense Hessian"), sizeof(float));
-  run_jobs(nt, P, dense_job_run, &D);
+  fi_pool_run(nt, P, dense_job_run, &D);
   for (int64_t i = 0; i < P; i++)
     for (int64_t j = i + 1; j < P; j++) {
       double a = 0.5 * (D.H[i * P + j] + D.H[j * P + i]);

@@ -10,21 +10,7 @@
 #ifndef FI_LISSA_H
 #define FI_LISSA_H
 #include <stdint.h>
-#include "model.h"
-
-/* Hv for the Hessian of the mean objective over training examples idx[0..nb)
- * (idx NULL with nb == N: the full training set). ctx is the calling
- * thread's own context: the oracle may keep scratch memory in it. */
-typedef void (*fi_hvp_fn)(void *ctx, const int64_t *idx, int64_t nb,
-                          const float *v, float *Hv);
-
-typedef struct {
-  fi_hvp_fn hvp;
-  void **ctx;       /* one context per thread: ctx[0..nthreads) */
-  int nthreads;     /* >= 1; solvers use at most this many threads */
-  int64_t P;        /* vector length */
-  int64_t N;        /* training set size */
-} fi_oracle;
+#include "oracle.h"
 
 typedef struct {
   int64_t depth;          /* J: recursion steps per repeat */
@@ -81,14 +67,5 @@ double *fi_dense_hessian(const fi_oracle *o);
 #define FI_EXACT_RCOND 1e-6
 void fi_exact_solve(const fi_oracle *o, double shift, int64_t max_p, int64_t m,
                     const float *V, float *S, double *eig_min, double *eig_max);
-
-/* ---- model oracle (lib/hvp_model.c): fi_hvp (curv FI_CURV_HESSIAN) or
- * fi_ggnvp (FI_CURV_GGN) over a training set, full batches evaluated in
- * chunks so memory stays bounded ---- */
-typedef struct fi_model_oracle fi_model_oracle;
-fi_model_oracle *fi_model_oracle_new(const fi_model *m, const fi_psel *ps,
-                                     const fi_examples *train, fi_curvature curv,
-                                     int nthreads, int64_t chunk, fi_oracle *out);
-void fi_model_oracle_free(fi_model_oracle *mo);
 
 #endif

@@ -152,7 +152,7 @@ static fi_oracle make_oracle(const problem *pb, int nthreads, ctx_t *ctxs, void 
     ctxs[t].calls = 0;
     ptrs[t] = &ctxs[t];
   }
-  return (fi_oracle){.hvp = hvp, .ctx = ptrs, .nthreads = nthreads, .P = pb->P, .N = pb->N};
+  return (fi_oracle){.apply = hvp, .ctx = ptrs, .nthreads = nthreads, .P = pb->P, .N = pb->N};
 }
 
 /* Run fn in a child; return its exit status and its stderr in buf. */
