@@ -13,6 +13,7 @@ struct fi_test_vectors {
   const fi_psel *ps;
   fi_reader *r;
   int from_examples, need_label;
+  const char *label_opt;  /* the caller's name of the label setting */
   char *pnames;         /* the selection's names, to check gradient records */
   int64_t chunk;
   const char *mean_id;
@@ -32,7 +33,7 @@ struct fi_test_vectors {
 
 fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_reader *r,
                                      int64_t group, int from_examples, int pred_label,
-                                     int64_t chunk, const char *mean_id) {
+                                     const char *label_opt, int64_t chunk, const char *mean_id) {
   fi_test_vectors *tv = fi_calloc(1, sizeof *tv);
   tv->group = group;
   tv->ids = fi_calloc(group, sizeof *tv->ids);
@@ -42,6 +43,7 @@ fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_re
   tv->r = r;
   tv->from_examples = from_examples;
   tv->need_label = !pred_label;
+  tv->label_opt = label_opt;
   tv->pnames = fi_psel_names(m, ps);
   tv->chunk = chunk;
   tv->mean_id = mean_id;
@@ -200,7 +202,7 @@ static int64_t mean_vector(fi_test_vectors *tv) {
     const fi_record *rec;
     while ((rec = next_record(tv))) {
       if (is_gradient(tv, rec)) {
-        fi_gradient_check(rec, tv->need_label ? "gold" : "pred", "--label", tv->pnames, NULL);
+        fi_gradient_check(rec, tv->need_label ? "gold" : "pred", tv->label_opt, tv->pnames, NULL);
         const float *g;
         fi_rec_f32(rec, "grad", P, &g, 1);
         for (int64_t k = 0; k < P; k++) macc[k] += g[k];
@@ -218,7 +220,7 @@ static int64_t mean_vector(fi_test_vectors *tv) {
       fi_examples_clear(tv->tex);
     }
   }
-  if (mcount == 0) fi_die("--mean: no input records");
+  if (mcount == 0) fi_die("no input records for the mean vector");
   reserve(tv, 1);
   for (int64_t k = 0; k < P; k++) tv->V[k] = (float)(macc[k] / (double)mcount);
   free(macc);
@@ -237,7 +239,7 @@ static int64_t next_group(fi_test_vectors *tv) {
   while (ns < tv->group && (rec = next_record(tv))) {
     reserve(tv, ns + 1);
     if (is_gradient(tv, rec)) { /* straight into V */
-      fi_gradient_check(rec, tv->need_label ? "gold" : "pred", "--label", tv->pnames, NULL);
+      fi_gradient_check(rec, tv->need_label ? "gold" : "pred", tv->label_opt, tv->pnames, NULL);
       const float *g;
       fi_rec_f32(rec, "grad", P, &g, 1);
       memcpy(tv->V + ns * P, g, P * sizeof *tv->V);

@@ -16,11 +16,13 @@ typedef struct fi_test_vectors fi_test_vectors;
 /* Vectors over the selection ps of m from r (all three must outlive the
  * reader), in groups of at most `group`. from_examples: every record is an
  * example, even with "grad". pred_label: examples' loss under the model's
- * prediction, not "label". chunk: examples per gradient pass in mean mode.
- * mean_id: NULL, or the id of the single mean vector. */
+ * prediction, not "label"; label_opt: the caller's name for that setting,
+ * in messages about gradient records under the other label. chunk:
+ * examples per gradient pass in mean mode. mean_id: NULL, or the id of
+ * the single mean vector. */
 fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_reader *r,
                                      int64_t group, int from_examples, int pred_label,
-                                     int64_t chunk, const char *mean_id);
+                                     const char *label_opt, int64_t chunk, const char *mean_id);
 void fi_test_vectors_free(fi_test_vectors *tv);
 
 /* The next group of n vectors, in input order: *V gets them [n, P] and

@@ -32,7 +32,7 @@ runb ihvp $M --method exact --damping 0.002 < "$T/test.ex"; is "$rc" 0 "exact ru
 runb ihvp $M --method cg --damping 0.002 --tol 1e-7 < "$T/test.ex"; is "$rc" 0 "cg runs"; cp "$T/.run.out" "$T/cg"
 runb ihvp $M --method lissa --depth 1500 --repeats 8 --damping 0.002 < "$T/test.ex"; is "$rc" 0 "lissa runs"
 cp "$T/.run.out" "$T/lissa"
-like "$err" "scale auto: largest batch-Hessian eigenvalue" "scale auto is logged"
+like "$err" "scale auto: largest eigenvalue of the batch Hessians" "scale auto is logged"
 
 cmpv() { # file-a file-b -> prints max relative error and min correlation over records
   $PY - "$1" "$2" <<'PY'
@@ -132,7 +132,7 @@ is "$rc" 1 "too-small --scale: exit 1"
 like "$err" "diverged.*increase --scale" "the divergence error names --scale"
 runb ihvp $M --method exact --max-exact 100 < "$T/test.ex"
 is "$rc" 1 "exact refuses P above --max-exact: exit 1"
-like "$err" "exceed --max-exact" "... naming --max-exact"
+like "$err" "exceed the limit of 100 .*raise --max-exact" "... naming --max-exact"
 
 # Non-convex: a small tanh mlp; LiSSA with damping still tracks exact.
 train --arch mlp:8 --optim lbfgs --tol 1e-6 --l2 0.01 --seed 3 < "$T/train.ex" > "$T/mlp.model" 2>/dev/null
