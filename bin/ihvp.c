@@ -154,7 +154,7 @@ int main(int argc, char **argv) {
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
   fi_test_vectors *tv = fi_test_vectors_new(m, &ps, r, mean ? 1 : group, from_examples,
-                                            !strcmp(label, "pred"), "--label", chunk,
+                                            !strcmp(label, "pred"), "--label", "--params", chunk,
                                             mean ? mean_id : NULL);
   float *S = NULL; /* sized by the groups read, not by --group */
   int64_t scap = 0;

@@ -190,3 +190,51 @@ long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w) {
   free(c);
   return ng;
 }
+
+/* ---- loading, for influence ---- */
+
+int64_t fi_ihvps_find(const fi_ihvps *h, const char *id) {
+  for (int64_t t = 0; t < h->T; t++)
+    if (!strcmp(h->ids[t], id)) return t;
+  return -1;
+}
+
+void fi_ihvps_load(fi_ihvps *h, const char *path) {
+  memset(h, 0, sizeof *h);
+  h->path = fi_strdup(path);
+  fi_reader *r = fi_reader_open(path);
+  const fi_record *rec;
+  int64_t cap = 0;
+  while ((rec = fi_read(r))) {
+    const float *v;
+    int64_t P = fi_rec_f32(rec, "ihvp", h->T ? h->P : -1, &v, 1);
+    const char *ps = fi_rec_str(rec, "params", NULL, 0);
+    if (h->T == 0) {
+      h->P = P;
+      h->params = ps ? fi_strdup(ps) : NULL;
+    } else if ((ps == NULL) != (h->params == NULL) || (ps && strcmp(ps, h->params))) {
+      fi_rec_die(rec, "params '%s' differ from the first ihvp record's '%s'", ps ? ps : "?",
+                 h->params ? h->params : "?");
+    }
+    if (h->T == cap) {
+      cap = cap ? 2 * cap : 16;
+      h->ids = fi_realloc(h->ids, fi_mul_size(cap, sizeof *h->ids, "ihvp ids"));
+      h->S = fi_realloc(h->S, fi_mul_size(fi_mul_size(cap, P, "ihvp"), sizeof(float), "ihvp"));
+    }
+    if (fi_ihvps_find(h, fi_rec_id(rec)) >= 0) fi_rec_die(rec, "duplicate ihvp id");
+    h->ids[h->T] = fi_strdup(fi_rec_id(rec));
+    memcpy(h->S + h->T * P, v, P * sizeof(float));
+    h->T++;
+  }
+  fi_reader_close(r);
+  if (h->T == 0) fi_die("%s: no ihvp records", path);
+}
+
+void fi_ihvps_free(fi_ihvps *h) {
+  for (int64_t t = 0; t < h->T; t++) free(h->ids[t]);
+  free(h->ids);
+  free(h->S);
+  free(h->params);
+  free(h->path);
+  memset(h, 0, sizeof *h);
+}

@@ -1,6 +1,7 @@
 /* ihvp_records.h - ihvp records (formats/ihvp.md): writing a solve's
- * result as a record that carries its settings, and --combine: averaging
- * LiSSA records whose repeats were split over processes. */
+ * result as a record that carries its settings, --combine (averaging
+ * LiSSA records whose repeats were split over processes), and loading a
+ * file of them for influence. */
 #ifndef FI_IHVP_RECORDS_H
 #define FI_IHVP_RECORDS_H
 #include <stdint.h>
@@ -33,5 +34,22 @@ void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
 typedef struct fi_ihvp_parts fi_ihvp_parts;
 fi_ihvp_parts *fi_ihvp_combine_read(int nfiles, char *const *files);
 long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w);
+
+/* ---- reading: the ihvp records of one file, for influence ---- */
+/* The ihvp records of one file: S [T, P], row t = s_test of ids[t]. */
+typedef struct {
+  int64_t T, P;
+  char **ids;
+  float *S;
+  char *params;     /* their common "params", or NULL */
+  char *path;       /* the file, for messages */
+} fi_ihvps;
+
+/* Load every record of path ("ihvp" f32[P] each, equal P and "params").
+ * Dies on a duplicate id, differing params, or no records. */
+void fi_ihvps_load(fi_ihvps *h, const char *path);
+void fi_ihvps_free(fi_ihvps *h);
+/* Row of id, or -1. */
+int64_t fi_ihvps_find(const fi_ihvps *h, const char *id);
 
 #endif

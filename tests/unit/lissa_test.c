@@ -7,9 +7,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "child.h"
 #include "pool.h"
 #include "solve.h"
 #include "tap.h"
@@ -167,29 +166,6 @@ static fi_oracle make_oracle(const problem *pb, int nthreads, ctx_t *ctxs, void 
     ptrs[t] = &ctxs[t];
   }
   return (fi_oracle){.apply = hvp, .ctx = ptrs, .nthreads = nthreads, .P = pb->P, .N = pb->N};
-}
-
-/* Run fn in a child; return its exit status and its stderr in buf. */
-static int in_child(void (*fn)(void *), void *arg, char *buf, size_t len) {
-  int fd[2];
-  if (pipe(fd)) return -1;
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fd[0]);
-    dup2(fd[1], 2);
-    fn(arg);
-    _exit(0);
-  }
-  close(fd[1]);
-  size_t got = 0;
-  ssize_t n;
-  while (got + 1 < len && (n = read(fd[0], buf + got, len - 1 - got)) > 0) got += n;
-  buf[got] = 0;
-  close(fd[0]);
-  int st;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
 /* Settings for LiSSA (cg and exact read c.shift, cg and exact). */
