@@ -1,8 +1,9 @@
-/* grad - per-example loss gradients, dense or factored. */
-#include <stdio.h>
+/* grad - per-example loss gradients, dense or factored (formats/gradients.md;
+ * the records are written by lib/grad_records.c). */
 #include <stdlib.h>
 #include <string.h>
 #include "grad_factored.h"
+#include "grad_records.h"
 #include "strset.h"
 #include "model.h"
 #include "opts.h"
@@ -62,7 +63,8 @@ int main(int argc, char **argv) {
   fi_examples *ex = fi_examples_new(m);
   float *G = NULL, *probs = NULL; /* sized by the batches read, not by --batch */
   int64_t cap = 0;
-  char key[64];
+  const int nl = fac ? fi_factored_nlayers(fac) : 0;
+  fi_grad_factor lf[FI_MAX_PARAMS]; /* one record's layers */
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
   long long nin = 0, nout = 0;
@@ -87,31 +89,21 @@ int main(int argc, char **argv) {
     if (pred) fi_label_by_prediction(m, ws, ex, nb, probs);
     if (fac) {
       fi_factored_compute(fac, ex, nb);
-      int nl = fi_factored_nlayers(fac);
       for (int64_t i = 0; i < nb; i++) {
-        fi_wbegin(w, fi_examples_id(ex, i), 3 + 2 * nl);
-        fi_wstr(w, "label_kind", label);
-        fi_wint(w, "label", fi_examples_label(ex, i));
-        fi_wstr(w, "params", plist);
         for (int j = 0; j < nl; j++) {
           int64_t in = fi_factored_in(fac, j), out = fi_factored_out(fac, j);
-          snprintf(key, sizeof key, "a.layers.%d", fi_factored_layer(fac, j));
-          fi_wf32(w, key, fi_factored_a(fac, j) + i * in, in);
-          snprintf(key, sizeof key, "delta.layers.%d", fi_factored_layer(fac, j));
-          fi_wf32(w, key, fi_factored_delta(fac, j) + i * out, out);
+          lf[j] = (fi_grad_factor){.name = fi_factored_name(fac, j), .r = 1, .in = in, .out = out,
+                                   .a = fi_factored_a(fac, j) + i * in,
+                                   .delta = fi_factored_delta(fac, j) + i * out};
         }
-        fi_wend(w);
+        fi_grad_write_factored(w, fi_examples_id(ex, i), label, fi_examples_label(ex, i), plist,
+                               nl, lf);
       }
     } else {
       fi_grad_each(m, ws, &ps, ex, NULL, nb, with_l2, G);
-      for (int64_t i = 0; i < nb; i++) {
-        fi_wbegin(w, fi_examples_id(ex, i), 4);
-        fi_wstr(w, "label_kind", label);
-        fi_wint(w, "label", fi_examples_label(ex, i));
-        fi_wstr(w, "params", plist);
-        fi_wf32(w, "grad", G + i * ps.size, ps.size);
-        fi_wend(w);
-      }
+      for (int64_t i = 0; i < nb; i++)
+        fi_grad_write_dense(w, fi_examples_id(ex, i), label, fi_examples_label(ex, i), plist,
+                            G + i * ps.size, ps.size);
     }
     nout += nb;
     fi_examples_clear(ex);

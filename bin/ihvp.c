@@ -1,13 +1,14 @@
 /* ihvp - inverse Hessian-vector products s_test = (H + damping*scale*I)^-1 v
  * for test gradients (formats/ihvp.md). The work is in lib/test_vectors.c
- * (inputs), lib/lissa.c (solvers) and lib/ihvp_records.c (records out,
- * --combine). */
+ * (inputs), lib/model_oracle.h (H), lib/solve.h (the methods) and
+ * lib/ihvp_records.c (records out, --combine). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ihvp_records.h"
-#include "lissa.h"
+#include "model_oracle.h"
+#include "solve.h"
 #include "model.h"
 #include "opts.h"
 #include "stream.h"
@@ -102,12 +103,11 @@ int main(int argc, char **argv) {
   int scale_auto = !strcmp(scale_s, "auto");
   if (!scale_auto && (fi_parse_double(scale_s, &scale) || !(scale > 0)))
     fi_usage_error("--scale must be a positive number or 'auto', not '%s'", scale_s);
-  if (damping >= 1 && !strcmp(method, "lissa")) fi_usage_error("--damping must be below 1 for lissa");
-
+  const fi_solver *sv = fi_solver_find(method);
+  if (damping >= 1 && sv->recursion) fi_usage_error("--damping must be below 1 for %s", method);
   /* Parallelism is ours (threads over repeats/vectors); nested BLAS
    * threads would only oversubscribe the cores. */
-  int is_hvp = !strcmp(method, "hvp");
-  if (threads > 1 && !is_hvp) fi_blas_threads(1);
+  if (threads > 1 && sv->solves) fi_blas_threads(1);
 
   fi_model *m = fi_model_load(model);
   fi_psel ps;
@@ -117,27 +117,45 @@ int main(int argc, char **argv) {
   fi_examples *tr = fi_examples_load(m, train, 1);
   fi_examples_cache_bags(tr, m); /* the model is fixed here: sum each bag once */
   if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
-  fi_oracle o;
   /* a chunk never needs to exceed the training set */
   const int64_t ntrain = fi_examples_count(tr);
   const int ggn = !strcmp(hessian, "ggn");
+  fi_oracle o;
   fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN,
                                             (int)threads, chunk < ntrain ? chunk : ntrain, &o);
   fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
          (long long)o.N, (long long)P, params, method, ggn ? ", Gauss-Newton curvature" : "");
-  if (scale_auto && !is_hvp)
-    scale = fi_lissa_auto_scale(&o, batch, (int)scale_batches, (int)scale_iters, (uint64_t)seed);
-  const fi_ihvp_opts io = {
-      .method = method, .shift = damping * scale, .tol = tol, .max_iter = max_iter,
-      .max_exact = max_exact, .params = params, .label = label, .hessian = hessian,
-      .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff,
-                .scale = scale, .damping = damping, .seed = (uint64_t)seed}};
+  /* What a failure tells the user to change, by kind (the library's
+   * message says what happened). */
+  char diverged[256];
+  const char *advice[] = {
+      [FI_SOLVE_DIVERGED] = diverged,
+      [FI_SOLVE_INDEFINITE] = "increase --damping (or --scale), or use --method exact",
+      [FI_SOLVE_NO_CONVERGENCE] = "raise --max-iter or --tol, or add --damping",
+      [FI_SOLVE_TOO_LARGE] = "use --method cg or lissa, select fewer --params, or raise --max-exact",
+      [FI_SOLVE_NONFINITE] = "the model overflows on the training data: check the inputs' scale "
+                             "and the model's weights",
+      [FI_SOLVE_ZERO] = "nothing to invert: check the model and --params"};
+  fi_solve_error se;
+  if (scale_auto && sv->solves &&
+      fi_auto_scale(&o, batch, (int)scale_batches, (int)scale_iters, (uint64_t)seed, &scale, &se))
+    fi_die("--scale auto: %s (%s)", se.msg, advice[se.status]);
+  snprintf(diverged, sizeof diverged,
+           "increase --scale (now %g; --scale auto estimates the batch %ss' top eigenvalue) or "
+           "--damping (now %g)", scale, fi_oracle_name(&o), damping);
+  const fi_solve_opts so = {
+      .c = {.scale = scale, .damping = damping, .shift = damping * scale, .seed = (uint64_t)seed},
+      .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff},
+      .cg = {.tol = tol, .max_iter = max_iter},
+      .exact = {.max_p = max_exact}};
+  const fi_ihvp_meta meta = {.solver = sv, .opt = &so, .params = params, .label = label,
+                             .hessian = hessian};
 
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
-  const int64_t G = mean ? 1 : group; /* vectors solved together */
-  fi_test_vectors *tv = fi_test_vectors_new(m, &ps, r, G, from_examples, !strcmp(label, "pred"),
-                                            chunk, mean ? mean_id : NULL);
+  fi_test_vectors *tv = fi_test_vectors_new(m, &ps, r, mean ? 1 : group, from_examples,
+                                            !strcmp(label, "pred"), "--label", "--params", chunk,
+                                            mean ? mean_id : NULL);
   float *S = NULL; /* sized by the groups read, not by --group */
   int64_t scap = 0;
   const float *V;
@@ -150,9 +168,10 @@ int main(int argc, char **argv) {
       S = fi_aligned(fi_mul_size(scap = ns, P, "ihvp"), sizeof(float));
     }
     double t0 = fi_now();
-    int64_t cg_iters = fi_ihvp_solve(&o, &io, ns, V, S, ids);
+    fi_solve_info info;
+    if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
     tsolve += fi_now() - t0;
-    for (int64_t s = 0; s < ns; s++, nout++) fi_ihvp_write(w, ids[s], S + s * P, P, &io, cg_iters);
+    for (int64_t s = 0; s < ns; s++, nout++) fi_ihvp_write(w, ids[s], S + s * P, P, &meta, &info);
     fi_progress("%lld ihvp records, %.1fs solving", nout, tsolve);
   }
   fi_progress_end();
@@ -160,7 +179,8 @@ int main(int argc, char **argv) {
   if (fi_test_vectors_nread(tv) == 0)
     fi_die("no input records on %s (test gradients or examples)", fi_reader_name(r));
   fi_reader_close(r);
-  fi_log("%lld input records, %s time %.3fs", fi_test_vectors_nread(tv), is_hvp ? "HVP" : "solver", tsolve);
+  fi_log("%lld input records, %s time %.3fs", fi_test_vectors_nread(tv), sv->solves ? "solver" : "HVP",
+         tsolve);
   fi_writer_close(w);
   fi_done(nout);
   fi_test_vectors_free(tv);

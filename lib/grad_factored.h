@@ -20,6 +20,7 @@ void fi_factored_free(fi_factored *f);
 
 int fi_factored_nlayers(const fi_factored *f);           /* selected layers */
 int fi_factored_layer(const fi_factored *f, int j);      /* dense layer index K */
+const char *fi_factored_name(const fi_factored *f, int j); /* its name, "layers.K" */
 int64_t fi_factored_in(const fi_factored *f, int j);
 int64_t fi_factored_out(const fi_factored *f, int j);
 

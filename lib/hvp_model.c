@@ -1,4 +1,4 @@
-/* hvp_model.c - the HVP oracle of lissa.h over a model and its training set,
+/* hvp_model.c - the oracle of model_oracle.h over a model and its training set,
  * for the Hessian (fi_hvp) or the Gauss-Newton matrix (fi_ggnvp): one fi_ws
  * per thread; batches larger than `chunk` (the full batch of CG and exact)
  * are evaluated chunk by chunk and combined with weights nb_c/nb, so the
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lissa.h"
+#include "model_oracle.h"
 #include "util.h"
 
 typedef void (*product_fn)(const fi_model *m, fi_ws *ws, const fi_psel *ps,
@@ -74,8 +74,9 @@ fi_model_oracle *fi_model_oracle_new(const fi_model *m, const fi_psel *ps,
     c->acc = fi_malloc(fi_mul_size(ps->size, sizeof *c->acc, "HVP sum"));
     mo->ptrs[t] = c;
   }
-  *out = (fi_oracle){.hvp = model_hvp, .ctx = mo->ptrs, .nthreads = nthreads,
-                     .P = ps->size, .N = fi_examples_count(train)};
+  *out = (fi_oracle){.apply = model_hvp, .ctx = mo->ptrs, .nthreads = nthreads,
+                     .P = ps->size, .N = fi_examples_count(train),
+                     .name = curv == FI_CURV_GGN ? "Gauss-Newton matrix" : "Hessian"};
   return mo;
 }
 

@@ -1,5 +1,5 @@
-/* ihvp_records.c - solving by method, ihvp records out, and combining
- * split LiSSA repeats (ihvp_records.h). */
+/* ihvp_records.c - ihvp records out, and combining split LiSSA repeats
+ * (ihvp_records.h). */
 #include "ihvp_records.h"
 
 #include <stdlib.h>
@@ -7,60 +7,25 @@
 
 #include "util.h"
 
-int64_t fi_ihvp_solve(const fi_oracle *o, const fi_ihvp_opts *opt, int64_t m, const float *V,
-                      float *S, const char *const *ids) {
-  const int64_t P = o->P;
-  int64_t cg_iters = 0;
-  if (!strcmp(opt->method, "hvp")) { /* the product itself, full batch, one vector at a time */
-    for (int64_t s = 0; s < m; s++) o->hvp(o->ctx[0], NULL, o->N, V + s * P, S + s * P);
-  } else if (!strcmp(opt->method, "lissa")) {
-    fi_lissa_solve(o, &opt->lissa, m, V, S, ids);
-  } else if (!strcmp(opt->method, "cg")) {
-    fi_cg_solve(o, opt->shift, opt->tol, opt->max_iter, m, V, S, &cg_iters);
-  } else {
-    fi_exact_solve(o, opt->shift, opt->max_exact, m, V, S, NULL, NULL);
-  }
-  return cg_iters;
-}
-
 void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
-                   const fi_ihvp_opts *opt, int64_t cg_iters) {
-  const int is_lissa = !strcmp(opt->method, "lissa"), is_cg = !strcmp(opt->method, "cg");
-  const int ggn = opt->hessian && strcmp(opt->hessian, "full");
-  if (!strcmp(opt->method, "hvp")) {
-    fi_wbegin(w, id, 4 + ggn);
-    fi_wf32(w, "hvp", s, P);
-    fi_wstr(w, "method", opt->method);
-    if (ggn) fi_wstr(w, "hessian", opt->hessian);
-    fi_wstr(w, "params", opt->params);
-    fi_wstr(w, "label", opt->label);
-    fi_wend(w);
-    return;
+                   const fi_ihvp_meta *meta, const fi_solve_info *info) {
+  const fi_solver *sv = meta->solver;
+  const fi_solve_common *c = &meta->opt->c;
+  fi_wrecord(w, id);
+  fi_wf32(w, sv->solves ? "ihvp" : "hvp", s, P);
+  fi_wstr(w, "method", sv->name);
+  if (meta->hessian && strcmp(meta->hessian, "full")) fi_wstr(w, "hessian", meta->hessian);
+  if (sv->solves) {
+    if (sv->fields) sv->fields(w, meta->opt, info);
+    fi_wdouble(w, "scale", c->scale);
+    fi_wdouble(w, "damping", c->damping);
+    fi_wdouble(w, "shift", c->shift);
+    fi_wint(w, "seed", (int64_t)c->seed);
   }
-  const fi_lissa_opts *lo = &opt->lissa;
-  fi_wbegin(w, id, (is_lissa ? 13 : is_cg ? 12 : 9) + ggn);
-  fi_wf32(w, "ihvp", s, P);
-  fi_wstr(w, "method", opt->method);
-  if (ggn) fi_wstr(w, "hessian", opt->hessian);
-  if (is_lissa) {
-    fi_wint(w, "depth", lo->depth);
-    fi_wint(w, "batch", lo->batch);
-    fi_wint(w, "repeats", lo->repeats);
-    fi_wint(w, "repeat_offset", lo->repeat_offset);
-  }
-  if (is_cg) {
-    fi_wdouble(w, "tol", opt->tol);
-    fi_wint(w, "max_iter", opt->max_iter);
-    fi_wint(w, "iters", cg_iters);
-  }
-  fi_wdouble(w, "scale", lo->scale);
-  fi_wdouble(w, "damping", lo->damping);
-  fi_wdouble(w, "shift", opt->shift);
-  fi_wint(w, "seed", (int64_t)lo->seed);
-  fi_wstr(w, "params", opt->params);
-  fi_wstr(w, "label", opt->label);
-  fi_wint(w, "sum_of", is_lissa ? lo->repeats : 1);
-  fi_wend(w);
+  fi_wstr(w, "params", meta->params);
+  fi_wstr(w, "label", meta->label);
+  if (sv->solves) fi_wint(w, "sum_of", info->sum_of);
+  fi_wrecord_end(w);
 }
 
 /* ---- --combine ---- */
@@ -102,7 +67,7 @@ static int cmp_part(const void *a, const void *b, void *g) {
 static void add_part(cgroup **gs, int64_t *ng, int64_t *gcap, const fi_record *rec) {
   const char *id = fi_rec_id(rec);
   const char *method = rec_str_or(rec, "method", "?");
-  if (strcmp(method, "lissa"))
+  if (strcmp(method, fi_solver_lissa.name))
     fi_rec_die(rec, "--combine averages LiSSA repeats; this record's method is '%s'", method);
   const float *v;
   int64_t P = fi_rec_f32(rec, "ihvp", -1, &v, 1);
@@ -171,13 +136,13 @@ static void write_group(fi_writer *w, cgroup *g) {
   }
   float *out = fi_malloc(fi_mul_size(g->P, sizeof(float), "ihvp"));
   for (int64_t j = 0; j < g->P; j++) out[j] = (float)(acc[j] / (double)total);
-  const fi_ihvp_opts opt = {
-      .method = "lissa",
+  const fi_solve_opts opt = {
+      .c = {.scale = g->scale, .damping = g->damping, .shift = g->shift, .seed = (uint64_t)g->seed},
       .lissa = {.depth = g->depth, .batch = g->batch, .repeats = total,
-                .repeat_offset = g->off[ord[0]], .scale = g->scale, .damping = g->damping,
-                .seed = (uint64_t)g->seed},
-      .shift = g->shift, .params = g->params, .label = g->label, .hessian = g->hessian};
-  fi_ihvp_write(w, g->id, out, g->P, &opt, 0);
+                .repeat_offset = g->off[ord[0]]}};
+  const fi_ihvp_meta meta = {.solver = &fi_solver_lissa, .opt = &opt, .params = g->params,
+                             .label = g->label, .hessian = g->hessian};
+  fi_ihvp_write(w, g->id, out, g->P, &meta, &(fi_solve_info){.sum_of = total});
   free(out);
   free(acc);
   free(ord);
@@ -224,4 +189,52 @@ long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w) {
   free(c->gs);
   free(c);
   return ng;
+}
+
+/* ---- loading, for influence ---- */
+
+int64_t fi_ihvps_find(const fi_ihvps *h, const char *id) {
+  for (int64_t t = 0; t < h->T; t++)
+    if (!strcmp(h->ids[t], id)) return t;
+  return -1;
+}
+
+void fi_ihvps_load(fi_ihvps *h, const char *path) {
+  memset(h, 0, sizeof *h);
+  h->path = fi_strdup(path);
+  fi_reader *r = fi_reader_open(path);
+  const fi_record *rec;
+  int64_t cap = 0;
+  while ((rec = fi_read(r))) {
+    const float *v;
+    int64_t P = fi_rec_f32(rec, "ihvp", h->T ? h->P : -1, &v, 1);
+    const char *ps = fi_rec_str(rec, "params", NULL, 0);
+    if (h->T == 0) {
+      h->P = P;
+      h->params = ps ? fi_strdup(ps) : NULL;
+    } else if ((ps == NULL) != (h->params == NULL) || (ps && strcmp(ps, h->params))) {
+      fi_rec_die(rec, "params '%s' differ from the first ihvp record's '%s'", ps ? ps : "?",
+                 h->params ? h->params : "?");
+    }
+    if (h->T == cap) {
+      cap = cap ? 2 * cap : 16;
+      h->ids = fi_realloc(h->ids, fi_mul_size(cap, sizeof *h->ids, "ihvp ids"));
+      h->S = fi_realloc(h->S, fi_mul_size(fi_mul_size(cap, P, "ihvp"), sizeof(float), "ihvp"));
+    }
+    if (fi_ihvps_find(h, fi_rec_id(rec)) >= 0) fi_rec_die(rec, "duplicate ihvp id");
+    h->ids[h->T] = fi_strdup(fi_rec_id(rec));
+    memcpy(h->S + h->T * P, v, P * sizeof(float));
+    h->T++;
+  }
+  fi_reader_close(r);
+  if (h->T == 0) fi_die("%s: no ihvp records", path);
+}
+
+void fi_ihvps_free(fi_ihvps *h) {
+  for (int64_t t = 0; t < h->T; t++) free(h->ids[t]);
+  free(h->ids);
+  free(h->S);
+  free(h->params);
+  free(h->path);
+  memset(h, 0, sizeof *h);
 }

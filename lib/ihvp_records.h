@@ -1,38 +1,28 @@
-/* ihvp_records.h - the ihvp tool's methods as records (formats/ihvp.md):
- * the settings of a solve, solving a group of vectors with the chosen
- * method (the lissa, cg and exact solvers of lissa.h, or hvp: the product
- * H v itself), writing each result as a record that carries its settings,
- * and --combine: averaging LiSSA records whose repeats were split over
- * processes. */
+/* ihvp_records.h - ihvp records (formats/ihvp.md): writing a solve's
+ * result as a record that carries its settings, --combine (averaging
+ * LiSSA records whose repeats were split over processes), and loading a
+ * file of them for influence. */
 #ifndef FI_IHVP_RECORDS_H
 #define FI_IHVP_RECORDS_H
 #include <stdint.h>
 
-#include "lissa.h"
+#include "solve.h"
 #include "stream.h"
 
+/* What an ihvp record says besides its vector. */
 typedef struct {
-  const char *method;      /* "lissa", "cg", "exact" or "hvp" */
-  fi_lissa_opts lissa;     /* lissa's settings; .scale, .damping and .seed are recorded by all */
-  double shift;            /* damping * scale: cg and exact solve (H + shift I) s = v */
-  double tol;              /* cg */
-  int64_t max_iter;        /* cg */
-  int64_t max_exact;       /* exact: largest P */
+  const fi_solver *solver;    /* the method (solve.h) */
+  const fi_solve_opts *opt;   /* its settings */
   const char *params, *label; /* recorded as given */
-  const char *hessian;     /* "ggn" is recorded; NULL or "full" (the default) is not */
-} fi_ihvp_opts;
+  const char *hessian;        /* "ggn" is recorded; NULL or "full" (the default) is not */
+} fi_ihvp_meta;
 
-/* S [m, P] from V [m, P] (the vectors of records ids[0..m), named in
- * errors) with opt->method over the oracle. Returns cg's largest iteration
- * count (0 for the other methods). */
-int64_t fi_ihvp_solve(const fi_oracle *o, const fi_ihvp_opts *opt, int64_t m, const float *V,
-                      float *S, const char *const *ids);
-/* One record for vector s [P]: {id, ihvp, method, [hessian,] <method's
- * settings>, scale, damping, shift, seed, params, label, sum_of}, or for hvp
- * {id, hvp, method, [hessian,] params, label}. cg_iters: fi_ihvp_solve's
- * answer. */
+/* One record for vector s [P]: {id, ihvp, method, [hessian,] <the method's
+ * fields>, scale, damping, shift, seed, params, label, sum_of}, or for a
+ * method that does not solve (hvp) {id, hvp, method, [hessian,] params,
+ * label}. info: what the solve of its group reported. */
 void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
-                   const fi_ihvp_opts *opt, int64_t cg_iters);
+                   const fi_ihvp_meta *meta, const fi_solve_info *info);
 
 /* --combine in two steps: read the LiSSA records of files[0..nfiles)
  * (none: stdin), grouped by id (dies on another method, settings that
@@ -44,5 +34,22 @@ void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
 typedef struct fi_ihvp_parts fi_ihvp_parts;
 fi_ihvp_parts *fi_ihvp_combine_read(int nfiles, char *const *files);
 long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w);
+
+/* ---- reading: the ihvp records of one file, for influence ---- */
+/* The ihvp records of one file: S [T, P], row t = s_test of ids[t]. */
+typedef struct {
+  int64_t T, P;
+  char **ids;
+  float *S;
+  char *params;     /* their common "params", or NULL */
+  char *path;       /* the file, for messages */
+} fi_ihvps;
+
+/* Load every record of path ("ihvp" f32[P] each, equal P and "params").
+ * Dies on a duplicate id, differing params, or no records. */
+void fi_ihvps_load(fi_ihvps *h, const char *path);
+void fi_ihvps_free(fi_ihvps *h);
+/* Row of id, or -1. */
+int64_t fi_ihvps_find(const fi_ihvps *h, const char *id);
 
 #endif

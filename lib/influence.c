@@ -8,56 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_vectors.h"
+#include "grad_records.h"
 #include "util.h"
-
-/* ---- ihvp records ---- */
-
-int64_t fi_ihvps_find(const fi_ihvps *h, const char *id) {
-  for (int64_t t = 0; t < h->T; t++)
-    if (!strcmp(h->ids[t], id)) return t;
-  return -1;
-}
-
-void fi_ihvps_load(fi_ihvps *h, const char *path) {
-  memset(h, 0, sizeof *h);
-  h->path = fi_strdup(path);
-  fi_reader *r = fi_reader_open(path);
-  const fi_record *rec;
-  int64_t cap = 0;
-  while ((rec = fi_read(r))) {
-    const float *v;
-    int64_t P = fi_rec_f32(rec, "ihvp", h->T ? h->P : -1, &v, 1);
-    const char *ps = fi_rec_str(rec, "params", NULL, 0);
-    if (h->T == 0) {
-      h->P = P;
-      h->params = ps ? fi_strdup(ps) : NULL;
-    } else if ((ps == NULL) != (h->params == NULL) || (ps && strcmp(ps, h->params))) {
-      fi_rec_die(rec, "params '%s' differ from the first ihvp record's '%s'", ps ? ps : "?",
-                 h->params ? h->params : "?");
-    }
-    if (h->T == cap) {
-      cap = cap ? 2 * cap : 16;
-      h->ids = fi_realloc(h->ids, fi_mul_size(cap, sizeof *h->ids, "ihvp ids"));
-      h->S = fi_realloc(h->S, fi_mul_size(fi_mul_size(cap, P, "ihvp"), sizeof(float), "ihvp"));
-    }
-    if (fi_ihvps_find(h, fi_rec_id(rec)) >= 0) fi_rec_die(rec, "duplicate ihvp id");
-    h->ids[h->T] = fi_strdup(fi_rec_id(rec));
-    memcpy(h->S + h->T * P, v, P * sizeof(float));
-    h->T++;
-  }
-  fi_reader_close(r);
-  if (h->T == 0) fi_die("%s: no ihvp records", path);
-}
-
-void fi_ihvps_free(fi_ihvps *h) {
-  for (int64_t t = 0; t < h->T; t++) free(h->ids[t]);
-  free(h->ids);
-  free(h->S);
-  free(h->params);
-  free(h->path);
-  memset(h, 0, sizeof *h);
-}
 
 void fi_scores_write(fi_writer *w, const char *id, const char *const *ids,
                      const float *scores, int64_t n) {
@@ -78,69 +30,67 @@ static void check_score(float sc, const char *train_id, const char *test_id) {
 
 /* ---- a gradient stream ---- */
 
-/* A selected dense-layer tensor, for factored gradient records. */
+/* A layer's factors for the batch, and for a weight part the T blocks of
+ * S stacked once, so each batch is one GEMM. */
 typedef struct {
-  int64_t off, numel;
-  int bias;
-  char akey[40], dkey[40];
-  float *SW;                /* weights: S blocks stacked [T*out, in] */
-  int64_t in, out;
-  float *A, *D;             /* this batch's factors: [batch, in], [batch, out] */
-} ftensor;
+  float *A, *D;             /* this batch's factors: [rows, in], [rows, out] */
+} fbatch;
 
 typedef struct {            /* the stream's state */
   const fi_ihvps *h;
+  const fi_model *m;
+  const fi_psel *ps;
   char *pnames;             /* the selection's tensor names (with a model), or NULL */
   int64_t batch;
   int64_t n, nb;            /* records scored, records in the current batch */
   char **ids;               /* [n + nb] */
   float *sc;                /* [n, T] grows with the stream */
   int64_t idcap;
-  float *G;                 /* dense: [batch, P] */
-  int factored;             /* -1 until the first record */
-  ftensor ft[FI_MAX_PARAMS];
-  int nf;
+  fi_grad_layout *L;        /* from the first record */
+  fi_grad_view *v;
+  float *G;                 /* whole dense records: [rows, P] */
+  fbatch *fb;               /* per layer */
+  float **SW;               /* per part: a weight's S blocks stacked [T*out, in], else NULL */
+  float **GD;               /* per part: a dense part's rows [rows, numel], else NULL */
   float *Y;                 /* factored weights: [T*out, batch] */
   int64_t ycap;
   int64_t rows;             /* batch rows allocated: grown up to batch as records come */
 } gstream;
 
-/* Factored records: one ftensor per selected tensor, which must all be
- * dense-layer weights or biases. */
-static void plan_factored(gstream *g, const fi_model *m, const fi_psel *ps) {
-  for (int i = 0; i < ps->n; i++) {
-    const char *name = fi_model_param_name(m, ps->idx[i]);
-    int k;
-    char suffix[16];
-    if (sscanf(name, "layers.%d.%15s", &k, suffix) != 2 ||
-        (strcmp(suffix, "weight") && strcmp(suffix, "bias")))
-      fi_die("factored gradients cover dense layers only; selected parameter '%s' is not one", name);
-    ftensor *f = &g->ft[g->nf++];
-    memset(f, 0, sizeof *f);
-    f->off = ps->off[i];
-    f->numel = fi_model_param_numel(m, ps->idx[i]);
-    f->bias = !strcmp(suffix, "bias");
-    snprintf(f->akey, sizeof f->akey, "a.layers.%d", k);
-    snprintf(f->dkey, sizeof f->dkey, "delta.layers.%d", k);
-  }
-}
-
-/* The first record fixes a tensor's factor sizes: allocate its batch
- * buffers, and stack the T weight blocks of S once (one GEMM per batch). */
-static void shape_factored(gstream *g, ftensor *f, const fi_record *rec, int64_t in, int64_t out) {
+/* The first record fixes the layout: factored records need the model and
+ * must fit its selected tensors; stack the weight blocks of S. */
+static void plan(gstream *g, const fi_record *rec) {
   const int64_t T = g->h->T, P = g->h->P;
-  if (f->bias ? out != f->numel : in * out != f->numel)
-    fi_rec_die(rec, "factors %s (%lld) / %s (%lld) do not fit the %s's %lld elements",
-               f->akey, (long long)in, f->dkey, (long long)out, f->bias ? "bias" : "weight",
-               (long long)f->numel);
-  f->in = in;
-  f->out = out;
-  f->A = fi_aligned(fi_mul_size(g->rows, in, "factors"), sizeof(float));
-  f->D = fi_aligned(fi_mul_size(g->rows, out, "factors"), sizeof(float));
-  if (!f->bias) {
-    f->SW = fi_aligned(fi_mul_size(T * out, in, "stacked ihvp"), sizeof(float));
-    for (int64_t t = 0; t < T; t++)
-      memcpy(f->SW + t * out * in, g->h->S + t * P + f->off, out * in * sizeof(float));
+  g->L = fi_grad_layout_new(rec, P);
+  g->v = fi_grad_view_new(g->L);
+  const fi_grad_layout *L = g->L;
+  if (L->whole) return;
+  if (!g->m) fi_rec_die(rec, "no \"grad\" field: factored gradients need --model (and --params)");
+  if (L->nparts != g->ps->n)
+    fi_rec_die(rec, "%d gradient parts, but %d selected tensors", L->nparts, g->ps->n);
+  g->fb = fi_calloc(L->nlayers ? L->nlayers : 1, sizeof *g->fb);
+  g->SW = fi_calloc(L->nparts, sizeof *g->SW);
+  g->GD = fi_calloc(L->nparts, sizeof *g->GD);
+  for (int i = 0; i < L->nparts; i++) {
+    const fi_grad_part *pt = &L->parts[i];
+    int64_t numel = fi_model_param_numel(g->m, g->ps->idx[i]);
+    if (pt->kind == FI_GPART_DENSE) {
+      if (pt->numel != numel)
+        fi_rec_die(rec, "'%s' (%lld) does not fit %s's %lld elements", pt->key, (long long)pt->numel,
+                   pt->pname, (long long)numel);
+      continue;
+    }
+    const fi_grad_layer *l = &L->layers[pt->layer];
+    if (pt->numel != numel)
+      fi_rec_die(rec, "factors %s (%lld) / %s (%lld) do not fit the %s's %lld elements", l->akey,
+                 (long long)l->in, l->dkey, (long long)l->out,
+                 pt->kind == FI_GPART_BIAS ? "bias" : "weight", (long long)numel);
+    if (pt->kind == FI_GPART_WEIGHT) {
+      g->SW[i] = fi_aligned(fi_mul_size(T * l->out, l->in, "stacked ihvp"), sizeof(float));
+      for (int64_t t = 0; t < T; t++)
+        memcpy(g->SW[i] + t * l->out * l->in, g->h->S + t * P + pt->off,
+               l->out * l->in * sizeof(float));
+    }
   }
 }
 
@@ -158,15 +108,16 @@ static void make_room(gstream *g) {
   if (g->nb < g->rows) return;
   int64_t rows = g->rows ? 2 * g->rows : 64;
   if (rows > g->batch) rows = g->batch;
-  if (g->factored) {
-    for (int j = 0; j < g->nf; j++) {
-      ftensor *f = &g->ft[j];
-      if (!f->out) continue; /* sized at its first record */
-      f->A = regrow(f->A, g->nb, rows, f->in);
-      f->D = regrow(f->D, g->nb, rows, f->out);
-    }
-  } else {
+  const fi_grad_layout *L = g->L;
+  if (L->whole) {
     g->G = regrow(g->G, g->nb, rows, g->h->P);
+  } else {
+    for (int j = 0; j < L->nlayers; j++) {
+      g->fb[j].A = regrow(g->fb[j].A, g->nb, rows, L->layers[j].in);
+      g->fb[j].D = regrow(g->fb[j].D, g->nb, rows, L->layers[j].out);
+    }
+    for (int i = 0; i < L->nparts; i++)
+      if (L->parts[i].kind == FI_GPART_DENSE) g->GD[i] = regrow(g->GD[i], g->nb, rows, L->parts[i].numel);
   }
   g->rows = rows;
 }
@@ -175,7 +126,10 @@ static void make_room(gstream *g) {
 static void add_record(gstream *g, const fi_record *rec) {
   const int64_t T = g->h->T, P = g->h->P, nb = g->nb;
   /* training gradients: under the gold label, over the ihvp records' parameters */
-  fi_gradient_check(rec, "gold", NULL, g->pnames, g->h->params);
+  const fi_grad_expect e = {.label_kind = "gold", .label_fix = "grad --label", .pnames = g->pnames,
+                            .spec = g->h->params, .params_opt = "--params"};
+  fi_grad_check(rec, &e);
+  if (!g->L) plan(g, rec);
   if (g->n + nb >= g->idcap) {
     g->idcap = g->idcap ? 2 * g->idcap : 1024;
     g->ids = fi_realloc(g->ids, fi_mul_size(g->idcap, sizeof *g->ids, "ids"));
@@ -183,23 +137,22 @@ static void add_record(gstream *g, const fi_record *rec) {
   }
   g->ids[g->n + nb] = fi_strdup(fi_rec_id(rec));
   make_room(g);
-  if (!g->factored) {
-    const float *v;
-    fi_rec_f32(rec, "grad", P, &v, 1);
-    memcpy(g->G + nb * P, v, P * sizeof(float));
+  const fi_grad_layout *L = g->L;
+  fi_grad_read(L, rec, g->v);
+  if (L->whole) {
+    memcpy(g->G + nb * P, g->v->g, P * sizeof(float));
   } else {
-    for (int j = 0; j < g->nf; j++) {
-      ftensor *f = &g->ft[j];
-      const float *a, *d;
-      int64_t in = fi_rec_f32(rec, f->akey, -1, &a, 1);
-      int64_t out = fi_rec_f32(rec, f->dkey, -1, &d, 1);
-      if (!f->out) shape_factored(g, f, rec, in, out);
-      else if (in != f->in || out != f->out)
-        fi_rec_die(rec, "factor sizes %lld/%lld differ from earlier records (%lld/%lld)",
-                   (long long)in, (long long)out, (long long)f->in, (long long)f->out);
-      memcpy(f->A + nb * in, a, in * sizeof(float));
-      memcpy(f->D + nb * out, d, out * sizeof(float));
+    for (int j = 0; j < L->nlayers; j++) {
+      const fi_grad_layer *l = &L->layers[j];
+      if (g->v->layer[j].r != 1)
+        fi_rec_die(rec, "'%s' has %lld rows: influence scores factors of one row per record",
+                   l->akey, (long long)g->v->layer[j].r);
+      memcpy(g->fb[j].A + nb * l->in, g->v->layer[j].a, l->in * sizeof(float));
+      memcpy(g->fb[j].D + nb * l->out, g->v->layer[j].delta, l->out * sizeof(float));
     }
+    for (int i = 0; i < L->nparts; i++)
+      if (L->parts[i].kind == FI_GPART_DENSE)
+        memcpy(g->GD[i] + nb * L->parts[i].numel, g->v->dense[i], L->parts[i].numel * sizeof(float));
   }
   g->nb++;
 }
@@ -208,19 +161,27 @@ static void add_record(gstream *g, const fi_record *rec) {
 static void score_batch(gstream *g) {
   const int64_t T = g->h->T, P = g->h->P, nb = g->nb;
   const float *S = g->h->S;
+  const fi_grad_layout *L = g->L;
   float *out = g->sc + g->n * T; /* [nb, T] */
-  if (!g->factored) {
+  if (L->whole) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)T, (int)P, -1.0f, g->G,
                 (int)P, S, (int)P, 0.0f, out, (int)T);
   } else {
     memset(out, 0, nb * T * sizeof(float));
-    for (int j = 0; j < g->nf; j++) {
-      const ftensor *f = &g->ft[j];
-      const int64_t in = f->in, o = f->out;
-      if (f->bias) { /* g_b = delta: plain dots */
+    for (int j = 0; j < L->nparts; j++) {
+      const fi_grad_part *pt = &L->parts[j];
+      if (pt->kind == FI_GPART_DENSE) { /* out -= G_part S_part^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)T, (int)pt->numel, -1.0f,
+                    g->GD[j], (int)pt->numel, S + pt->off, (int)P, 1.0f, out, (int)T);
+        continue;
+      }
+      const fi_grad_layer *l = &L->layers[pt->layer];
+      const fbatch *f = &g->fb[pt->layer];
+      const int64_t in = l->in, o = l->out;
+      if (pt->kind == FI_GPART_BIAS) { /* g_b = delta: plain dots */
         for (int64_t i = 0; i < nb; i++)
           for (int64_t t = 0; t < T; t++)
-            out[i * T + t] -= cblas_sdot((int)o, f->D + i * o, 1, S + t * P + f->off, 1);
+            out[i * T + t] -= cblas_sdot((int)o, f->D + i * o, 1, S + t * P + pt->off, 1);
       } else {       /* g_W . S_W = delta^T S_W a: Y = SW A^T, then rows of delta */
         if (T * o * nb > g->ycap) {
           free(g->Y);
@@ -229,7 +190,7 @@ static void score_batch(gstream *g) {
         }
         const float *Y = g->Y;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(T * o), (int)nb, (int)in,
-                    1.0f, f->SW, (int)in, f->A, (int)in, 0.0f, g->Y, (int)nb);
+                    1.0f, g->SW[j], (int)in, f->A, (int)in, 0.0f, g->Y, (int)nb);
         for (int64_t t = 0; t < T; t++)
           for (int64_t i = 0; i < nb; i++) {
             double s = 0;
@@ -247,19 +208,36 @@ static void score_batch(gstream *g) {
   fi_progress("%lld gradients", (long long)g->n);
 }
 
+static void gstream_free(gstream *g) {
+  for (int64_t i = 0; i < g->n; i++) free(g->ids[i]);
+  free(g->ids);
+  free(g->sc);
+  free(g->pnames);
+  free(g->G);
+  free(g->Y);
+  if (g->L && !g->L->whole) {
+    for (int j = 0; j < g->L->nlayers; j++) {
+      free(g->fb[j].A);
+      free(g->fb[j].D);
+    }
+    for (int i = 0; i < g->L->nparts; i++) {
+      free(g->SW[i]);
+      free(g->GD[i]);
+    }
+  }
+  free(g->fb);
+  free(g->SW);
+  free(g->GD);
+  fi_grad_view_free(g->v);
+  fi_grad_layout_free(g->L);
+}
+
 long long fi_score_gradient_stream(const fi_ihvps *h, const fi_model *m, const fi_psel *ps,
                                    int64_t batch, fi_reader *r, fi_writer *w) {
   const int64_t T = h->T;
-  gstream g = {.h = h, .batch = batch, .factored = -1, .pnames = m ? fi_psel_names(m, ps) : NULL};
+  gstream g = {.h = h, .m = m, .ps = ps, .batch = batch, .pnames = m ? fi_psel_names(m, ps) : NULL};
   for (;;) {
     const fi_record *rec = fi_read(r);
-    if (rec && g.factored < 0) {
-      g.factored = !fi_rec_has(rec, "grad");
-      if (g.factored) {
-        if (!m) fi_rec_die(rec, "no \"grad\" field: factored gradients need --model (and --params)");
-        plan_factored(&g, m, ps);
-      }
-    }
     if (rec) add_record(&g, rec);
     if (g.nb == batch || (!rec && g.nb > 0)) score_batch(&g);
     if (!rec) break;
@@ -274,17 +252,7 @@ long long fi_score_gradient_stream(const fi_ihvps *h, const fi_model *m, const f
   }
   fi_log("%lld gradient records x %lld ihvp records", (long long)n, (long long)T);
   free(col);
-  for (int64_t i = 0; i < n; i++) free(g.ids[i]);
-  free(g.ids);
-  free(g.sc);
-  free(g.pnames);
-  free(g.G);
-  free(g.Y);
-  for (int j = 0; j < g.nf; j++) {
-    free(g.ft[j].A);
-    free(g.ft[j].D);
-    free(g.ft[j].SW);
-  }
+  gstream_free(&g);
   return (long long)T;
 }
 

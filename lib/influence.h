@@ -11,24 +11,9 @@
 #define FI_INFLUENCE_H
 #include <stdint.h>
 
+#include "ihvp_records.h"
 #include "model.h"
 #include "stream.h"
-
-/* The ihvp records of one file: S [T, P], row t = s_test of ids[t]. */
-typedef struct {
-  int64_t T, P;
-  char **ids;
-  float *S;
-  char *params;     /* their common "params", or NULL */
-  char *path;       /* the file, for messages */
-} fi_ihvps;
-
-/* Load every record of path ("ihvp" f32[P] each, equal P and "params").
- * Dies on a duplicate id, differing params, or no records. */
-void fi_ihvps_load(fi_ihvps *h, const char *path);
-void fi_ihvps_free(fi_ihvps *h);
-/* Row of id, or -1. */
-int64_t fi_ihvps_find(const fi_ihvps *h, const char *id);
 
 /* {id, ids[0..n), scores[0..n)}. */
 void fi_scores_write(fi_writer *w, const char *id, const char *const *ids,

@@ -921,6 +921,11 @@ struct fi_writer {
   char id[96];
   int64_t nrec;
   const char *key;
+  /* fi_wrecord: the fields go to rbuf and are counted, the map header and
+   * id are written before them at fi_wrecord_end */
+  int building, nfields;
+  char *rid, *rbuf;
+  size_t rlen, rcap;
 };
 
 static void wflush(fi_writer *w) {
@@ -950,6 +955,15 @@ static void wdirect(fi_writer *w, const char *p, size_t n) {
 
 static int wcb(void *data, const char *p, size_t n) {
   fi_writer *w = data;
+  if (w->building) {
+    if (w->rlen + n > w->rcap) {
+      while (w->rlen + n > w->rcap) w->rcap = w->rcap ? 2 * w->rcap : 4096;
+      w->rbuf = fi_realloc(w->rbuf, w->rcap);
+    }
+    memcpy(w->rbuf + w->rlen, p, n);
+    w->rlen += n;
+    return 0;
+  }
   w->total += n;
   if (n >= (1 << 16)) { /* big payloads skip the copy */
     wflush(w);
@@ -992,7 +1006,9 @@ void fi_writer_close(fi_writer *w) {
       /* pipes and terminals refuse fsync with EINVAL: that is fine */
     }
   }
+  if (w->building) fi_die("internal: record '%s' begun and never ended", w->id);
   free(w->buf);
+  free(w->rbuf);
   free(w->name);
   free(w);
 }
@@ -1024,16 +1040,54 @@ void fi_wbegin(fi_writer *w, const char *id, int n) {
   pack_str(w, id, strlen(id));
 }
 void fi_wend(fi_writer *w) { (void)w; }
-void fi_wkey(fi_writer *w, const char *key) {
+
+void fi_wrecord(fi_writer *w, const char *id) {
+  if (w->building) fi_die("internal: record '%.80s' begun inside record '%s'", id, w->id);
+  check_id(id);
+  snprintf(w->id, sizeof w->id, "%.80s", id);
+  w->rid = fi_strdup(id);
+  w->building = 1;
+  w->nfields = 0;
+  w->rlen = 0;
+}
+void fi_wrecord_end(fi_writer *w) {
+  if (!w->building) fi_die("internal: record end without a record");
+  w->building = 0;
+  w->nrec++;
+  msgpack_pack_map(&w->pk, (size_t)w->nfields + 1);
+  pack_str(w, "id", 2);
+  pack_str(w, w->rid, strlen(w->rid));
+  wcb(w, w->rbuf, w->rlen);
+  free(w->rid);
+  w->rid = NULL;
+}
+
+/* A key: counted as a field of a fi_wrecord record (nested keys use
+ * nested_key, and nested maps are refused there). */
+static void nested_key(fi_writer *w, const char *key) {
   w->key = key;
   pack_str(w, key, strlen(key));
 }
+void fi_wkey(fi_writer *w, const char *key) {
+  w->nfields += w->building;
+  nested_key(w, key);
+}
+static void no_nesting(const fi_writer *w) {
+  if (w->building) fi_die("internal: a nested map or array in counted record '%s'", w->id);
+}
 void fi_vmap_begin(fi_writer *w, int n) {
+  no_nesting(w);
   w->id[0] = 0; /* a map without id (a model file) */
   msgpack_pack_map(&w->pk, (size_t)n);
 }
-void fi_vmap(fi_writer *w, int n) { msgpack_pack_map(&w->pk, (size_t)n); }
-void fi_varray(fi_writer *w, int n) { msgpack_pack_array(&w->pk, (size_t)n); }
+void fi_vmap(fi_writer *w, int n) {
+  no_nesting(w);
+  msgpack_pack_map(&w->pk, (size_t)n);
+}
+void fi_varray(fi_writer *w, int n) {
+  no_nesting(w);
+  msgpack_pack_array(&w->pk, (size_t)n);
+}
 void fi_vstr(fi_writer *w, const char *s) { pack_str(w, s, strlen(s)); }
 void fi_vkey_raw(fi_writer *w, const char *s, size_t n) {
   w->key = NULL;
@@ -1116,8 +1170,10 @@ void fi_wscored(fi_writer *w, const char *key, const char *const *ids, const flo
   msgpack_pack_array(&w->pk, (size_t)n);
   for (int64_t i = 0; i < n; i++) {
     msgpack_pack_map(&w->pk, 2);
-    fi_wstr(w, "id", ids[i]);
-    fi_wdouble(w, "score", scores[i]);
+    nested_key(w, "id");
+    fi_vstr(w, ids[i]);
+    nested_key(w, "score");
+    fi_vdouble(w, scores[i]);
   }
 }
 void fi_wcopy(fi_writer *w, const char *key, const fi_record *rec, const char *srckey) {

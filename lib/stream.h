@@ -103,6 +103,13 @@ uint64_t fi_writer_bytes(const fi_writer *w);
 /* A record: fi_wbegin(w, id, n) then exactly n more fields, then fi_wend. */
 void fi_wbegin(fi_writer *w, const char *id, int nfields_after_id);
 void fi_wend(fi_writer *w);
+/* A record whose fields are counted as they are written (for records whose
+ * fields depend on settings): fi_wrecord(w, id), any fi_w* field calls
+ * (no nested fi_vmap/fi_varray), then fi_wrecord_end(w) writes the map
+ * header, the id and the fields: the same bytes as fi_wbegin with the
+ * right count. The fields are held in memory until then. */
+void fi_wrecord(fi_writer *w, const char *id);
+void fi_wrecord_end(fi_writer *w);
 void fi_wstr(fi_writer *w, const char *key, const char *s);
 void fi_wint(fi_writer *w, const char *key, int64_t v);
 void fi_wdouble(fi_writer *w, const char *key, double v);

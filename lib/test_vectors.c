@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grad_records.h"
 #include "util.h"
 
 struct fi_test_vectors {
@@ -13,6 +14,11 @@ struct fi_test_vectors {
   const fi_psel *ps;
   fi_reader *r;
   int from_examples, need_label;
+  const char *label_opt;  /* the caller's names of the label and selection settings */
+  const char *params_opt;
+  fi_grad_layout *layout; /* of the gradient records, from the first */
+  fi_grad_view *view;
+  float *gbuf;            /* mean mode: one record's vector [P] */
   char *pnames;         /* the selection's names, to check gradient records */
   int64_t chunk;
   const char *mean_id;
@@ -32,7 +38,8 @@ struct fi_test_vectors {
 
 fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_reader *r,
                                      int64_t group, int from_examples, int pred_label,
-                                     int64_t chunk, const char *mean_id) {
+                                     const char *label_opt, const char *params_opt, int64_t chunk,
+                                     const char *mean_id) {
   fi_test_vectors *tv = fi_calloc(1, sizeof *tv);
   tv->group = group;
   tv->ids = fi_calloc(group, sizeof *tv->ids);
@@ -42,6 +49,8 @@ fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_re
   tv->r = r;
   tv->from_examples = from_examples;
   tv->need_label = !pred_label;
+  tv->label_opt = label_opt;
+  tv->params_opt = params_opt;
   tv->pnames = fi_psel_names(m, ps);
   tv->chunk = chunk;
   tv->mean_id = mean_id;
@@ -80,6 +89,9 @@ void fi_test_vectors_free(fi_test_vectors *tv) {
   free(tv->Gex);
   free(tv->probs);
   free(tv->ex);
+  free(tv->gbuf);
+  fi_grad_view_free(tv->view);
+  fi_grad_layout_free(tv->layout);
   free(tv);
 }
 
@@ -93,52 +105,23 @@ static const fi_record *next_record(fi_test_vectors *tv) {
   return rec;
 }
 
-/* Whether the selection spec (as --params takes it: default, all, or a
- * comma list of names and prefixes ending at a dot) selects exactly the
- * comma-separated tensor names, as far as names alone can tell (the
- * element count, checked elsewhere, covers the rest). */
-static int spec_selects(const char *spec, const char *names) {
-  if (!strcmp(spec, names) || !strcmp(spec, "all")) return 1;
-  if (!strcmp(spec, "default") || !*spec) return !strstr(names, "embedding.weight");
-  for (int pass = 0; pass < 2; pass++) { /* every name matched by an item, every item by a name */
-    const char *outer = pass ? spec : names, *inner = pass ? names : spec;
-    for (const char *o = outer; *o;) {
-      size_t ol = strcspn(o, ",");
-      int hit = 0;
-      for (const char *i = inner; *i && !hit;) {
-        size_t il = strcspn(i, ",");
-        const char *item = pass ? o : i, *name = pass ? i : o;
-        size_t itl = pass ? ol : il, nml = pass ? il : ol;
-        hit = itl <= nml && !strncmp(name, item, itl) && (nml == itl || name[itl] == '.');
-        i += il + (i[il] == ',');
-      }
-      if (!hit) return 0;
-      o += ol + (o[ol] == ',');
-    }
-  }
-  return 1;
-}
-
-void fi_gradient_check(const fi_record *rec, const char *want_kind, const char *label_opt,
-                       const char *pnames, const char *spec) {
-  const char *kind = fi_rec_str(rec, "label_kind", NULL, 0);
-  if (kind && want_kind && strcmp(kind, want_kind)) {
-    if (label_opt)
-      fi_rec_die(rec, "gradient of the loss under the %s label, but %s is %s: give %s %s", kind,
-                 label_opt, want_kind, label_opt, kind);
-    fi_rec_die(rec, "gradient of the loss under the %s label, but training examples are scored "
-               "under their %s labels: make the gradients with grad --label %s", kind, want_kind,
-               want_kind);
-  }
-  const char *pl = fi_rec_str(rec, "params", NULL, 0);
-  if (pl && pnames && strcmp(pl, pnames))
-    fi_rec_die(rec, "gradient over parameters '%s', but --params selects '%s'", pl, pnames);
-  if (pl && !pnames && spec && !spec_selects(spec, pl))
-    fi_rec_die(rec, "gradient over parameters '%s', but --params selects '%s'", pl, spec);
-}
-
 static int is_gradient(const fi_test_vectors *tv, const fi_record *rec) {
-  return !tv->from_examples && fi_rec_has(rec, "grad");
+  return !tv->from_examples && fi_grad_is_record(rec);
+}
+
+/* A gradient record's dense vector into g [P], checked: its provenance
+ * against the vectors', its layout against the stream's first. */
+static void gradient_vector(fi_test_vectors *tv, const fi_record *rec, float *g) {
+  const fi_grad_expect e = {.label_kind = tv->need_label ? "gold" : "pred",
+                            .label_opt = tv->label_opt, .pnames = tv->pnames,
+                            .params_opt = tv->params_opt};
+  fi_grad_check(rec, &e);
+  if (!tv->layout) {
+    tv->layout = fi_grad_layout_new(rec, tv->ps->size);
+    tv->view = fi_grad_view_new(tv->layout);
+  }
+  fi_grad_read(tv->layout, rec, tv->view);
+  fi_grad_densify(tv->layout, tv->view, g);
 }
 
 static int finite_row(const float *g, int64_t P) {
@@ -195,15 +178,14 @@ static int64_t mean_vector(fi_test_vectors *tv) {
   const int64_t P = tv->ps->size;
   double *macc = fi_calloc(P, sizeof *macc);
   int64_t mcount = 0;
+  if (!tv->gbuf) tv->gbuf = fi_aligned(P, sizeof *tv->gbuf);
   fi_examples_clear(tv->tex);
   while (!tv->eof) {
     const fi_record *rec;
     while ((rec = next_record(tv))) {
       if (is_gradient(tv, rec)) {
-        fi_gradient_check(rec, tv->need_label ? "gold" : "pred", "--label", tv->pnames, NULL);
-        const float *g;
-        fi_rec_f32(rec, "grad", P, &g, 1);
-        for (int64_t k = 0; k < P; k++) macc[k] += g[k];
+        gradient_vector(tv, rec, tv->gbuf);
+        for (int64_t k = 0; k < P; k++) macc[k] += tv->gbuf[k];
         mcount++;
         continue;
       }
@@ -218,7 +200,7 @@ static int64_t mean_vector(fi_test_vectors *tv) {
       fi_examples_clear(tv->tex);
     }
   }
-  if (mcount == 0) fi_die("--mean: no input records");
+  if (mcount == 0) fi_die("no input records for the mean vector");
   reserve(tv, 1);
   for (int64_t k = 0; k < P; k++) tv->V[k] = (float)(macc[k] / (double)mcount);
   free(macc);
@@ -237,10 +219,7 @@ static int64_t next_group(fi_test_vectors *tv) {
   while (ns < tv->group && (rec = next_record(tv))) {
     reserve(tv, ns + 1);
     if (is_gradient(tv, rec)) { /* straight into V */
-      fi_gradient_check(rec, tv->need_label ? "gold" : "pred", "--label", tv->pnames, NULL);
-      const float *g;
-      fi_rec_f32(rec, "grad", P, &g, 1);
-      memcpy(tv->V + ns * P, g, P * sizeof *tv->V);
+      gradient_vector(tv, rec, tv->V + ns * P);
       tv->ex[ns] = -1;
     } else {
       fi_examples_add(tv->tex, rec, tv->need_label);

@@ -1,5 +1,6 @@
 /* test_vectors.h - the right-hand sides v of ihvp, read from a stream.
- * An input record carrying "grad" f32[P] is a test gradient, used as is;
+ * An input gradient record (lib/grad_records.h: "grad" f32[P], or parts
+ * and factors over "params") is a test gradient, used as its dense vector;
  * any other record is an example, whose loss gradient (under its gold
  * label, or under the model's predicted class) is computed with the model,
  * batched per group. With a mean id, the whole stream becomes one vector:
@@ -16,11 +17,14 @@ typedef struct fi_test_vectors fi_test_vectors;
 /* Vectors over the selection ps of m from r (all three must outlive the
  * reader), in groups of at most `group`. from_examples: every record is an
  * example, even with "grad". pred_label: examples' loss under the model's
- * prediction, not "label". chunk: examples per gradient pass in mean mode.
- * mean_id: NULL, or the id of the single mean vector. */
+ * prediction, not "label"; label_opt, params_opt: the caller's names for
+ * those settings, in messages about gradient records made otherwise. chunk:
+ * examples per gradient pass in mean mode. mean_id: NULL, or the id of
+ * the single mean vector. */
 fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_reader *r,
                                      int64_t group, int from_examples, int pred_label,
-                                     int64_t chunk, const char *mean_id);
+                                     const char *label_opt, const char *params_opt, int64_t chunk,
+                                     const char *mean_id);
 void fi_test_vectors_free(fi_test_vectors *tv);
 
 /* The next group of n vectors, in input order: *V gets them [n, P] and
@@ -30,18 +34,5 @@ void fi_test_vectors_free(fi_test_vectors *tv);
 int64_t fi_test_vectors_next(fi_test_vectors *tv, const float **V, const char *const **ids);
 /* Input records read so far. */
 long long fi_test_vectors_nread(const fi_test_vectors *tv);
-
-/* A gradient record from grad says which label its loss used
- * ("label_kind": gold or pred) and over which tensors ("params": the
- * resolved names, comma-separated): both must be what the consumer's
- * vectors are over, or the product would mean something else. Dies naming
- * the record unless label_kind is want_kind (when both are given; label_opt
- * names the option that sets it, or NULL for training gradients) and params
- * is pnames (the resolved names), or, without pnames, what the selection
- * spec (default | all | a list of names and prefixes) selects. Records
- * without these fields (e.g. from PyTorch) are taken at their word. Shared
- * by ihvp (test gradients) and influence (training gradients). */
-void fi_gradient_check(const fi_record *rec, const char *want_kind, const char *label_opt,
-                       const char *pnames, const char *spec);
 
 #endif

@@ -127,7 +127,7 @@ PY
   grad --model "$T/$t.model" < "$T/test.ex" > "$T/$t.g" 2>/dev/null
   run ihvp $M --method cg --scale 1 --damping 0.001 < "$T/test.ex"
   is "$rc" 1 "$arch: cg on the Hessian fails at shift 0.001"
-  like "$err" "H is indefinite" "  ... saying H is indefinite"
+  like "$err" "the Hessian is indefinite here: increase --damping" "  ... saying the Hessian is indefinite, and what to change"
   ihvp $M --method cg --scale 1 --damping 0.001 --hessian ggn < "$T/test.ex" > "$T/$t.cg" 2>/dev/null
   is "$?" 0 "$arch: cg with --hessian ggn converges at the same shift"
   ihvp $M --method exact --scale 1 --damping 0.001 --hessian ggn < "$T/test.ex" > "$T/$t.exact" 2>/dev/null

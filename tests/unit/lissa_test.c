@@ -3,12 +3,14 @@
  * "training example", H = mean over examples. Reference solves use Gaussian
  * elimination in long double, independent of the LAPACK path under test. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "lissa.h"
+#include "child.h"
+#include "pool.h"
+#include "solve.h"
 #include "tap.h"
 #include "util.h"
 
@@ -23,12 +25,21 @@ typedef struct {
 typedef struct {
   const problem *pb;
   long calls;
+  atomic_int busy;   /* calls in progress with this context */
+  atomic_int shared; /* set when two calls overlapped on it */
 } ctx_t;
 
+static void hvp_body(ctx_t *c, const int64_t *idx, int64_t nb, const float *v, float *Hv);
 static void hvp(void *vctx, const int64_t *idx, int64_t nb, const float *v, float *Hv) {
   ctx_t *c = vctx;
-  const problem *pb = c->pb;
+  if (atomic_fetch_add(&c->busy, 1) != 0) atomic_store(&c->shared, 1);
   c->calls++;
+  hvp_body(c, idx, nb, v, Hv);
+  atomic_fetch_sub(&c->busy, 1);
+}
+
+static void hvp_body(ctx_t *c, const int64_t *idx, int64_t nb, const float *v, float *Hv) {
+  const problem *pb = c->pb;
   if (pb->Hd) {
     for (int64_t a = 0; a < pb->P; a++) {
       double d = 0;
@@ -150,56 +161,72 @@ static fi_oracle make_oracle(const problem *pb, int nthreads, ctx_t *ctxs, void 
   for (int t = 0; t < nthreads; t++) {
     ctxs[t].pb = pb;
     ctxs[t].calls = 0;
+    atomic_init(&ctxs[t].busy, 0);
+    atomic_init(&ctxs[t].shared, 0);
     ptrs[t] = &ctxs[t];
   }
-  return (fi_oracle){.hvp = hvp, .ctx = ptrs, .nthreads = nthreads, .P = pb->P, .N = pb->N};
+  return (fi_oracle){.apply = hvp, .ctx = ptrs, .nthreads = nthreads, .P = pb->P, .N = pb->N};
 }
 
-/* Run fn in a child; return its exit status and its stderr in buf. */
-static int in_child(void (*fn)(void *), void *arg, char *buf, size_t len) {
-  int fd[2];
-  if (pipe(fd)) return -1;
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fd[0]);
-    dup2(fd[1], 2);
-    fn(arg);
-    _exit(0);
-  }
-  close(fd[1]);
-  size_t got = 0;
-  ssize_t n;
-  while (got + 1 < len && (n = read(fd[0], buf + got, len - 1 - got)) > 0) got += n;
-  buf[got] = 0;
-  close(fd[0]);
-  int st;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+/* Settings for LiSSA (cg and exact read c.shift, cg and exact). */
+static fi_solve_opts lissa_opts(int64_t depth, int64_t batch, int64_t repeats, double scale,
+                                double damping, uint64_t seed) {
+  return (fi_solve_opts){.c = {.scale = scale, .damping = damping, .shift = damping * scale, .seed = seed},
+                         .lissa = {.depth = depth, .batch = batch, .repeats = repeats},
+                         .cg = {.tol = 1e-6, .max_iter = 1000},
+                         .exact = {.max_p = 4000}};
+}
+
+static fi_solve_error err;
+static fi_solve_status lissa(const fi_oracle *o, const fi_solve_opts *opt, int64_t m, const float *V,
+                             float *S) {
+  err.msg[0] = 0;
+  return fi_lissa_solve(o, opt, m, V, S, NULL, NULL, &err);
 }
 
 typedef struct {
   const fi_oracle *o;
-  fi_lissa_opts opt;
+  fi_solve_opts opt;
   const float *v;
   float *s;
-  double shift;
 } child_arg;
 static void child_lissa(void *a) {
   child_arg *c = a;
-  fi_lissa_solve(c->o, &c->opt, 1, c->v, c->s, NULL);
+  lissa(c->o, &c->opt, 1, c->v, c->s);
 }
-static void child_cg(void *a) {
-  child_arg *c = a;
-  fi_cg_solve(c->o, c->shift, 1e-6, 1000, 1, c->v, c->s, NULL);
+
+/* The pool: every job once, thread 0 is the caller, and within one run a
+ * thread index is one OS thread (what per-thread contexts rely on). */
+typedef struct {
+  atomic_int ran[64];
+  pthread_t who[64];
+  int thread[64];
+} pool_probe;
+static void pool_job(void *arg, int thread, int64_t j) {
+  pool_probe *p = arg;
+  atomic_fetch_add(&p->ran[j], 1);
+  p->who[j] = pthread_self();
+  p->thread[j] = thread;
 }
-static void child_exact(void *a) {
-  child_arg *c = a;
-  fi_exact_solve(c->o, c->shift, 10, 1, c->v, c->s, NULL, NULL);
+static void test_pool(void) {
+  pool_probe p;
+  memset(&p, 0, sizeof p);
+  fi_pool_run(3, 64, pool_job, &p);
+  int once = 1, same = 1, caller = 1;
+  for (int j = 0; j < 64; j++) {
+    once &= atomic_load(&p.ran[j]) == 1;
+    for (int k = 0; k < j; k++)
+      if (p.thread[k] == p.thread[j]) same &= pthread_equal(p.who[k], p.who[j]) != 0;
+    if (p.thread[j] == 0) caller &= pthread_equal(p.who[j], pthread_self()) != 0;
+    same &= p.thread[j] >= 0 && p.thread[j] < 3;
+  }
+  ok(once, "pool: every job ran exactly once");
+  ok(same && caller, "pool: a thread index is one OS thread within a run, index 0 the caller");
 }
 
 int main(void) {
   fi_set_progname("lissa_test");
+  test_pool();
   enum { P = 24, N = 300, M = 3 };
   problem pb = make_problem(N, P, 0.05, 0, 42);
   ctx_t ctxs[4];
@@ -233,56 +260,63 @@ int main(void) {
   /* exact */
   float S[M * P];
   double emin, emax;
-  fi_exact_solve(&o1, shift, 4000, M, V, S, &emin, &emax);
+  fi_exact_solve_eig(&o1, shift, 4000, M, V, S, &emin, &emax, &err);
   double e = 0;
   for (int i = 0; i < M; i++) e = fmax(e, rel_err(S + i * P, ref[i], P));
   ok(e < 1e-5, "exact matches a direct solve (rel err %.2g)", e);
   ok(emin > pb.l2 * 0.99 && emax > emin, "exact reports eigenvalues of H (%.4g .. %.4g)", emin, emax);
 
   /* CG */
-  int64_t iters;
-  fi_cg_solve(&o1, shift, 1e-7, 500, M, V, S, &iters);
+  fi_solve_opts cgo = lissa_opts(0, 1, 1, scale, damping, 0);
+  cgo.cg = (fi_cg_opts){.tol = 1e-7, .max_iter = 500};
+  fi_solve_info ci;
+  fi_cg_solve(&o1, &cgo, M, V, S, NULL, &ci, &err);
+  int64_t iters = ci.iters;
   e = 0;
   for (int i = 0; i < M; i++) e = fmax(e, rel_err(S + i * P, ref[i], P));
   ok(e < 1e-4, "CG within 1e-4 of a direct solve (rel err %.2g, %lld iterations)", e, (long long)iters);
 
   /* LiSSA, J*B large: the final iterate's noise shrinks as 1/sqrt(B*T)
    * (measured: 6% at B=50, T=4; no bias). */
-  fi_lissa_opts opt = {.depth = 600, .batch = 1000, .repeats = 8, .scale = scale,
-                       .damping = damping, .seed = 3};
-  fi_lissa_solve(&o1, &opt, M, V, S, NULL);
+  fi_solve_opts opt = lissa_opts(600, 1000, 8, scale, damping, 3);
+  lissa(&o1, &opt, M, V, S);
   e = 0;
   for (int i = 0; i < M; i++) e = fmax(e, rel_err(S + i * P, ref[i], P));
   ok(e < 0.02, "LiSSA (J=600, B=1000, T=8) within 2%% of the exact solve (rel err %.3g)", e);
 
   /* FastIF's fast setting B=1 with auto scale: stable and close. */
-  fi_lissa_opts fast = {.depth = 3000, .batch = 1, .repeats = 8, .scale = est1 * FI_SCALE_SAFETY,
-                        .damping = damping, .seed = 5};
+  fi_solve_opts fast = lissa_opts(3000, 1, 8, est1 * FI_SCALE_SAFETY, damping, 5);
   double ref1[P];
-  direct_solve(&pb, damping * fast.scale, V, ref1);
-  fi_lissa_solve(&o1, &fast, 1, V, S, NULL);
+  direct_solve(&pb, fast.c.shift, V, ref1);
+  lissa(&o1, &fast, 1, V, S);
   e = rel_err(S, ref1, P);
   ok(e < 0.15, "LiSSA B=1, scale auto: no divergence, rel err %.3g vs exact", e);
 
   /* Determinism across thread counts, and splitting repeats. */
   fi_oracle o3 = make_oracle(&pb, 3, ctxs, ptrs);
   float S1[M * P], S3[M * P];
-  opt.depth = 200;
-  opt.batch = 20;
-  opt.repeats = 5;
-  fi_lissa_solve(&o1, &opt, M, V, S1, NULL);
-  fi_lissa_solve(&o3, &opt, M, V, S3, NULL);
+  opt.lissa.depth = 200;
+  opt.lissa.batch = 20;
+  opt.lissa.repeats = 5;
+  lissa(&o1, &opt, M, V, S1);
+  for (int t = 0; t < 3; t++) ctxs[t].calls = 0;
+  lissa(&o3, &opt, M, V, S3);
   ok(memcmp(S1, S3, sizeof S1) == 0, "LiSSA bitwise identical with 1 and 3 threads");
-  ok(ctxs[0].calls > 0 && ctxs[1].calls > 0, "worker threads used their own contexts (%ld, %ld calls)",
-     ctxs[0].calls, ctxs[1].calls);
+  /* Which thread runs which job is the scheduler's: the property is that
+   * no context is used by two calls at once, and every step made its call. */
+  long calls = ctxs[0].calls + ctxs[1].calls + ctxs[2].calls;
+  int shared = atomic_load(&ctxs[0].shared) | atomic_load(&ctxs[1].shared) | atomic_load(&ctxs[2].shared);
+  ok(!shared && calls == M * 5 * 200,
+     "3 threads: no context used by two calls at once, %ld oracle calls (M x T x J = %d)", calls,
+     M * 5 * 200);
   {
     double acc[M * P] = {0};
-    fi_lissa_opts one = opt;
-    one.repeats = 1;
+    fi_solve_opts one = opt;
+    one.lissa.repeats = 1;
     for (int rr = 0; rr < 5; rr++) {
       float Sr[M * P];
-      one.repeat_offset = rr;
-      fi_lissa_solve(&o3, &one, M, V, Sr, NULL);
+      one.lissa.repeat_offset = rr;
+      lissa(&o3, &one, M, V, Sr);
       for (int k = 0; k < M * P; k++) acc[k] += Sr[k];
     }
     int same = 1;
@@ -290,23 +324,23 @@ int main(void) {
     ok(same, "5 runs of --repeats 1 --repeat-offset r averaged in double == --repeats 5, bitwise");
   }
   {
-    fi_lissa_opts a = opt;
+    fi_solve_opts a = opt;
     float Sa[M * P];
-    a.seed = 4;
-    fi_lissa_solve(&o1, &a, M, V, Sa, NULL);
+    a.c.seed = 4;
+    lissa(&o1, &a, M, V, Sa);
     ok(memcmp(Sa, S1, sizeof Sa) != 0, "a different seed gives a different estimate");
   }
 
   /* Divergence: scale far below the batch eigenvalues. */
   char buf[2048];
+  fi_solve_opts small = opt;
+  small.c.scale = estB / 5;
+  small.lissa.repeats = 1;
+  int st = lissa(&o1, &small, 1, V, S);
+  ok(st == FI_SOLVE_DIVERGED && strstr(err.msg, "diverged"), "too-small scale: reported as diverged: %s",
+     err.msg);
   child_arg ca = {.o = &o1, .opt = opt, .v = V, .s = S};
-  ca.opt.scale = estB / 5;
-  ca.opt.repeats = 1;
-  int st = in_child(child_lissa, &ca, buf, sizeof buf);
-  ok(st == 1, "too-small scale: exits 1 (got %d)", st);
-  ok(strstr(buf, "diverged") && strstr(buf, "--scale"), "the error names --scale: %.*s", (int)strcspn(buf, "\n"), buf);
-  ca.opt.scale = scale;
-  ca.opt.damping = 1.5;
+  ca.opt.c.damping = 1.5;
   st = in_child(child_lissa, &ca, buf, sizeof buf);
   ok(st == 1, "damping >= 1 is refused");
 
@@ -334,17 +368,14 @@ int main(void) {
       ctx_t sctx[1];
       void *sptr[1];
       fi_oracle os = make_oracle(&sp, 1, sctx, sptr);
-      child_arg sa = {.o = &os, .opt = {.depth = cs[c].depth, .batch = 1, .repeats = 1, .scale = 1,
-                                        .damping = d, .seed = 1},
-                      .v = V, .s = S};
-      st = in_child(child_lissa, &sa, buf, sizeof buf);
+      fi_solve_opts so = lissa_opts(cs[c].depth, 1, 1, 1, d, 1);
+      st = lissa(&os, &so, 1, V, S);
       if (cs[c].diverges) {
-        ok(st == 1 && strstr(buf, "diverged") && strstr(buf, "--damping"),
-           "refused: %s (%.*s)", cs[c].what, (int)strcspn(buf, "\n"), buf);
+        ok(st == FI_SOLVE_DIVERGED && strstr(err.msg, "diverged"), "refused: %s (%s)", cs[c].what,
+           err.msg);
       } else {
         double sref[P];
         direct_solve(&sp, d, V, sref);
-        fi_lissa_solve(&os, &sa.opt, 1, V, S, NULL);
         double sn = 0, vn = 0;
         for (int k = 0; k < P; k++) sn += (double)S[k] * S[k], vn += (double)V[k] * V[k];
         ok(st == 0 && rel_err(S, sref, P) < 0.02,
@@ -363,21 +394,18 @@ int main(void) {
     void *iptr[1];
     fi_oracle oi = make_oracle(&ind, 1, ictx, iptr);
     double imin, imax;
-    fi_exact_solve(&oi, 0, 4000, 1, V, S, &imin, &imax);
+    fi_exact_solve_eig(&oi, 0, 4000, 1, V, S, &imin, &imax, &err);
     double iscale = FI_SCALE_SAFETY * fi_top_eigenvalue(&oi, 50, 8, 50, 2);
     for (int div = 1; div >= 0; div--) {
       double d = -imin / iscale + (div ? -0.01 : 0.01);
-      child_arg ia = {.o = &oi, .opt = {.depth = 1000, .batch = 200, .repeats = 32, .scale = iscale,
-                                        .damping = d, .seed = 9},
-                      .v = V, .s = S};
-      st = in_child(child_lissa, &ia, buf, sizeof buf);
+      fi_solve_opts io = lissa_opts(1000, 200, 32, iscale, d, 9);
+      st = lissa(&oi, &io, 1, V, S);
       if (div) {
-        ok(st == 1 && strstr(buf, "diverged"), "noisy batches, mean step radius 1.01: refused (%.*s)",
-           (int)strcspn(buf, "\n"), buf);
+        ok(st == FI_SOLVE_DIVERGED && strstr(err.msg, "diverged"),
+           "noisy batches, mean step radius 1.01: refused (%s)", err.msg);
       } else {
         double iref[P];
         direct_solve(&ind, d * iscale, V, iref);
-        fi_lissa_solve(&oi, &ia.opt, 1, V, S, NULL);
         ok(st == 0 && rel_err(S, iref, P) < 0.25,
            "noisy batches, mean step radius 0.99: accepted, rel err %.3g vs exact (min eig of H %.3g, "
            "shift %.3g)", rel_err(S, iref, P), imin, d * iscale);
@@ -392,18 +420,17 @@ int main(void) {
   ctx_t nctx[1];
   void *nptr[1];
   fi_oracle on = make_oracle(&neg, 1, nctx, nptr);
-  ca.o = &on;
-  ca.shift = 0;
-  st = in_child(child_cg, &ca, buf, sizeof buf);
-  ok(st == 1 && strstr(buf, "curvature"), "CG on an indefinite H fails with a curvature message");
+  fi_solve_opts z = lissa_opts(0, 1, 1, 1, 0, 0);
+  st = fi_cg_solve(&on, &z, 1, V, S, NULL, NULL, &err);
+  ok(st == FI_SOLVE_INDEFINITE && strstr(err.msg, "curvature"),
+     "CG on an indefinite H fails with a curvature message (%s)", err.msg);
   double nref[P];
   direct_solve(&neg, 0, V, nref);
-  fi_exact_solve(&on, 0, 4000, 1, V, S, &emin, &emax);
+  fi_exact_solve_eig(&on, 0, 4000, 1, V, S, &emin, &emax, &err);
   ok(emin < 0 && rel_err(S, nref, P) < 1e-4, "exact solves an indefinite system (min eig %.3g, rel err %.2g)",
      emin, rel_err(S, nref, P));
-  ca.o = &o1;
-  st = in_child(child_exact, &ca, buf, sizeof buf);
-  ok(st == 1 && strstr(buf, "--max-exact"), "exact refuses P > --max-exact");
+  st = fi_exact_solve_eig(&o1, 0, 10, 1, V, S, NULL, NULL, &err);
+  ok(st == FI_SOLVE_TOO_LARGE && strstr(err.msg, "exceed"), "exact refuses P above its limit (%s)", err.msg);
   free(pb.U);
   free(pb.sgn);
   free(neg.U);

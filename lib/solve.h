@@ -1,0 +1,163 @@
+/* solve.h - inverse products s = (C + shift*I)^-1 v over an oracle
+ * (oracle.h, formats/ihvp.md), one file per method behind one table:
+ *   lissa (solve_lissa.c): FastIF's stochastic recursion on mini-batch
+ *          products, T repeats;
+ *   cg    (solve_cg.c):    conjugate gradients on full-batch products;
+ *   exact (solve_exact.c): dense C from P full-batch products, symmetric
+ *          eigendecomposition (LAPACK dsyevd, double), correct for
+ *          indefinite C too;
+ *   hvp   (solve_hvp.c):   no solve: the full-batch product C v itself.
+ * Every solver has the same fixed point, so their answers are comparable:
+ *   s = (C + shift*I)^-1 v,  shift = damping * scale.
+ * The scale estimate of --scale auto is in solve_scale.c.
+ *
+ * A new method is one file defining a fi_solver (its solve function and the
+ * record fields it adds), its line in the registry at the end of this
+ * header and in fi_solvers[] (solve.c), and, when it has settings of its
+ * own, their struct in fi_solve_opts. */
+#ifndef FI_SOLVE_H
+#define FI_SOLVE_H
+#include <stdint.h>
+
+#include "oracle.h"
+#include "stream.h"
+#include "util.h"
+
+/* Settings every method shares. */
+typedef struct {
+  double scale;      /* LiSSA's step scale; the unit of damping */
+  double damping;    /* relative ridge */
+  double shift;      /* damping * scale: the ridge every method adds */
+  uint64_t seed;     /* the stochastic methods' draws */
+} fi_solve_common;
+
+typedef struct {
+  int64_t depth;          /* J: recursion steps per repeat */
+  int64_t batch;          /* B: training examples per step (drawn with replacement) */
+  int64_t repeats;        /* T: independent repeats averaged */
+  int64_t repeat_offset;  /* first repeat index: repeats r0..r0+T-1 */
+} fi_lissa_opts;
+
+typedef struct {
+  double tol;             /* stop at ||r|| <= tol ||v|| */
+  int64_t max_iter;
+} fi_cg_opts;
+
+typedef struct {
+  int64_t max_p;          /* refuse larger P (the dense matrix is P x P doubles) */
+} fi_exact_opts;
+
+typedef struct {
+  fi_solve_common c;
+  fi_lissa_opts lissa;
+  fi_cg_opts cg;
+  fi_exact_opts exact;
+} fi_solve_opts;
+
+/* What a solve of one group of vectors reports, for its records. */
+typedef struct {
+  int64_t iters;          /* cg: the largest iteration count of the group */
+  int64_t sum_of;         /* estimates averaged per vector (lissa: repeats; else 1) */
+} fi_solve_info;
+
+/* Why a solve failed: the kind decides the advice the caller gives (in its
+ * own terms: flag names are the tool's), msg says what happened. */
+typedef enum {
+  FI_SOLVE_OK = 0,
+  FI_SOLVE_DIVERGED,      /* lissa: the recursion grows (scale too small, or damping) */
+  FI_SOLVE_INDEFINITE,    /* cg: non-positive curvature along a search direction */
+  FI_SOLVE_NO_CONVERGENCE,/* cg: max_iter reached above tol */
+  FI_SOLVE_TOO_LARGE,     /* exact: P above max_p */
+  FI_SOLVE_NONFINITE,     /* the operator is not finite on the training data */
+  FI_SOLVE_ZERO,          /* the scale probe found only zero eigenvalues */
+} fi_solve_status;
+typedef struct {
+  fi_solve_status status;
+  char msg[640];
+} fi_solve_error;
+/* Sets err (status and printf-style message); returns the status. */
+fi_solve_status fi_solve_fail(fi_solve_error *err, fi_solve_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* S [m, P] from V [m, P] (the vectors of records ids[0..m), or NULL: named
+ * by index in messages). Returns FI_SOLVE_OK, or the failure (with err
+ * filled) when the method fails for one of the vectors. */
+typedef fi_solve_status (*fi_solve_fn)(const fi_oracle *o, const fi_solve_opts *opt, int64_t m,
+                                       const float *V, float *S, const char *const *ids,
+                                       fi_solve_info *info, fi_solve_error *err);
+/* The record fields the method adds after "method" (ihvp_records.c). */
+typedef void (*fi_fields_fn)(fi_writer *w, const fi_solve_opts *opt, const fi_solve_info *info);
+
+typedef struct {
+  const char *name;       /* --method NAME, and the records' "method" */
+  fi_solve_fn solve;
+  fi_fields_fn fields;    /* NULL: none */
+  int solves;             /* 0: writes a product ("hvp"), no scale/damping/shift/seed */
+  int recursion;          /* LiSSA's recursion: damping is the contraction, below 1 */
+} fi_solver;
+
+/* The method called name, or NULL. */
+const fi_solver *fi_solver_find(const char *name);
+
+/* ---- the registry ---- */
+extern const fi_solver fi_solver_lissa, fi_solver_cg, fi_solver_exact, fi_solver_hvp;
+extern const fi_solver *const fi_solvers[];  /* NULL-terminated, solve.c */
+
+/* ---- shared by the solver files ---- */
+/* Seed of repeat (or probe) r: a fixed function of (seed, r) only, so
+ * repeat r gives the same result in any process, thread or order. */
+uint64_t fi_lissa_repeat_seed(uint64_t seed, int64_t r);
+/* B indices in [0, N), uniform with replacement. */
+void fi_draw_batch(fi_rng *rng, int64_t N, int64_t B, int64_t *idx);
+/* The full-batch product out = C v with thread `thread`'s context. */
+void fi_apply_full(const fi_oracle *o, int thread, const float *v, float *out);
+double fi_norm2f(const float *x, int64_t n);
+/* "record 'ID'" or "vector I" into buf, for messages. */
+const char *fi_vector_name(char *buf, size_t len, const char *const *ids, int64_t i);
+
+/* ---- the methods' entry points, for direct use (tests) ---- */
+/* LiSSA over m vectors. Jobs (vector, repeat) run on the oracle's threads;
+ * each repeat's float result depends only on its seed, and the T results
+ * are summed in double in repeat order, so S is bitwise independent of the
+ * thread count. A batch of more than N draws is evaluated in pieces of N
+ * (memory follows the data, not the batch size). Dies with advice (naming
+ * the scale and damping, and the vector) when a repeat diverges: when its
+ * iterate is not finite, or grows faster than the at most linear growth
+ * of a converging recursion (formats/ihvp.md, "Divergence"). */
+fi_solve_status fi_lissa_solve(const fi_oracle *o, const fi_solve_opts *opt, int64_t m,
+                               const float *V, float *S, const char *const *ids,
+                               fi_solve_info *info, fi_solve_error *err);
+/* CG on (C + shift I) x = v for each of m vectors (threads over vectors).
+ * Stops when ||r|| <= tol ||v||; dies on non-positive curvature, a
+ * non-finite product or when max_iter is reached. */
+fi_solve_status fi_cg_solve(const fi_oracle *o, const fi_solve_opts *opt, int64_t m,
+                            const float *V, float *S, const char *const *ids,
+                            fi_solve_info *info, fi_solve_error *err);
+/* Dense symmetric C (P x P, double, row-major) from P full-batch products
+ * on the oracle's threads, symmetrised as (C + C^T)/2; NULL (err filled)
+ * if an entry is not finite. */
+double *fi_dense_operator(const fi_oracle *o, fi_solve_error *err);
+/* Exact solve with (C + shift I): eigendecomposition once, then m vectors;
+ * eigenvalues below FI_EXACT_RCOND x the largest are treated as zero
+ * (pseudo-inverse, logged). Dies if P > max_p. eig_min/eig_max (may be
+ * NULL) get the extreme eigenvalues of C. */
+#define FI_EXACT_RCOND 1e-6
+fi_solve_status fi_exact_solve_eig(const fi_oracle *o, double shift, int64_t max_p, int64_t m,
+                                   const float *V, float *S, double *eig_min, double *eig_max,
+                                   fi_solve_error *err);
+
+/* ---- the scale of --scale auto (solve_scale.c) ---- */
+/* Largest |eigenvalue| of the batch operators found by power iteration on
+ * `nbatches` random batches of size `batch` (iters steps each; batches and
+ * start vectors drawn from seed). A lower bound on the true maximum; NaN
+ * when a product is not finite. */
+double fi_top_eigenvalue(const fi_oracle *o, int64_t batch, int nbatches, int iters,
+                         uint64_t seed);
+/* Safety factor applied to the estimate by --scale auto. */
+#define FI_SCALE_SAFETY 2.0
+/* *scale = FI_SCALE_SAFETY x fi_top_eigenvalue, logged with its search;
+ * fails when a product is not finite or the batch operators look zero. */
+fi_solve_status fi_auto_scale(const fi_oracle *o, int64_t batch, int nbatches, int iters,
+                              uint64_t seed, double *scale, fi_solve_error *err);
+
+#endif
