@@ -10,10 +10,10 @@
 
 int main(int argc, char **argv) {
   const char *model = NULL;
-  long long batch;
+  int64_t batch;
   const fi_opt opts[] = {
-    {"model", 'm', FI_OPT_STR, &model, NULL, "model file", .metavar = "FILE", .required = 1},
-    {"batch", 'b', FI_OPT_INT, &batch, "1024", "examples per forward pass", .min = 1, .max = 1e7},
+    FI_PATH("model", 'm', &model, NULL, "model file", .required = 1),
+    FI_I64("batch", 'b', &batch, "1024", "examples per forward pass", .min = 1, .max = 1e7),
     {0}};
   const fi_tool tool = {
     "eval", "predict classes and losses for an example stream",

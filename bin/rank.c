@@ -11,16 +11,15 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  long long m;
+  int64_t m;
   const char *join = NULL, *query = NULL;
   int text = 0;
   const fi_opt opts[] = {
-    {"top", 'm', FI_OPT_INT, &m, "10", "entries per list", .min = 1, .max = 1e9},
-    {"join", 0, FI_OPT_STR, &join, NULL, "training examples: attach label, label_name, text",
-     .metavar = "EXAMPLES"},
-    {"query", 0, FI_OPT_STR, &query, NULL, "test examples and/or predictions (comma list of files): attach text, label, pred",
-     .metavar = "FILES"},
-    {"text", 0, FI_OPT_FLAG, &text, NULL, "print a readable view instead of msgpack"},
+    FI_I64("top", 'm', &m, "10", "entries per list", .min = 1, .max = 1e9),
+    FI_PATH("join", 0, &join, NULL, "training examples: attach label, label_name, text", .metavar = "EXAMPLES"),
+    FI_STR("query", 0, &query, NULL,
+           "test examples and/or predictions (comma list of files): attach text, label, pred", .metavar = "FILES"),
+    FI_FLAG("text", 0, &text, "print a readable view instead of msgpack"),
     {0}};
   const fi_tool tool = {
     "rank", "top-m helpful, harmful and influential training examples per test point",
