@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     size_t nbytes;
     while ((head == 0 || n < head) && (rec = fi_jlines_next(j, !single, &nbytes))) {
       if (single && n == 1) fi_die("%s: --single expects one record, found another at line %lld", path, (long long)fi_jlines_lineno(j));
-      fi_json_write_encoded(w, rec, nbytes);
+      fi_wencoded(w, rec, nbytes); /* canonical already: no re-encoding */
       n++;
       fi_progress("%lld records", n);
     }
