@@ -91,7 +91,7 @@ int fi_json_fail(fi_json_parser *p, size_t at, const char *fmt, ...) {
   p->errcol = at;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(p->why, sizeof p->why, fmt, ap);
+  fi_err_vset(&p->err, FI_ERR_DATA, NULL, fmt, ap);
   va_end(ap);
   return -1;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "json.h"
+#include "util.h"
 
 void fi_jb_reserve(fi_jbuf *b, size_t more);
 void fi_jb_put(fi_jbuf *b, const void *s, size_t n);
@@ -43,7 +44,7 @@ struct fi_json_parser {
   fi_jbuf num;      /* one number's text, NUL-terminated, for strto* */
   msgpack_sbuffer sb;
   msgpack_packer pk;
-  char why[256];
+  fi_err err;       /* the first error: its message */
   size_t errcol;
   int failed;
 };

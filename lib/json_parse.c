@@ -266,7 +266,7 @@ const void *fi_json_parse(fi_json_parser *p, const char *text, size_t len, int r
   if (!p->failed) fi_json_pack(p, require_id);
   if (p->failed) {
     *col = p->errcol + 1;
-    *why = p->why;
+    *why = p->err.msg;
     return NULL;
   }
   *nbytes = p->sb.size;

@@ -102,12 +102,17 @@ void fi_done(long long nrecords) {
   fi_log("done %lld records", nrecords);
 }
 
-int fi_err_set(fi_err *e, fi_err_kind kind, const char *setting, const char *fmt, ...) {
+int fi_err_vset(fi_err *e, fi_err_kind kind, const char *setting, const char *fmt, va_list ap) {
   e->kind = kind;
   e->setting = setting;
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  return -1;
+}
+
+int fi_err_set(fi_err *e, fi_err_kind kind, const char *setting, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  fi_err_vset(e, kind, setting, fmt, ap);
   va_end(ap);
   return -1;
 }

@@ -3,6 +3,7 @@
  * exit 1 for data/runtime errors, exit 2 for usage errors. */
 #ifndef FI_UTIL_H
 #define FI_UTIL_H
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +39,8 @@ typedef struct {
 /* Fill e and return -1, for `return fi_err_set(e, ...)`. */
 int fi_err_set(fi_err *e, fi_err_kind kind, const char *setting, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+int fi_err_vset(fi_err *e, fi_err_kind kind, const char *setting, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* Allocation that never returns NULL; sizes are overflow-checked. */
 void *fi_malloc(size_t n);
