@@ -164,7 +164,7 @@ best2=$(awk -v a="$g2" -v b="$g2b" 'BEGIN { print (a > b) ? a : b }')
 cat <<EOF
 ## Influence path against the sgemm ceiling (Fashion-MNIST, $TFULL × $NFM)
 
-Flops counted analytically (DESIGN.md): N·6P + 2·T·N·P = $NFM·6·$P_FM + 2·$TFULL·$NFM·$P_FM = $FLOP.
+Flops counted analytically (formats/DESIGN.md): N·6P + 2·T·N·P = $NFM·6·$P_FM + 2·$TFULL·$NFM·$P_FM = $FLOP.
 sgemm measured here by bench/sgemm.c (OpenBLAS, C = A Bᵀ, best of 5
 rounds), before and after the influence runs; the better of the two is the
 ceiling. The machine is shared with other jobs, so the CPU-time rate

@@ -1,5 +1,5 @@
 /* bench/sgemm.c - this machine's OpenBLAS sgemm rate, the ceiling the
- * influence path is compared with (DESIGN.md, "Where the time goes").
+ * influence path is compared with (formats/DESIGN.md, "Where the time goes").
  *
  * usage: sgemm THREADS [M N K] [SECONDS]
  * Runs C = A B^T (row-major, the influence path's NoTrans/Trans shape) of

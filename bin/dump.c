@@ -10,11 +10,11 @@
 
 int main(int argc, char **argv) {
   int reverse, single;
-  long long head;
+  int64_t head;
   const fi_opt opts[] = {
-    {"reverse", 'r', FI_OPT_FLAG, &reverse, NULL, "read JSON lines, write the msgpack stream"},
-    {"head", 'n', FI_OPT_INT, &head, "0", "stop after N records (0 = all)", .metavar = "N", .min = 0, .max = 9e18},
-    {"single", 's', FI_OPT_FLAG, &single, NULL, "input is one map without an id (a model file)"},
+    FI_FLAG("reverse", 'r', &reverse, "read JSON lines, write the msgpack stream"),
+    FI_I64("head", 'n', &head, "0", "stop after N records (0 = all)", .metavar = "N", .min = 0, .max = 9e18),
+    FI_FLAG("single", 's', &single, "input is one map without an id (a model file)"),
     {0}};
   const fi_tool tool = {
     "dump", "print a tensor stream as JSON lines, or turn JSON lines back into a stream",
@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     size_t nbytes;
     while ((head == 0 || n < head) && (rec = fi_jlines_next(j, !single, &nbytes))) {
       if (single && n == 1) fi_die("%s: --single expects one record, found another at line %lld", path, (long long)fi_jlines_lineno(j));
-      fi_json_write_encoded(w, rec, nbytes);
+      fi_wencoded(w, rec, nbytes); /* canonical already: no re-encoding */
       n++;
       fi_progress("%lld records", n);
     }

@@ -1,5 +1,5 @@
 /* embed - the classifier input (last hidden layer) of each example. */
-#include <stdlib.h>
+#include "forward_batches.h"
 #include "model.h"
 #include "opts.h"
 #include "stream.h"
@@ -7,10 +7,10 @@
 
 int main(int argc, char **argv) {
   const char *model = NULL;
-  long long batch;
+  int64_t batch;
   const fi_opt opts[] = {
-    {"model", 'm', FI_OPT_STR, &model, NULL, "model file", .metavar = "FILE", .required = 1},
-    {"batch", 'b', FI_OPT_INT, &batch, "1024", "examples per forward pass", .min = 1, .max = 1e7},
+    FI_PATH("model", 'm', &model, NULL, "model file", .required = 1),
+    FI_I64("batch", 'b', &batch, "1024", "examples per forward pass", .min = 1, .max = 1e7),
     {0}};
   const fi_tool tool = {
     "embed", "write each example's embedding: the input of the model's classifier layer",
@@ -21,35 +21,26 @@ int main(int argc, char **argv) {
 
   fi_model *m = fi_model_load(model);
   int64_t E = fi_model_embed_dim(m);
-  fi_ws *ws = fi_ws_new(m);
-  fi_examples *ex = fi_examples_new(m);
-  float *emb = NULL; /* sized by the batches read, not by --batch */
-  int64_t cap = 0;
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
+  fi_forward_batches *fb = fi_forward_batches_new(m, r, batch, 0, 1);
+  const fi_examples *ex;
+  const float *emb;
   long long n = 0;
   int64_t nb;
-  while ((nb = fi_examples_read(ex, r, batch, 0)) > 0) {
-    if (nb > cap) {
-      free(emb);
-      emb = fi_aligned(fi_mul_size((size_t)(cap = nb), (size_t)E, "batch"), sizeof(float));
-    }
-    fi_forward(m, ws, ex, NULL, nb, NULL, emb);
+  while ((nb = fi_forward_batches_next(fb, &ex, NULL, &emb)) > 0) {
     for (int64_t i = 0; i < nb; i++) {
       fi_wbegin(w, fi_examples_id(ex, i), 1);
       fi_wf32(w, "emb", emb + i * E, E);
       fi_wend(w);
     }
     n += nb;
-    fi_examples_clear(ex);
     fi_progress("%lld examples", n);
   }
   fi_reader_close(r);
   fi_writer_close(w);
   fi_done(n);
-  free(emb);
-  fi_examples_free(ex);
-  fi_ws_free(ws);
+  fi_forward_batches_free(fb);
   fi_model_free(m);
   return 0;
 }

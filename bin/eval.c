@@ -1,7 +1,7 @@
 /* eval - predictions of a model on an example stream. */
 #include <float.h>
 #include <math.h>
-#include <stdlib.h>
+#include "forward_batches.h"
 #include "model.h"
 #include "opts.h"
 #include "stream.h"
@@ -10,10 +10,10 @@
 
 int main(int argc, char **argv) {
   const char *model = NULL;
-  long long batch;
+  int64_t batch;
   const fi_opt opts[] = {
-    {"model", 'm', FI_OPT_STR, &model, NULL, "model file", .metavar = "FILE", .required = 1},
-    {"batch", 'b', FI_OPT_INT, &batch, "1024", "examples per forward pass", .min = 1, .max = 1e7},
+    FI_PATH("model", 'm', &model, NULL, "model file", .required = 1),
+    FI_I64("batch", 'b', &batch, "1024", "examples per forward pass", .min = 1, .max = 1e7),
     {0}};
   const fi_tool tool = {
     "eval", "predict classes and losses for an example stream",
@@ -25,21 +25,15 @@ int main(int argc, char **argv) {
 
   fi_model *m = fi_model_load(model);
   int C = fi_model_nclasses(m);
-  fi_ws *ws = fi_ws_new(m);
-  fi_examples *ex = fi_examples_new(m);
-  float *probs = NULL; /* sized by the batches read, not by --batch */
-  int64_t cap = 0;
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
+  fi_forward_batches *fb = fi_forward_batches_new(m, r, batch, 1, 0);
+  const fi_examples *ex;
+  const float *probs;
   long long n = 0, nlab = 0, correct = 0;
   double sumloss = 0;
   int64_t nb;
-  while ((nb = fi_examples_read(ex, r, batch, 0)) > 0) {
-    if (nb > cap) {
-      free(probs);
-      probs = fi_aligned(fi_mul_size((size_t)(cap = nb), (size_t)C, "batch"), sizeof(float));
-    }
-    fi_forward(m, ws, ex, NULL, nb, probs, NULL);
+  while ((nb = fi_forward_batches_next(fb, &ex, &probs, NULL)) > 0) {
     for (int64_t i = 0; i < nb; i++) {
       const float *p = probs + i * C;
       fi_probs_check(p, C, fi_examples_id(ex, i));
@@ -65,7 +59,6 @@ int main(int argc, char **argv) {
       fi_wend(w);
     }
     n += nb;
-    fi_examples_clear(ex);
     fi_progress("%lld examples", n);
   }
   fi_reader_close(r);
@@ -76,9 +69,7 @@ int main(int argc, char **argv) {
     fi_log("no labelled examples: no accuracy or loss");
   fi_writer_close(w);
   fi_done(n);
-  free(probs);
-  fi_examples_free(ex);
-  fi_ws_free(ws);
+  fi_forward_batches_free(fb);
   fi_model_free(m);
   return 0;
 }

@@ -50,7 +50,7 @@ static int list_tools(const char *dir) {
 int main(int argc, char **argv) {
   int list = 0;
   const fi_opt opts[] = {
-      {"list", 'l', FI_OPT_FLAG, &list, NULL, "list the tools and exit"},
+      FI_FLAG("list", 'l', &list, "list the tools and exit"),
       {0}};
   const fi_tool tool = {"fastif", "run a fastif tool by name (fastif TOOL --help for its options)",
                         "TOOL [ARGS...]  |  fastif --list", opts,

@@ -8,21 +8,20 @@
 int main(int argc, char **argv) {
   const char *model = NULL, *params = NULL, *out = NULL;
   double lr, wd;
-  long long steps, batch, seed;
+  int64_t steps, batch;
+  uint64_t seed;
   const fi_opt opts[] = {
-    {"model", 'm', FI_OPT_STR, &model, NULL, "model file to start from", .metavar = "FILE",
-     .required = 1},
-    {"lr", 0, FI_OPT_DOUBLE, &lr, NULL, "step size", .required = 1, .min = 0, .max = 1e6},
-    {"steps", 'n', FI_OPT_INT, &steps, "1", "SGD steps", .min = 0, .max = 1e9},
-    {"batch", 'b', FI_OPT_INT, &batch, "0",
-     "examples per step (0 = all of them: full-batch steps)", .min = 0, .max = 1e9},
-    {"weight-decay", 0, FI_OPT_DOUBLE, &wd, "0",
-     "add wd*w to the gradient of weight tensors (not biases)", .min = 0, .max = 1e6},
-    {"params", 'p', FI_OPT_STR, &params, "all",
-     "parameters to update: all, default, or a comma list of names/prefixes", .metavar = "LIST"},
-    {"seed", 's', FI_OPT_INT, &seed, "1", "mini-batch order seed", .min = 0, .max = 9e18},
-    {"output", 'o', FI_OPT_STR, &out, "-", "model file (written atomically; - = stdout)",
-     .metavar = "FILE"},
+    FI_PATH("model", 'm', &model, NULL, "model file to start from", .required = 1),
+    FI_DOUBLE("lr", 0, &lr, NULL, "step size", .required = 1, .min = 0, .max = 1e6),
+    FI_I64("steps", 'n', &steps, "1", "SGD steps", .min = 0, .max = 1e9),
+    FI_I64("batch", 'b', &batch, "0", "examples per step (0 = all of them: full-batch steps)",
+           .min = 0, .max = 1e9),
+    FI_DOUBLE("weight-decay", 0, &wd, "0", "add wd*w to the gradient of weight tensors (not biases)",
+              .min = 0, .max = 1e6),
+    FI_STR("params", 'p', &params, "all",
+           "parameters to update: all, default, or a comma list of names/prefixes", .metavar = "LIST"),
+    FI_U64("seed", 's', &seed, "1", "mini-batch order seed"),
+    FI_PATH("output", 'o', &out, "-", "model file (written atomically; - = stdout)"),
     {0}};
   const fi_tool tool = {
     "finetune-step", "take plain SGD steps on the mean loss of the given examples (gold labels)",
@@ -40,7 +39,7 @@ int main(int argc, char **argv) {
   fi_examples_read(ex, r, 0, 1);
   fi_reader_close(r);
   if (fi_examples_count(ex) == 0) fi_die("no examples on stdin");
-  fi_finetune(m, &ps, ex, lr, steps, batch, wd, (uint64_t)seed);
+  fi_finetune(m, &ps, ex, lr, steps, batch, wd, seed);
   fi_model_save(m, out);
   fi_done(fi_examples_count(ex));
   fi_examples_free(ex);

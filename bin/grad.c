@@ -11,24 +11,24 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  const char *model = NULL, *params = NULL, *label = NULL, *only = NULL;
-  int with_l2 = 0, factored = 0;
-  long long batch;
+  enum { GOLD, PRED };
+  static const char *const labels[] = {"gold", "pred", NULL};
+  const char *model = NULL, *params = NULL, *only = NULL;
+  int label, with_l2 = 0, factored = 0;
+  int64_t batch;
   const fi_opt opts[] = {
-    {"model", 'm', FI_OPT_STR, &model, NULL, "model file", .metavar = "FILE", .required = 1},
-    {"params", 'p', FI_OPT_STR, &params, "default",
-     "parameters: default (all but embedding.weight), all, or a comma list of names/prefixes",
-     .metavar = "LIST"},
-    {"label", 0, FI_OPT_CHOICE, &label, "gold",
-     "loss under the example's label or the model's prediction", .choices = "gold|pred"},
-    {"with-l2", 0, FI_OPT_FLAG, &with_l2, NULL, "add l2*w on the selected weights (dense only)"},
-    {"only", 0, FI_OPT_STR, &only, NULL,
-     "keep only examples named in the \"ids\" of any record of this candidates stream",
-     .metavar = "CANDIDATES"},
-    {"factored", 0, FI_OPT_FLAG, &factored, NULL,
-     "write per-layer factors a.<layer>, delta.<layer> instead of grad (formats/gradients.md)"},
-    {"batch", 'b', FI_OPT_INT, &batch, "256", "examples per batched backward pass",
-     .min = 1, .max = 1e7},
+    FI_PATH("model", 'm', &model, NULL, "model file", .required = 1),
+    FI_STR("params", 'p', &params, "default",
+           "parameters: default (all but embedding.weight), all, or a comma list of names/prefixes",
+           .metavar = "LIST"),
+    FI_CHOICE("label", 0, &label, "gold", labels, "loss under the example's label or the model's prediction"),
+    FI_FLAG("with-l2", 0, &with_l2, "add l2*w on the selected weights (dense only)"),
+    FI_PATH("only", 0, &only, NULL,
+            "keep only examples named in the \"ids\" of any record of this candidates stream",
+            .metavar = "CANDIDATES"),
+    FI_FLAG("factored", 0, &factored,
+            "write per-layer factors a.<layer>, delta.<layer> instead of grad (formats/gradients.md)"),
+    FI_I64("batch", 'b', &batch, "256", "examples per batched backward pass", .min = 1, .max = 1e7),
     {0}};
   const fi_tool tool = {
     "grad", "per-example gradients of the loss w.r.t. the selected parameters",
@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     fi_log("--only: %lld ids from %lld candidate records", (long long)fi_strset_count(keep),
            (long long)nc);
   }
-  int pred = !strcmp(label, "pred"), C = fi_model_nclasses(m);
+  int pred = label == PRED, C = fi_model_nclasses(m);
 
   fi_ws *ws = fi_ws_new(m);
   fi_examples *ex = fi_examples_new(m);
@@ -96,13 +96,13 @@ int main(int argc, char **argv) {
                                    .a = fi_factored_a(fac, j) + i * in,
                                    .delta = fi_factored_delta(fac, j) + i * out};
         }
-        fi_grad_write_factored(w, fi_examples_id(ex, i), label, fi_examples_label(ex, i), plist,
+        fi_grad_write_factored(w, fi_examples_id(ex, i), labels[label], fi_examples_label(ex, i), plist,
                                nl, lf);
       }
     } else {
       fi_grad_each(m, ws, &ps, ex, NULL, nb, with_l2, G);
       for (int64_t i = 0; i < nb; i++)
-        fi_grad_write_dense(w, fi_examples_id(ex, i), label, fi_examples_label(ex, i), plist,
+        fi_grad_write_dense(w, fi_examples_id(ex, i), labels[label], fi_examples_label(ex, i), plist,
                             G + i * ps.size, ps.size);
     }
     nout += nb;

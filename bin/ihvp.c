@@ -16,61 +16,65 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  const char *model = NULL, *train = NULL, *method = NULL, *scale_s = NULL, *params = NULL,
-             *label = NULL, *mean_id = NULL, *hessian = NULL;
-  long long depth, batch, repeats, roff, seed, threads, max_iter, max_exact, group, chunk,
-      scale_batches, scale_iters;
+  enum { LISSA, CG, EXACT, HVP };
+  enum { FULL, GGN };
+  enum { GOLD, PRED };
+  static const char *const methods[] = {"lissa", "cg", "exact", "hvp", NULL};
+  static const char *const hessians[] = {"full", "ggn", NULL};
+  static const char *const labels[] = {"gold", "pred", NULL};
+  const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL;
+  fi_num_auto scale_opt;
+  int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk;
+  uint64_t seed;
   double damping, tol;
+  int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
   int mean = 0, from_examples = 0, do_combine = 0;
   char ncpu[32];
   long nc = sysconf(_SC_NPROCESSORS_ONLN);
   snprintf(ncpu, sizeof ncpu, "%ld", nc > 0 ? nc : 1);
   const fi_opt opts[] = {
-    {"model", 'm', FI_OPT_STR, &model, NULL, "model file", .metavar = "FILE"},
-    {"train", 0, FI_OPT_STR, &train, NULL, "training examples (the Hessian's data)", .metavar = "FILE"},
-    {"method", 0, FI_OPT_CHOICE, &method, "lissa",
-     "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H",
-     .choices = "lissa|cg|exact|hvp"},
-    {"hessian", 0, FI_OPT_CHOICE, &hessian, "full",
-     "curvature H: full = the Hessian; ggn = the Gauss-Newton matrix J^T (diag p - p p^T) J + l2, "
-     "positive semi-definite, so cg converges and lissa stays stable on non-convex models (mlp, bow)",
-     .choices = "full|ggn"},
-    {"depth", 'J', FI_OPT_INT, &depth, "1000", "lissa: recursion steps J", .min = 0, .max = 1e12},
-    {"batch", 'B', FI_OPT_INT, &batch, "1",
-     "lissa: training examples per step (uniform, with replacement); also the batch of --scale auto",
-     .min = 1, .max = 1e9},
-    {"repeats", 'T', FI_OPT_INT, &repeats, "1", "lissa: independent repeats averaged", .min = 1, .max = 1e9},
-    {"repeat-offset", 0, FI_OPT_INT, &roff, "0",
-     "lissa: index of the first repeat (split repeats over processes, then --combine)", .min = 0, .max = 1e15},
-    {"scale", 0, FI_OPT_STR, &scale_s, "auto",
-     "LiSSA scale, or auto = " "2 x the largest batch-Hessian eigenvalue found by power iteration",
-     .metavar = "S|auto"},
-    {"damping", 0, FI_OPT_DOUBLE, &damping, "0.005",
-     "damping; every method solves (H + damping*scale*I) s = v", .min = 0, .max = 1},
-    {"seed", 's', FI_OPT_INT, &seed, "0", "seed of the batch draws (repeat r uses a stream derived from (seed, r))",
-     .min = 0, .max = 9e18},
-    {"threads", 't', FI_OPT_INT, &threads, ncpu, "worker threads", .min = 1, .max = 1024},
-    {"params", 'p', FI_OPT_STR, &params, "default", "selected parameters (default | all | comma list)",
-     .metavar = "LIST"},
-    {"label", 0, FI_OPT_CHOICE, &label, "gold", "example input: loss under the gold or predicted label",
-     .choices = "gold|pred"},
-    {"from-examples", 0, FI_OPT_FLAG, &from_examples, NULL,
-     "treat every input record as an example (default: records without \"grad\" are examples)"},
-    {"mean", 0, FI_OPT_FLAG, &mean, NULL, "one ihvp for the mean loss of all input records"},
-    {"id", 0, FI_OPT_STR, &mean_id, "mean", "record id with --mean", .metavar = "ID"},
-    {"tol", 0, FI_OPT_DOUBLE, &tol, "1e-6", "cg: stop at relative residual tol", .min = 0, .max = 1},
-    {"max-iter", 0, FI_OPT_INT, &max_iter, "1000", "cg: iteration cap", .min = 1, .max = 1e9},
-    {"max-exact", 0, FI_OPT_INT, &max_exact, "4000", "exact: refuse more parameters than this",
-     .min = 1, .max = 1e6},
-    {"scale-batches", 0, FI_OPT_INT, &scale_batches, "16", "--scale auto: random batches probed",
-     .min = 1, .max = 1e6},
-    {"scale-iters", 0, FI_OPT_INT, &scale_iters, "30", "--scale auto: power iterations per batch",
-     .min = 1, .max = 1e6},
-    {"group", 0, FI_OPT_INT, &group, "32", "test vectors solved together (memory: about 3*group*P floats)",
-     .min = 1, .max = 1e6},
-    {"chunk", 0, FI_OPT_INT, &chunk, "1024", "examples per HVP pass over a full batch", .min = 1, .max = 1e9},
-    {"combine", 0, FI_OPT_FLAG, &do_combine, NULL,
-     "average LiSSA ihvp records with the same id from FILEs (or stdin), weighted by sum_of"},
+    FI_PATH("model", 'm', &model, NULL, "model file"),
+    FI_PATH("train", 0, &train, NULL, "training examples (the Hessian's data)"),
+    FI_CHOICE("method", 0, &method_i, "lissa", methods,
+              "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H"),
+    FI_CHOICE("hessian", 0, &hessian_i, "full", hessians,
+              "curvature H: full = the Hessian; ggn = the Gauss-Newton matrix J^T (diag p - p p^T) J + l2, "
+              "positive semi-definite, so cg converges and lissa stays stable on non-convex models (mlp, bow)"),
+    FI_I64("depth", 'J', &depth, "1000", "lissa: recursion steps J", .min = 0, .max = 1e12),
+    FI_I64("batch", 'B', &batch, "1",
+           "lissa: training examples per step (uniform, with replacement); also the batch of --scale auto",
+           .min = 1, .max = 1e9),
+    FI_I64("repeats", 'T', &repeats, "1", "lissa: independent repeats averaged", .min = 1, .max = 1e9),
+    FI_I64("repeat-offset", 0, &roff, "0",
+           "lissa: index of the first repeat (split repeats over processes, then --combine)", .min = 0, .max = 1e15),
+    FI_NUM_AUTO("scale", 0, &scale_opt, "auto",
+                "LiSSA scale, or auto = " "2 x the largest batch-Hessian eigenvalue found by power iteration",
+                .metavar = "S|auto", .min = 0, .max = 1e300, .above_min = 1),
+    FI_DOUBLE("damping", 0, &damping, "0.005",
+              "damping; every method solves (H + damping*scale*I) s = v", .min = 0, .max = 1),
+    FI_U64("seed", 's', &seed, "0",
+           "seed of the batch draws (repeat r uses a stream derived from (seed, r))"),
+    FI_INT("threads", 't', &threads, ncpu, "worker threads", .min = 1, .max = 1024),
+    FI_STR("params", 'p', &params, "default", "selected parameters (default | all | comma list)",
+           .metavar = "LIST"),
+    FI_CHOICE("label", 0, &label_i, "gold", labels, "example input: loss under the gold or predicted label"),
+    FI_FLAG("from-examples", 0, &from_examples,
+            "treat every input record as an example (default: records without \"grad\" are examples)"),
+    FI_FLAG("mean", 0, &mean, "one ihvp for the mean loss of all input records"),
+    FI_STR("id", 0, &mean_id, "mean", "record id with --mean", .metavar = "ID"),
+    FI_DOUBLE("tol", 0, &tol, "1e-6", "cg: stop at relative residual tol", .min = 0, .max = 1),
+    FI_I64("max-iter", 0, &max_iter, "1000", "cg: iteration cap", .min = 1, .max = 1e9),
+    FI_I64("max-exact", 0, &max_exact, "4000", "exact: refuse more parameters than this",
+           .min = 1, .max = 1e6),
+    FI_INT("scale-batches", 0, &scale_batches, "16", "--scale auto: random batches probed",
+           .min = 1, .max = 1e6),
+    FI_INT("scale-iters", 0, &scale_iters, "30", "--scale auto: power iterations per batch",
+           .min = 1, .max = 1e6),
+    FI_I64("group", 0, &group, "32", "test vectors solved together (memory: about 3*group*P floats)",
+           .min = 1, .max = 1e6),
+    FI_I64("chunk", 0, &chunk, "1024", "examples per HVP pass over a full batch", .min = 1, .max = 1e9),
+    FI_FLAG("combine", 0, &do_combine,
+            "average LiSSA ihvp records with the same id from FILEs (or stdin), weighted by sum_of"),
     {0}};
   const fi_tool tool = {
     "ihvp", "inverse Hessian-vector products s = (H + damping*scale*I)^-1 v for test gradients",
@@ -99,10 +103,9 @@ int main(int argc, char **argv) {
   }
   if (argc - first > 0) fi_usage_error("unexpected argument '%s' (files are for --combine)", argv[first]);
   if (!model || !train) fi_usage_error("--model and --train are required");
-  double scale = 0;
-  int scale_auto = !strcmp(scale_s, "auto");
-  if (!scale_auto && (fi_parse_double(scale_s, &scale) || !(scale > 0)))
-    fi_usage_error("--scale must be a positive number or 'auto', not '%s'", scale_s);
+  const char *method = methods[method_i], *hessian = hessians[hessian_i], *label = labels[label_i];
+  double scale = scale_opt.value;
+  const int scale_auto = scale_opt.is_auto;
   const fi_solver *sv = fi_solver_find(method);
   if (damping >= 1 && sv->recursion) fi_usage_error("--damping must be below 1 for %s", method);
   /* Parallelism is ours (threads over repeats/vectors); nested BLAS
@@ -119,10 +122,10 @@ int main(int argc, char **argv) {
   if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
   /* a chunk never needs to exceed the training set */
   const int64_t ntrain = fi_examples_count(tr);
-  const int ggn = !strcmp(hessian, "ggn");
+  const int ggn = hessian_i == GGN;
   fi_oracle o;
   fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN,
-                                            (int)threads, chunk < ntrain ? chunk : ntrain, &o);
+                                            threads, chunk < ntrain ? chunk : ntrain, &o);
   fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
          (long long)o.N, (long long)P, params, method, ggn ? ", Gauss-Newton curvature" : "");
   /* What a failure tells the user to change, by kind (the library's
@@ -138,13 +141,13 @@ int main(int argc, char **argv) {
       [FI_SOLVE_ZERO] = "nothing to invert: check the model and --params"};
   fi_solve_error se;
   if (scale_auto && sv->solves &&
-      fi_auto_scale(&o, batch, (int)scale_batches, (int)scale_iters, (uint64_t)seed, &scale, &se))
+      fi_auto_scale(&o, batch, scale_batches, scale_iters, seed, &scale, &se))
     fi_die("--scale auto: %s (%s)", se.msg, advice[se.status]);
   snprintf(diverged, sizeof diverged,
            "increase --scale (now %g; --scale auto estimates the batch %ss' top eigenvalue) or "
            "--damping (now %g)", scale, fi_oracle_name(&o), damping);
   const fi_solve_opts so = {
-      .c = {.scale = scale, .damping = damping, .shift = damping * scale, .seed = (uint64_t)seed},
+      .c = {.scale = scale, .damping = damping, .shift = damping * scale, .seed = seed},
       .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff},
       .cg = {.tol = tol, .max_iter = max_iter},
       .exact = {.max_p = max_exact}};
@@ -154,7 +157,7 @@ int main(int argc, char **argv) {
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
   fi_test_vectors *tv = fi_test_vectors_new(m, &ps, r, mean ? 1 : group, from_examples,
-                                            !strcmp(label, "pred"), "--label", "--params", chunk,
+                                            label_i == PRED, "--label", "--params", chunk,
                                             mean ? mean_id : NULL);
   float *S = NULL; /* sized by the groups read, not by --group */
   int64_t scap = 0;

@@ -14,21 +14,17 @@ static const char fashion_names[] =
 
 int main(int argc, char **argv) {
   const char *images_path, *labels_path, *prefix, *class_names;
-  long long limit;
+  int64_t limit;
   int fashion;
   const fi_opt opts[] = {
-      {"images", 0, FI_OPT_STR, &images_path, NULL, "IDX image file (idx3-ubyte[.gz])",
-       .metavar = "FILE", .required = 1},
-      {"labels", 0, FI_OPT_STR, &labels_path, NULL, "IDX label file (idx1-ubyte[.gz])",
-       .metavar = "FILE", .required = 1},
-      {"prefix", 0, FI_OPT_STR, &prefix, "img-", "id = PREFIX + 0-based item number",
-       .metavar = "STR"},
-      {"limit", 0, FI_OPT_INT, &limit, "-1", "import only the first N items (-1: all)",
-       .metavar = "N", .min = -1, .max = 1e18},
-      {"class-names", 0, FI_OPT_STR, &class_names, NULL,
-       "names of classes 0, 1, .. (written as label_name)", .metavar = "A,B,.."},
-      {"fashion", 0, FI_OPT_FLAG, &fashion, NULL,
-       "use the Fashion-MNIST class names (T-shirt/top, Trouser, .., Ankle boot)"},
+      FI_PATH("images", 0, &images_path, NULL, "IDX image file (idx3-ubyte[.gz])", .required = 1),
+      FI_PATH("labels", 0, &labels_path, NULL, "IDX label file (idx1-ubyte[.gz])", .required = 1),
+      FI_STR("prefix", 0, &prefix, "img-", "id = PREFIX + 0-based item number", .metavar = "STR"),
+      FI_I64("limit", 0, &limit, "-1", "import only the first N items (-1: all)", .metavar = "N",
+             .min = -1, .max = 1e18),
+      FI_STR("class-names", 0, &class_names, NULL, "names of classes 0, 1, .. (written as label_name)",
+             .metavar = "A,B,.."),
+      FI_FLAG("fashion", 0, &fashion, "use the Fashion-MNIST class names (T-shirt/top, Trouser, .., Ankle boot)"),
       {0}};
   const fi_tool tool = {
       "import-idx", "IDX images and labels -> examples (x: pixels / 255 as f32, flattened)",

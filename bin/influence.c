@@ -10,23 +10,20 @@
 
 int main(int argc, char **argv) {
   const char *ihvp = NULL, *model = NULL, *train = NULL, *cands = NULL, *params = NULL;
-  long long batch, threads;
-  int with_l2 = 0;
+  int64_t batch;
+  int threads, with_l2 = 0;
   const fi_opt opts[] = {
-    {"ihvp", 0, FI_OPT_STR, &ihvp, NULL, "ihvp records (s_test per test point)", .metavar = "FILE",
-     .required = 1},
-    {"model", 'm', FI_OPT_STR, &model, NULL, "model file (fused mode, or factored gradients)", .metavar = "FILE"},
-    {"train", 0, FI_OPT_STR, &train, NULL, "training examples: fused mode computes their gradients",
-     .metavar = "FILE"},
-    {"candidates", 0, FI_OPT_STR, &cands, NULL,
-     "fused mode: score only each record's \"ids\" against the ihvp with the record's id",
-     .metavar = "FILE"},
-    {"params", 'p', FI_OPT_STR, &params, NULL, "selected parameters (default: the ihvp records' params)",
-     .metavar = "LIST"},
-    {"with-l2", 0, FI_OPT_FLAG, &with_l2, NULL, "fused mode: add l2*w to each training gradient"},
-    {"batch", 'b', FI_OPT_INT, &batch, "256", "training examples per GEMM batch", .min = 1, .max = 1e7},
-    {"threads", 't', FI_OPT_INT, &threads, "0",
-     "BLAS threads (0: OpenBLAS's default, OPENBLAS_NUM_THREADS or all cores)", .min = 0, .max = 1024},
+    FI_PATH("ihvp", 0, &ihvp, NULL, "ihvp records (s_test per test point)", .required = 1),
+    FI_PATH("model", 'm', &model, NULL, "model file (fused mode, or factored gradients)"),
+    FI_PATH("train", 0, &train, NULL, "training examples: fused mode computes their gradients"),
+    FI_PATH("candidates", 0, &cands, NULL,
+            "fused mode: score only each record's \"ids\" against the ihvp with the record's id"),
+    FI_STR("params", 'p', &params, NULL, "selected parameters (default: the ihvp records' params)",
+           .metavar = "LIST"),
+    FI_FLAG("with-l2", 0, &with_l2, "fused mode: add l2*w to each training gradient"),
+    FI_I64("batch", 'b', &batch, "256", "training examples per GEMM batch", .min = 1, .max = 1e7),
+    FI_INT("threads", 't', &threads, "0", "BLAS threads (0: OpenBLAS's default, OPENBLAS_NUM_THREADS or all cores)",
+           .min = 0, .max = 1024),
     {0}};
   const fi_tool tool = {
     "influence", "influence scores -grad L(z_i) . s_test (positive = harmful, negative = helpful)",
@@ -38,7 +35,7 @@ int main(int argc, char **argv) {
     "in input (or candidate) order. See formats/scores.md."};
   fi_parse_options(&tool, argc, argv);
   /* all the work is BLAS calls from this one thread: its pool is the only one */
-  if (threads > 0) fi_blas_threads((int)threads);
+  if (threads > 0) fi_blas_threads(threads);
   if (train && !model) fi_usage_error("--train needs --model");
   if (cands && !train) fi_usage_error("--candidates needs --model and --train (fused mode)");
   if (with_l2 && !train) fi_usage_error("--with-l2 goes with fused mode (--train)");

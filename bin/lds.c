@@ -11,28 +11,29 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  long long draw, seed, nboot;
+  enum { MARGIN, LOSS };
+  static const char *const kinds[] = {"margin", "loss", NULL};
+  int64_t draw, nboot;
+  uint64_t seed;
   double alpha, level;
-  const char *collect = NULL, *output = NULL, *subsets = NULL, *outputs = NULL, *id = NULL;
+  int output;
+  const char *collect = NULL, *subsets = NULL, *outputs = NULL, *id = NULL;
   const fi_opt opts[] = {
-    {"draw", 0, FI_OPT_INT, &draw, "0", "draw M subsets of the training examples on stdin",
-     .metavar = "M", .min = 0, .max = 1e9},
-    {"alpha", 0, FI_OPT_DOUBLE, &alpha, "0.5", "--draw: fraction of the training set per subset",
-     .min = 0, .max = 1},
-    {"seed", 's', FI_OPT_INT, &seed, "0", "seed of the subsets (--draw) or of the bootstrap",
-     .min = 0, .max = 9e18},
-    {"collect", 0, FI_OPT_STR, &collect, NULL,
-     "write one outputs record for subset ID from the predictions on stdin", .metavar = "ID"},
-    {"output", 0, FI_OPT_CHOICE, &output, "margin", "--collect: the model output compared",
-     .choices = "margin|loss"},
-    {"subsets", 0, FI_OPT_STR, &subsets, NULL, "subsets records (from --draw)", .metavar = "FILE"},
-    {"outputs", 0, FI_OPT_STR, &outputs, NULL, "outputs records, one per retrained subset",
-     .metavar = "FILE"},
-    {"bootstrap", 'b', FI_OPT_INT, &nboot, "1000", "resamples of the test points for the interval (0: none)",
-     .min = 0, .max = 1e8},
-    {"level", 0, FI_OPT_DOUBLE, &level, "0.95", "coverage of the bootstrap interval", .min = 0.5,
-     .max = 0.9999},
-    {"id", 0, FI_OPT_STR, &id, "lds", "id of the lds record (e.g. the scoring method)", .metavar = "ID"},
+    FI_I64("draw", 0, &draw, "0", "draw M subsets of the training examples on stdin",
+           .metavar = "M", .min = 0, .max = 1e9),
+    FI_DOUBLE("alpha", 0, &alpha, "0.5", "--draw: fraction of the training set per subset",
+              .min = 0, .max = 1),
+    FI_U64("seed", 's', &seed, "0", "seed of the subsets (--draw) or of the bootstrap"),
+    FI_STR("collect", 0, &collect, NULL,
+           "write one outputs record for subset ID from the predictions on stdin", .metavar = "ID"),
+    FI_CHOICE("output", 0, &output, "margin", kinds, "--collect: the model output compared"),
+    FI_PATH("subsets", 0, &subsets, NULL, "subsets records (from --draw)"),
+    FI_PATH("outputs", 0, &outputs, NULL, "outputs records, one per retrained subset"),
+    FI_I64("bootstrap", 'b', &nboot, "1000", "resamples of the test points for the interval (0: none)",
+           .min = 0, .max = 1e8),
+    FI_DOUBLE("level", 0, &level, "0.95", "coverage of the bootstrap interval", .min = 0.5,
+              .max = 0.9999),
+    FI_STR("id", 0, &id, "lds", "id of the lds record (e.g. the scoring method)", .metavar = "ID"),
     {0}};
   const fi_tool tool = {
     "lds", "linear datamodeling score: subsets, retrained outputs, rank correlation with influence",
@@ -66,22 +67,22 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < N; i++) names[i] = fi_strset_at(ids, i);
     int64_t *sel = fi_malloc(fi_mul_size((size_t)k, sizeof *sel, "subset"));
     for (n = 0; n < draw; n++) {
-      fi_lds_draw(N, k, (uint64_t)seed, n, sel);
-      fi_lds_write_subset(w, n, names, sel, k, N, alpha, (uint64_t)seed);
+      fi_lds_draw(N, k, seed, n, sel);
+      fi_lds_write_subset(w, n, names, sel, k, N, alpha, seed);
     }
-    fi_log("%lld subsets of %lld of the %lld training examples (seed %lld)", n, (long long)k,
-           (long long)N, seed);
+    fi_log("%lld subsets of %lld of the %lld training examples (seed %llu)", n, (long long)k,
+           (long long)N, (unsigned long long)seed);
     free(sel);
     free(names);
     fi_strset_free(ids);
   } else if (collect) {
     if (!fi_id_valid(collect)) fi_usage_error("--collect must be a valid record id");
-    n = fi_lds_collect(r, w, collect, !strcmp(output, "loss") ? FI_LDS_LOSS : FI_LDS_MARGIN);
+    n = fi_lds_collect(r, w, collect, output == LOSS ? FI_LDS_LOSS : FI_LDS_MARGIN);
   } else {
     if (!subsets || !outputs) fi_usage_error("--subsets and --outputs go together");
     if (!fi_id_valid(id)) fi_usage_error("--id must be a valid record id");
     fi_lds *l = fi_lds_load(subsets, outputs, r);
-    fi_lds_opts o = {.nboot = nboot, .level = level, .seed = (uint64_t)seed};
+    fi_lds_opts o = {.nboot = nboot, .level = level, .seed = seed};
     fi_lds_result res;
     fi_lds_compute(l, &o, &res);
     fi_lds_write(w, id, &o, &res);

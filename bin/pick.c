@@ -9,17 +9,21 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  long long head, skip;
+  int64_t head, skip;
   const char *ids_path, *keep, *drop, *where;
   int invert;
   const fi_opt opts[] = {
-      {"ids", 0, FI_OPT_STR, &ids_path, NULL, "keep records whose id is listed (text file, one id per line, or a stream's ids/id fields; - = standard input)", .metavar = "FILE"},
-      {"invert", 'v', FI_OPT_FLAG, &invert, NULL, "with --ids: keep records whose id is not listed"},
-      {"skip", 0, FI_OPT_INT, &skip, "0", "drop the first N matching records", .min = 0, .max = 1e18},
-      {"head", 'n', FI_OPT_INT, &head, "-1", "stop after N matching records (-1: all)", .min = -1, .max = 1e18},
-      {"where", 'w', FI_OPT_STR, &where, NULL, "keep records where FIELD OP VALUE holds; OP is == != < <= > >=, VALUE a number, a string or another field", .metavar = "EXPR"},
-      {"keep", 0, FI_OPT_STR, &keep, NULL, "keep only these fields (comma list; id is always kept)", .metavar = "LIST"},
-      {"drop", 0, FI_OPT_STR, &drop, NULL, "drop these fields (comma list)", .metavar = "LIST"},
+      FI_PATH("ids", 0, &ids_path, NULL,
+              "keep records whose id is listed (text file, one id per line, or a stream's ids/id fields; "
+              "- = standard input)"),
+      FI_FLAG("invert", 'v', &invert, "with --ids: keep records whose id is not listed"),
+      FI_I64("skip", 0, &skip, "0", "drop the first N matching records", .min = 0, .max = 1e18),
+      FI_I64("head", 'n', &head, "-1", "stop after N matching records (-1: all)", .min = -1, .max = 1e18),
+      FI_STR("where", 'w', &where, NULL,
+             "keep records where FIELD OP VALUE holds; OP is == != < <= > >=, VALUE a number, a string or "
+             "another field", .metavar = "EXPR"),
+      FI_STR("keep", 0, &keep, NULL, "keep only these fields (comma list; id is always kept)", .metavar = "LIST"),
+      FI_STR("drop", 0, &drop, NULL, "drop these fields (comma list)", .metavar = "LIST"),
       {0}};
   const fi_tool tool = {"pick", "pass records of a stream through, filtered by id, position or field",
                                "[--ids FILE [-v]] [--skip N] [--head N] [--keep LIST|--drop LIST] [FILE...] > stream",

@@ -12,31 +12,32 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  long long m, zoom;
+  int64_t m;
+  int zoom;
   const char *join = NULL, *query = NULL, *shape = NULL, *range = NULL, *field = NULL,
              *title = NULL, *model = NULL, *classes = NULL, *out = NULL;
   int chw = 0, invert = 0;
   const fi_opt opts[] = {
-    {"join", 0, FI_OPT_STR, &join, NULL, "training examples (their images, label, label_name)",
-     .metavar = "EXAMPLES", .required = 1},
-    {"query", 0, FI_OPT_STR, &query, NULL,
-     "test examples and predictions (comma list of files): images, label, pred, label_name, pred_name",
-     .metavar = "FILES", .required = 1},
-    {"top", 'm', FI_OPT_INT, &m, "5", "helpful and harmful images per test image", .min = 1, .max = 100},
-    {"shape", 0, FI_OPT_STR, &shape, NULL,
-     "image shape: H,W grey or H,W,C (C = 1 grey, 3 RGB); none: from the first image's tensor",
-     .metavar = "H,W[,C]"},
-    {"chw", 0, FI_OPT_FLAG, &chw, NULL, "values are C planes of H x W (PyTorch order), not H x W pixels of C"},
-    {"field", 0, FI_OPT_STR, &field, "x", "the image field of the examples", .metavar = "NAME"},
-    {"range", 0, FI_OPT_STR, &range, NULL, "scale values LO..HI to 0..255; none: each image's own min..max",
-     .metavar = "LO,HI"},
-    {"invert", 0, FI_OPT_FLAG, &invert, NULL, "draw high values dark (ink on paper)"},
-    {"zoom", 0, FI_OPT_INT, &zoom, "0", "pixels per image pixel (0: auto, the longer side >= 96)",
-     .min = 0, .max = 64},
-    {"title", 0, FI_OPT_STR, &title, NULL, "a line of text above the picture", .metavar = "TEXT"},
-    {"model", 0, FI_OPT_STR, &model, NULL, "name classes by the model's classes", .metavar = "FILE"},
-    {"classes", 0, FI_OPT_STR, &classes, NULL, "name classes 0, 1, .. (comma list)", .metavar = "A,B,.."},
-    {"output", 'o', FI_OPT_STR, &out, "-", "PNG file (written atomically; - = stdout)", .metavar = "FILE"},
+    FI_PATH("join", 0, &join, NULL, "training examples (their images, label, label_name)",
+            .metavar = "EXAMPLES", .required = 1),
+    FI_STR("query", 0, &query, NULL,
+           "test examples and predictions (comma list of files): images, label, pred, label_name, pred_name",
+           .metavar = "FILES", .required = 1),
+    FI_I64("top", 'm', &m, "5", "helpful and harmful images per test image", .min = 1, .max = 100),
+    FI_STR("shape", 0, &shape, NULL,
+           "image shape: H,W grey or H,W,C (C = 1 grey, 3 RGB); none: from the first image's tensor",
+           .metavar = "H,W[,C]"),
+    FI_FLAG("chw", 0, &chw, "values are C planes of H x W (PyTorch order), not H x W pixels of C"),
+    FI_STR("field", 0, &field, "x", "the image field of the examples", .metavar = "NAME"),
+    FI_STR("range", 0, &range, NULL, "scale values LO..HI to 0..255; none: each image's own min..max",
+           .metavar = "LO,HI"),
+    FI_FLAG("invert", 0, &invert, "draw high values dark (ink on paper)"),
+    FI_INT("zoom", 0, &zoom, "0", "pixels per image pixel (0: auto, the longer side >= 96)",
+           .min = 0, .max = 64),
+    FI_STR("title", 0, &title, NULL, "a line of text above the picture", .metavar = "TEXT"),
+    FI_PATH("model", 0, &model, NULL, "name classes by the model's classes"),
+    FI_STR("classes", 0, &classes, NULL, "name classes 0, 1, .. (comma list)", .metavar = "A,B,.."),
+    FI_PATH("output", 'o', &out, "-", "PNG file (written atomically; - = stdout)"),
     {0}};
   const fi_tool tool = {
     "picture", "draw a ranked stream as a PNG: test images beside their most helpful and harmful training images",
@@ -48,7 +49,7 @@ int main(int argc, char **argv) {
     "Layout and scaling: formats/picture.md."};
   fi_parse_options(&tool, argc, argv);
   char err[256];
-  fi_picture_spec sp = {.m = m, .zoom = (int)zoom, .chw = chw, .invert = invert, .field = field,
+  fi_picture_spec sp = {.m = m, .zoom = zoom, .chw = chw, .invert = invert, .field = field,
                         .title = title};
   if (shape && fi_picture_parse_shape(shape, &sp, err, sizeof err)) fi_usage_error("--shape: %s", err);
   if (range && fi_picture_parse_range(range, &sp, err, sizeof err)) fi_usage_error("--range: %s", err);

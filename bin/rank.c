@@ -12,20 +12,19 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  long long m;
+  int64_t m;
   const char *join = NULL, *query = NULL, *model = NULL, *classes = NULL;
   int text = 0;
   const fi_opt opts[] = {
-    {"top", 'm', FI_OPT_INT, &m, "10", "entries per list", .min = 1, .max = 1e9},
-    {"join", 0, FI_OPT_STR, &join, NULL, "training examples: attach label, label_name, text",
-     .metavar = "EXAMPLES"},
-    {"query", 0, FI_OPT_STR, &query, NULL, "test examples and/or predictions (comma list of files): attach text, label, pred",
-     .metavar = "FILES"},
-    {"model", 0, FI_OPT_STR, &model, NULL, "name classes without a label_name/pred_name by the model's classes",
-     .metavar = "FILE"},
-    {"classes", 0, FI_OPT_STR, &classes, NULL, "name classes 0, 1, .. without a label_name/pred_name",
-     .metavar = "A,B,.."},
-    {"text", 0, FI_OPT_FLAG, &text, NULL, "print a readable view instead of msgpack"},
+    FI_I64("top", 'm', &m, "10", "entries per list", .min = 1, .max = 1e9),
+    FI_PATH("join", 0, &join, NULL, "training examples: attach label, label_name, text", .metavar = "EXAMPLES"),
+    FI_STR("query", 0, &query, NULL,
+           "test examples and/or predictions (comma list of files): attach text, label, pred", .metavar = "FILES"),
+    FI_PATH("model", 0, &model, NULL, "name classes without a label_name/pred_name by the model's classes",
+            .metavar = "FILE"),
+    FI_STR("classes", 0, &classes, NULL, "name classes 0, 1, .. without a label_name/pred_name",
+           .metavar = "A,B,.."),
+    FI_FLAG("text", 0, &text, "print a readable view instead of msgpack"),
     {0}};
   const fi_tool tool = {
     "rank", "top-m helpful, harmful and influential training examples per test point",

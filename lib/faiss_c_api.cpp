@@ -166,10 +166,6 @@ int faiss_Index_search(
         need(x, "queries");
         need(distances, "distances");
         need(labels, "labels");
-        // FAISS asserts k > 0 only in some index types; say it for all.
-        if (k <= 0) {
-            throw std::invalid_argument("k must be positive");
-        }
         I(index)->search(n, x, k, distances, labels);
     }
     FI_FAISS_CATCH

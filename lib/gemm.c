@@ -1,7 +1,14 @@
-/* gemm.c - fi_gemm (gemm.h). */
+/* gemm.c - fi_gemm and fi_norm2 (gemm.h). */
 #include "gemm.h"
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
+
+double fi_norm2(const float *x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+  return sqrt(s);
+}
 
 void fi_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {

@@ -126,10 +126,8 @@ void fi_idx_close(fi_idx *x) {
 }
 
 int fi_idx_ndim(const fi_idx *x) { return x->ndim; }
-int64_t fi_idx_dim(const fi_idx *x, int i) { return i >= 0 && i < x->ndim ? x->dim[i] : 0; }
 int64_t fi_idx_count(const fi_idx *x) { return x->dim[0]; }
 int64_t fi_idx_item_size(const fi_idx *x) { return x->item; }
-int64_t fi_idx_index(const fi_idx *x) { return x->index; }
 const char *fi_idx_error(const fi_idx *x) { return x->failed ? x->err : ""; }
 
 int fi_idx_next(fi_idx *x, uint8_t *out) {

@@ -23,10 +23,8 @@ fi_idx *fi_idx_open(const char *path, int want_ndim, char *err, size_t errlen);
 void fi_idx_close(fi_idx *x);
 
 int fi_idx_ndim(const fi_idx *x);
-int64_t fi_idx_dim(const fi_idx *x, int i);
 int64_t fi_idx_count(const fi_idx *x);      /* dimension 0: number of items */
 int64_t fi_idx_item_size(const fi_idx *x);  /* bytes (= elements) per item */
-int64_t fi_idx_index(const fi_idx *x);      /* items read so far */
 
 /* Reads the next item into out[item_size]. Returns 1, or 0 after the last
  * declared item (having checked that nothing follows it and, for gzip, the

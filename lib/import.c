@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strset.h"
 #include "util.h"
 
 /* ---- lists ---- */
@@ -49,14 +50,14 @@ fail:
 
 enum { L_UNDECIDED, L_FIXED, L_NUMERIC, L_NAMES };
 
-struct fi_labels {
+typedef struct {
   int mode;
   char **fixed;        /* L_FIXED: from fi_split_list */
   int n;              /* classes known */
   fi_strset *index;    /* name -> class (L_NAMES: in order of first appearance) */
   char *desc;
   char why[160];
-};
+} fi_labels;
 
 /* Non-negative decimal integer below 2^31, digits only. */
 static int parse_class(const char *s, int64_t *out) {
@@ -71,13 +72,15 @@ static int parse_class(const char *s, int64_t *out) {
   return 0;
 }
 
-fi_labels *fi_labels_new(const char *classes, char *err, size_t errlen) {
+static void labels_free(fi_labels *L);
+
+static fi_labels *labels_new(const char *classes, char *err, size_t errlen) {
   fi_labels *L = fi_calloc(1, sizeof *L);
   L->index = fi_strset_new();
   if (classes) {
     int n = fi_split_list(classes, &L->fixed, err, errlen);
     if (n < 0) {
-      fi_labels_free(L);
+      labels_free(L);
       return NULL;
     }
     L->mode = L_FIXED;
@@ -87,7 +90,7 @@ fi_labels *fi_labels_new(const char *classes, char *err, size_t errlen) {
   return L;
 }
 
-void fi_labels_free(fi_labels *L) {
+static void labels_free(fi_labels *L) {
   if (!L) return;
   free(L->fixed);
   fi_strset_free(L->index);
@@ -95,8 +98,8 @@ void fi_labels_free(fi_labels *L) {
   free(L);
 }
 
-int fi_labels_map(fi_labels *L, const char *cell, int64_t *label, const char **name,
-                  const char **why) {
+static int labels_map(fi_labels *L, const char *cell, int64_t *label, const char **name,
+                      const char **why) {
   int64_t v;
   if (L->mode == L_UNDECIDED) L->mode = parse_class(cell, &v) == 0 ? L_NUMERIC : L_NAMES;
   switch (L->mode) {
@@ -136,27 +139,24 @@ int fi_labels_map(fi_labels *L, const char *cell, int64_t *label, const char **n
   }
 }
 
-int fi_labels_count(const fi_labels *L) { return L->n; }
-int fi_labels_numeric(const fi_labels *L) { return L->mode == L_NUMERIC; }
-
-const char *fi_labels_name(const fi_labels *L, int i) {
+static const char *labels_name(const fi_labels *L, int i) {
   if (i < 0 || i >= L->n) return NULL;
   return L->mode == L_FIXED || L->mode == L_NAMES ? fi_strset_at(L->index, i) : NULL;
 }
 
-const char *fi_labels_describe(fi_labels *L) {
+static const char *labels_describe(fi_labels *L) {
   free(L->desc);
   if (L->mode == L_NUMERIC || L->mode == L_UNDECIDED) {
     L->desc = fi_strdup(L->mode == L_NUMERIC ? "numeric labels" : "no labels");
     return L->desc;
   }
   size_t len = 1;
-  for (int i = 0; i < L->n; i++) len += strlen(fi_labels_name(L, i)) + 16;
+  for (int i = 0; i < L->n; i++) len += strlen(labels_name(L, i)) + 16;
   L->desc = fi_malloc(len);
   char *p = L->desc;
   *p = '\0';
   for (int i = 0; i < L->n; i++)
-    p += sprintf(p, "%s%s=%d", i ? " " : "", fi_labels_name(L, i), i);
+    p += sprintf(p, "%s%s=%d", i ? " " : "", labels_name(L, i), i);
   return L->desc;
 }
 
@@ -185,9 +185,30 @@ int fi_parse_f32_cell(const char *s, float *out) {
   return 0;
 }
 
-/* ---- CSV rows as records ---- */
+/* ---- CSV rows as examples ---- */
 
-int fi_import_column(const fi_csv *c, const char *opt, const char *spec) {
+typedef struct {
+  fi_strset *ids;
+  long *line;      /* line of each id's row */
+  int64_t cap;
+} idclaim;
+
+struct fi_import {
+  fi_csv *csv;
+  fi_labels *labels;
+  int fixed;                 /* classes given: dropped rows need no mapping */
+  int lcol, icol, gcol, wcol; /* -1: none */
+  const char *wvalue;
+  const char *prefix;
+  char *idbuf;               /* generated ids */
+  size_t idcap;
+  idclaim seen;
+};
+
+const fi_csv *fi_import_csv(const fi_import *im) { return im->csv; }
+
+int fi_import_column(const fi_import *im, const char *setting, const char *spec, fi_err *e) {
+  const fi_csv *c = im->csv;
   int i = fi_csv_column(c, spec);
   if (i >= 0) return i;
   char cols[1024];
@@ -197,89 +218,147 @@ int fi_import_column(const fi_csv *c, const char *opt, const char *spec) {
     int m = snprintf(cols + n, sizeof cols - n, "%s%s", j ? ", " : "", fi_csv_column_name(c, j));
     if (m > 0) n += (size_t)m < sizeof cols - n ? (size_t)m : sizeof cols - n - 1;
   }
-  fi_die("%s: --%s: no column '%s' (columns: %s)", fi_csv_name(c), opt, spec, cols);
+  return fi_err_set(e, FI_ERR_DATA, setting, "%s: no column '%s' (columns: %s)", fi_csv_name(c), spec, cols);
 }
 
-void fi_import_die(const fi_csv *c, const char *id, const char *fmt, ...) {
+int fi_import_uses_column(const fi_import *im, int j) {
+  return j == im->lcol || j == im->icol || j == im->gcol || j == im->wcol;
+}
+
+fi_import *fi_import_open(const char *path, const fi_import_opts *o, fi_err *e) {
+  char err[512];
+  const char *eq = o->where ? strchr(o->where, '=') : NULL;
+  if (o->where && (!eq || eq == o->where)) {
+    fi_err_set(e, FI_ERR_USAGE, "where", "expects COL=VALUE, not '%s'", o->where);
+    return NULL;
+  }
+  fi_labels *labels = labels_new(o->classes, err, sizeof err);
+  if (!labels) {
+    fi_err_set(e, FI_ERR_USAGE, "classes", "%s", err);
+    return NULL;
+  }
+  fi_import *im = fi_calloc(1, sizeof *im);
+  im->labels = labels;
+  im->fixed = o->classes != NULL;
+  im->prefix = o->id_prefix;
+  im->lcol = im->icol = im->gcol = im->wcol = -1;
+  im->csv = fi_csv_open(path, err, sizeof err);
+  if (!im->csv) fi_die("%s", err);
+  fi_csv_set_max_row(im->csv, o->max_row);
+  if (fi_csv_header(im->csv) < 0) fi_die("%s", fi_csv_error(im->csv));
+  im->seen.ids = fi_strset_new();
+  char *wname = o->where ? fi_strdup(o->where) : NULL;
+  if (wname) {
+    wname[eq - o->where] = '\0';
+    im->wvalue = eq + 1;
+  }
+  if ((im->lcol = fi_import_column(im, "label", o->label, e)) < 0 ||
+      (o->id && (im->icol = fi_import_column(im, "id", o->id, e)) < 0) ||
+      (o->group && (im->gcol = fi_import_column(im, "group", o->group, e)) < 0) ||
+      (wname && (im->wcol = fi_import_column(im, "where", wname, e)) < 0)) {
+    free(wname);
+    fi_import_close(im);
+    return NULL;
+  }
+  free(wname);
+  return im;
+}
+
+void fi_import_close(fi_import *im) {
+  if (!im) return;
+  fi_csv_close(im->csv);
+  labels_free(im->labels);
+  fi_strset_free(im->seen.ids);
+  free(im->seen.line);
+  free(im->idbuf);
+  free(im);
+}
+
+void fi_import_die(const fi_import *im, const char *id, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  fi_die("%s:%ld: record '%s': %s", fi_csv_name(c), fi_csv_line(c), id, msg);
+  fi_die("%s:%ld: record '%s': %s", fi_csv_name(im->csv), fi_csv_line(im->csv), id, msg);
 }
 
-const char *fi_import_id(const fi_csv *c, int idcol, const char *prefix) {
-  static char *buf;
-  static size_t cap;
-  if (idcol >= 0) {
-    const char *id = fi_csv_field(c, idcol, NULL);
+/* The current row's id: the id cell (checked), or PREFIX followed by the
+ * 1-based data row number, which does not depend on any row filter. */
+static const char *row_id(fi_import *im) {
+  const fi_csv *c = im->csv;
+  if (im->icol >= 0) {
+    const char *id = fi_csv_field(c, im->icol, NULL);
     const char *why = fi_id_problem(id);
     if (why)
       fi_die("%s:%ld: id column '%s': %s: '%.60s'", fi_csv_name(c), fi_csv_line(c),
-             fi_csv_column_name(c, idcol), why, id);
+             fi_csv_column_name(c, im->icol), why, id);
     return id;
   }
-  size_t need = strlen(prefix) + 24;
-  if (need > cap) {
-    free(buf);
-    buf = fi_malloc(cap = need);
+  size_t need = strlen(im->prefix) + 24;
+  if (need > im->idcap) {
+    free(im->idbuf);
+    im->idbuf = fi_malloc(im->idcap = need);
   }
-  snprintf(buf, cap, "%s%ld", prefix, fi_csv_row(c));
-  return buf;
+  snprintf(im->idbuf, im->idcap, "%s%ld", im->prefix, fi_csv_row(c));
+  return im->idbuf;
 }
 
-
-void fi_import_check_utf8(const fi_csv *c, const char *id) {
+/* msgpack strings must be valid UTF-8 (Python's reader rejects others). */
+static void check_utf8(const fi_import *im, const char *id) {
+  const fi_csv *c = im->csv;
   for (int j = 0; j < fi_csv_ncolumns(c); j++) {
     size_t n;
     const char *s = fi_csv_field(c, j, &n);
     long bad = fi_utf8_invalid_at((const unsigned char *)s, n);
     if (bad >= 0)
-      fi_import_die(c, id, "column '%s': not valid UTF-8 (byte %ld of the cell); convert the file (iconv)",
+      fi_import_die(im, id, "column '%s': not valid UTF-8 (byte %ld of the cell); convert the file (iconv)",
                     fi_csv_column_name(c, j), bad);
   }
 }
 
-void fi_idclaim_init(fi_idclaim *ic) {
-  ic->ids = fi_strset_new();
-  ic->line = NULL;
-  ic->cap = 0;
-}
-
-void fi_idclaim_free(fi_idclaim *ic) {
-  fi_strset_free(ic->ids);
-  free(ic->line);
-}
-
-void fi_import_claim(const fi_csv *c, fi_idclaim *ic, const char *id) {
+/* Records id as used on the current line; dies if it was used before. */
+static void claim(fi_import *im, const char *id) {
+  idclaim *ic = &im->seen;
   int64_t k = fi_strset_add(ic->ids, id);
-  if (k < 0) fi_import_die(c, id, "duplicate id (first on line %ld)", ic->line[-1 - k]);
+  if (k < 0) fi_import_die(im, id, "duplicate id (first on line %ld)", ic->line[-1 - k]);
   if (k == ic->cap) {
     ic->cap = ic->cap ? 2 * ic->cap : 1024;
     ic->line = fi_realloc(ic->line, fi_mul_size((size_t)ic->cap, sizeof *ic->line, "id lines"));
   }
-  ic->line[k] = fi_csv_line(c);
+  ic->line[k] = fi_csv_line(im->csv);
 }
 
-void fi_where_init(fi_where *wh, const fi_csv *c, const char *spec) {
-  wh->col = -1;
-  wh->value = NULL;
-  wh->name = NULL;
-  if (!spec) return;
-  const char *eq = strchr(spec, '=');
-  if (!eq || eq == spec) fi_usage_error("--where expects COL=VALUE, not '%s'", spec);
-  wh->name = fi_strdup(spec);
-  wh->name[eq - spec] = '\0';
-  wh->value = eq + 1;
-  wh->col = fi_import_column(c, "where", wh->name);
+int fi_import_next(fi_import *im, fi_import_row *row) {
+  const fi_csv *c = im->csv;
+  int r;
+  while ((r = fi_csv_next(im->csv)) == 1) {
+    const char *id = row_id(im);
+    check_utf8(im, id);
+    int keep = im->wcol < 0 || !strcmp(fi_csv_field(c, im->wcol, NULL), im->wvalue);
+    if (!keep && im->fixed) continue; /* fixed classes: filtered rows need no mapping */
+    const char *why;
+    if (labels_map(im->labels, fi_csv_field(c, im->lcol, NULL), &row->label, &row->label_name, &why))
+      fi_import_die(im, id, "column '%s': %s", fi_csv_column_name(c, im->lcol), why);
+    if (!keep) continue;
+    claim(im, id);
+    row->id = id;
+    row->group = im->gcol >= 0 ? fi_csv_field(c, im->gcol, NULL) : NULL;
+    return 1;
+  }
+  if (r < 0) fi_die("%s", fi_csv_error(c));
+  return 0;
 }
 
-int fi_where_keep(const fi_where *wh, const fi_csv *c) {
-  return wh->col < 0 || !strcmp(fi_csv_field(c, wh->col, NULL), wh->value);
+void fi_import_wbegin(fi_writer *w, const fi_import_row *row, int nmine) {
+  fi_wbegin(w, row->id, 1 + nmine + (row->label_name != NULL) + (row->group != NULL));
+  fi_wint(w, "label", row->label);
 }
 
-void fi_where_free(fi_where *wh) {
-  free(wh->name);
-  wh->name = NULL;
+void fi_import_wend(fi_writer *w, const fi_import_row *row) {
+  if (row->label_name) fi_wstr(w, "label_name", row->label_name);
+  if (row->group) fi_wstr(w, "group", row->group);
+  fi_wend(w);
 }
+
+const char *fi_import_classes(fi_import *im) { return labels_describe(im->labels); }

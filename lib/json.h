@@ -4,8 +4,10 @@
  *   bin (not tensor) {"$bin":"<base64>"}
  *   non-finite float {"$float":"NaN"|"-NaN"|"Infinity"|"-Infinity"|"NaN:0x<bits>"}
  * and everything else as plain JSON. The reverse turns a line back into the
- * canonical (smallest) msgpack encoding, so stream -> JSON -> stream is
- * byte-identical for streams written by fastif or Python's msgpack. */
+ * canonical (smallest) msgpack encoding, which fi_wencoded (stream.h) writes
+ * as it is, so stream -> JSON -> stream is byte-identical for streams
+ * written by fastif or Python's msgpack. lib/json_write.c writes JSON,
+ * json_parse.c and json_pack.c read it, json_lines.c reads files of it. */
 #ifndef FI_JSON_H
 #define FI_JSON_H
 #include <stddef.h>
@@ -57,8 +59,6 @@ fi_jlines *fi_jlines_open(const char *path); /* NULL or "-" = stdin; dies on fai
  * with "NAME: line L, column C: what" on malformed input. */
 const void *fi_jlines_next(fi_jlines *j, int require_id, size_t *nbytes);
 int64_t fi_jlines_lineno(const fi_jlines *j);
-/* Write an encoding from fi_json_parse/fi_jlines_next to w. */
-void fi_json_write_encoded(fi_writer *w, const void *bytes, size_t n);
 void fi_jlines_close(fi_jlines *j);
 
 #endif

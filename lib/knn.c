@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "stream.h"
+#include "strset.h"
 #include "util.h"
 
 /* Vectors go to FAISS in blocks of this many rows, so an index that needs
@@ -35,6 +36,7 @@
 
 struct fi_knn {
   char *spec;
+  char *path;          /* the file it was loaded from, for messages; NULL if built */
   FaissIndex *index;   /* NULL until the first vector */
   int d;
   int64_t n;           /* vectors appended (= index ntotal once finished) */
@@ -81,6 +83,7 @@ void fi_knn_free(fi_knn *k) {
   if (!k) return;
   if (k->index) faiss_Index_free(k->index);
   free(k->spec);
+  free(k->path);
   free(k->buf);
   free(k->arena);
   free(k->off);
@@ -164,13 +167,130 @@ void fi_knn_finish(fi_knn *k) {
     fi_die("kNN index '%s': FAISS holds %lld vectors, expected %lld", k->spec, (long long)nt, (long long)k->n);
 }
 
-void fi_knn_search(const fi_knn *k, const float *q, int64_t nq, int64_t kk, float *dist, int64_t *labels) {
-  if (!k->index || k->n == 0) fi_die("kNN index is empty");
-  if (kk < 1 || kk > k->n)
-    fi_die("k=%lld is out of range: the index holds %lld vectors", (long long)kk, (long long)k->n);
-  if (nq <= 0) return;
-  if (faiss_Index_search(k->index, nq, q, kk, dist, labels) != 0)
-    fi_die("kNN search of %lld queries (k=%lld): %s", (long long)nq, (long long)kk, fi_knn_faiss_error());
+/* ---- streams of embeddings ---- */
+
+fi_knn *fi_knn_build(fi_reader *r, const char *spec, const char *field) {
+  fi_knn *k = fi_knn_new(spec);
+  fi_strset *seen = fi_strset_new();
+  const fi_record *rec;
+  while ((rec = fi_read(r))) {
+    const float *x;
+    int64_t prev = fi_strset_add(seen, fi_rec_id(rec));
+    if (prev < 0) fi_rec_die(rec, "duplicate id (also record #%lld)", (long long)(-1 - prev));
+    int64_t d = fi_rec_f32(rec, field, -1, &x, 1);
+    if (fi_knn_append(k, fi_rec_id(rec), x, d) != 0)
+      fi_rec_die(rec, "'%s' has %lld elements, but the records before have %d", field, (long long)d, k->d);
+    if (k->n % 8192 == 0) fi_progress("%lld embeddings", (long long)k->n);
+  }
+  fi_strset_free(seen);
+  if (k->n == 0) fi_die("no training embeddings on %s: nothing to index", fi_reader_name(r));
+  fi_knn_finish(k);
+  return k;
+}
+
+/* Result buffers are 12 bytes per neighbour: a huge k gets smaller batches. */
+#define RESULT_CAP (1 << 23)
+
+/* The pending batch of queries: vectors, and their ids packed (records
+ * die at the next read). */
+typedef struct {
+  int64_t cap, n;
+  float *q, *dist;
+  int64_t *lab;
+  size_t *off, len, idcap;
+  char *ids;
+} qbatch;
+
+static void qbatch_add(qbatch *b, int d, const char *id, const float *x) {
+  size_t len = strlen(id) + 1;
+  while (b->len + len > b->idcap) b->ids = fi_realloc(b->ids, b->idcap = fi_mul_size(b->idcap, 2, "query ids"));
+  memcpy(b->ids + b->len, id, len);
+  b->off[b->n] = b->len;
+  b->len += len;
+  memcpy(b->q + b->n * d, x, (size_t)d * sizeof(float));
+  b->n++;
+}
+
+static void qbatch_search(const fi_knn *k, qbatch *b, int64_t kk, const char **names, fi_writer *w,
+                          double *seconds) {
+  if (b->n == 0) return;
+  double t0 = fi_now();
+  if (faiss_Index_search(k->index, b->n, b->q, kk, b->dist, b->lab) != 0)
+    fi_die("kNN search of %lld queries (k=%lld): %s", (long long)b->n, (long long)kk, fi_knn_faiss_error());
+  *seconds += fi_now() - t0;
+  for (int64_t i = 0; i < b->n; i++) {
+    /* Approximate index types may find fewer than k: keep the found. */
+    int64_t m = 0;
+    while (m < kk && b->lab[i * kk + m] >= 0) names[m] = fi_knn_id(k, b->lab[i * kk + m]), m++;
+    fi_wbegin(w, b->ids + b->off[i], 2);
+    fi_wstrs(w, "ids", names, m);
+    fi_wf32(w, "dist", b->dist + i * kk, m);
+    fi_wend(w);
+  }
+  b->n = 0;
+  b->len = 0;
+}
+
+int fi_knn_query_check(const fi_knn_query *q, const fi_knn *k, fi_err *e) {
+  if (q->k < 1) return fi_err_set(e, FI_ERR_USAGE, "k", "must be at least 1, not %lld", (long long)q->k);
+  if (q->batch < 1 || q->batch > FI_KNN_MAX_BATCH)
+    return fi_err_set(e, FI_ERR_USAGE, "batch", "must be between 1 and %d, not %lld", FI_KNN_MAX_BATCH,
+                      (long long)q->batch);
+  if (k && q->k > k->n)
+    return fi_err_set(e, FI_ERR_DATA, "k", "k=%lld is larger than the index %s (%lld vectors)", (long long)q->k,
+                      k->path ? k->path : "", (long long)k->n);
+  return 0;
+}
+
+int64_t fi_knn_search_stream(const fi_knn *k, const fi_knn_query *q, fi_reader *r, fi_writer *w,
+                             double *seconds, fi_err *e) {
+  if (fi_knn_query_check(q, k, e)) return -1;
+  const int d = k->d;
+  const int64_t kk = q->k;
+  qbatch b = {.cap = q->mean_id ? 1 : q->batch, .idcap = 4096};
+  if (b.cap > 1 && b.cap * kk > RESULT_CAP) b.cap = RESULT_CAP / kk > 1 ? RESULT_CAP / kk : 1;
+  b.q = fi_aligned(fi_mul_size((size_t)b.cap, (size_t)d, "query batch"), sizeof(float));
+  b.dist = fi_malloc(fi_mul_size(fi_mul_size((size_t)b.cap, (size_t)kk, "results"), sizeof(float), "results"));
+  b.lab = fi_malloc(fi_mul_size(fi_mul_size((size_t)b.cap, (size_t)kk, "results"), sizeof(int64_t), "results"));
+  b.off = fi_malloc(fi_mul_size((size_t)b.cap, sizeof *b.off, "query batch"));
+  b.ids = fi_malloc(b.idcap);
+  const char **names = fi_malloc(fi_mul_size((size_t)kk, sizeof *names, "results"));
+  double *sum = q->mean_id ? fi_calloc((size_t)d, sizeof *sum) : NULL;
+  double tsearch = 0;
+  int64_t n = 0;
+  const fi_record *rec;
+  while ((rec = fi_read(r))) {
+    const float *x;
+    int64_t m = fi_rec_f32(rec, q->field, -1, &x, 1);
+    if (m != d)
+      fi_rec_die(rec, "'%s' has %lld elements, but the index %s has dimension %d", q->field, (long long)m,
+                 k->path ? k->path : "", d);
+    n++;
+    if (sum) {
+      for (int j = 0; j < d; j++) sum[j] += x[j];
+      continue;
+    }
+    qbatch_add(&b, d, fi_rec_id(rec), x);
+    if (b.n == b.cap) qbatch_search(k, &b, kk, names, w, &tsearch);
+    fi_progress("%lld queries", (long long)n);
+  }
+  if (sum) {
+    if (n == 0) fi_die("no query embeddings on %s to average", fi_reader_name(r));
+    float *mean = fi_malloc((size_t)d * sizeof *mean);
+    for (int j = 0; j < d; j++) mean[j] = (float)(sum[j] / (double)n);
+    qbatch_add(&b, d, q->mean_id, mean);
+    free(mean);
+  }
+  qbatch_search(k, &b, kk, names, w, &tsearch);
+  if (seconds) *seconds = tsearch;
+  free(b.q);
+  free(b.dist);
+  free(b.lab);
+  free(b.off);
+  free(b.ids);
+  free(names);
+  free(sum);
+  return n;
 }
 
 /* ---- files ----
@@ -186,15 +306,7 @@ typedef struct {
 
 static ssize_t crc_write(void *c, const char *buf, size_t n) {
   crc_io *io = c;
-  size_t done = 0;
-  while (done < n) {
-    ssize_t w = write(io->fd, buf + done, n - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    done += (size_t)w;
-  }
+  if (fi_write_all(io->fd, buf, n)) return -1;
   io->crc = crc32_z(io->crc, (const Bytef *)buf, n);
   io->bytes += n;
   return (ssize_t)n;
@@ -300,6 +412,7 @@ fi_knn *fi_knn_load(const char *path) {
   if (version != IDS_VERSION)
     fi_rec_die(rec, "%s: version %lld, this build reads version %d", idp, (long long)version, IDS_VERSION);
   fi_knn *k = fi_knn_new(fi_rec_str(rec, "spec", NULL, 1));
+  k->path = fi_strdup(path);
   int64_t d = header_int(rec, "d"), ntotal = header_int(rec, "ntotal");
   int64_t want_bytes = header_int(rec, "index_bytes"), want_crc = header_int(rec, "index_crc32");
   if (d <= 0 || d > (1 << 30) || ntotal <= 0) fi_rec_die(rec, "%s: bad d=%lld or ntotal=%lld", idp, (long long)d, (long long)ntotal);

@@ -8,6 +8,9 @@
 #define FI_KNN_H
 #include <stdint.h>
 
+#include "stream.h"
+#include "util.h"
+
 typedef struct fi_knn fi_knn;
 
 #define FI_KNN_DEFAULT_SPEC "Flat" /* exact IndexFlatL2 */
@@ -37,12 +40,34 @@ int64_t fi_knn_size(const fi_knn *k);   /* vectors appended / indexed */
 const char *fi_knn_spec(const fi_knn *k);
 const char *fi_knn_id(const fi_knn *k, int64_t i); /* record id of FAISS id i */
 
-/* nq queries (row-major nq x dim) -> for each, the kk nearest: labels
- * (FAISS ids, -1 past the end when an approximate index finds fewer) and
- * squared L2 distances, nearest first. Dies when kk is not in
- * [1, size]. */
-void fi_knn_search(const fi_knn *k, const float *q, int64_t nq, int64_t kk,
-                   float *dist, int64_t *labels);
+/* ---- streams of embeddings (knn-select) ---- */
+/* An index (spec as fi_knn_new) of the `field` vectors of every record of
+ * r, FAISS id = record order. Dies naming the record on a duplicate id or a
+ * vector whose size differs from the first one's, and on an empty input.
+ * fi_knn_size() is then the number of records indexed. */
+fi_knn *fi_knn_build(fi_reader *r, const char *spec, const char *field);
+
+#define FI_KNN_MAX_BATCH (1 << 20)
+typedef struct {
+  int64_t k;            /* neighbours per query: 1 .. the index's size */
+  int64_t batch;        /* queries per FAISS search call: 1 .. FI_KNN_MAX_BATCH */
+  const char *field;    /* the embedding field of the query records */
+  const char *mean_id;  /* NULL; or one query, the mean of all, written under this id */
+} fi_knn_query;
+
+/* 0 if q's settings are valid, else -1 with e (setting "k" or "batch");
+ * against the index k when it is not NULL (k at most its size), else only
+ * what holds for any index, so a tool can check before loading one. */
+int fi_knn_query_check(const fi_knn_query *q, const fi_knn *k, fi_err *e);
+/* Candidates records {id, ids (nearest first), dist (squared L2)} for the
+ * query records of r, written to w (formats/candidates.md). An
+ * approximate index may find fewer than k: the found are written. The
+ * settings are checked first (fi_knn_query_check): -1 with e before
+ * anything is read. Else returns the number of query records read;
+ * *seconds (may be NULL) gets the time spent in FAISS. Dies naming the
+ * record on a vector of the wrong size. */
+int64_t fi_knn_search_stream(const fi_knn *k, const fi_knn_query *q, fi_reader *r, fi_writer *w,
+                             double *seconds, fi_err *e);
 
 /* Threads for FAISS's OpenMP loops (n <= 0: OMP_NUM_THREADS, else all
  * cores); the sgemm FAISS calls gets one thread (see knn.c). */

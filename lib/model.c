@@ -262,10 +262,6 @@ int fi_model_nclasses(const fi_model *m) { return (int)m->sizes[m->nl]; }
 int64_t fi_model_input_dim(const fi_model *m) { return m->arch == FI_ARCH_BOW ? 0 : m->sizes[0]; }
 int64_t fi_model_embed_dim(const fi_model *m) { return m->sizes[m->nl - 1]; }
 double fi_model_l2(const fi_model *m) { return m->l2; }
-void fi_model_set_l2(fi_model *m, double l2) {
-  if (!(l2 >= 0) || !isfinite(l2)) fi_die("l2 must be a finite number >= 0 (got %g)", l2);
-  m->l2 = l2;
-}
 const char *fi_model_class_name(const fi_model *m, int c) {
   if (!m->classes || c < 0 || c >= m->sizes[m->nl]) return NULL;
   return m->classes[c];

@@ -1,4 +1,4 @@
-/* model.h - the three architectures of DESIGN.md (linear, mlp, bow):
+/* model.h - the three architectures of formats/DESIGN.md (linear, mlp, bow):
  * model files, examples in memory, batched forward/backward through BLAS,
  * per-example gradients, exact Hessian-vector and Gauss-Newton-vector
  * products (R-operator) and factored influence scores. All vectors over "selected parameters" are the
@@ -13,7 +13,7 @@ typedef struct fi_model fi_model;
 /* ---- model files and construction ---- */
 fi_model *fi_model_load(const char *path);                 /* dies on bad file */
 void fi_model_save(const fi_model *m, const char *path);   /* atomic; "-" = stdout */
-/* arch spec as in DESIGN.md: linear | mlp:H1[,H2..][:tanh|relu] |
+/* arch spec as in formats/DESIGN.md: linear | mlp:H1[,H2..][:tanh|relu] |
  * bow:BUCKETS,DIM[,H1..][:tanh|relu]. d_in is ignored for bow. Returns NULL
  * and fills err on a bad spec. Parameters are initialised from seed. */
 fi_model *fi_model_create(const char *spec, int64_t d_in, int nclasses,
@@ -26,7 +26,6 @@ int fi_model_nclasses(const fi_model *m);
 int64_t fi_model_input_dim(const fi_model *m);    /* 0 for bow */
 int64_t fi_model_embed_dim(const fi_model *m);    /* classifier input size */
 double fi_model_l2(const fi_model *m);
-void fi_model_set_l2(fi_model *m, double l2);
 /* Optional class names kept in the model ("classes": [str]); may be NULL. */
 const char *fi_model_class_name(const fi_model *m, int c);
 /* names[c] for c < nclasses (a NULL entry is named by its index); NULL

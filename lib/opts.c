@@ -1,13 +1,13 @@
 /* opts.c - parse argv from a declarative table; generate --help from it. */
 #include "opts.h"
 
+#include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "util.h"
 
 static const fi_tool *cur;
 static char given[128];    /* given[i]: option i appeared on the command line */
@@ -16,22 +16,153 @@ static char **pos;          /* positional arguments, freed at exit */
 
 static void free_pos(void) { free(pos); }
 
-static const char *metavar(const fi_opt *o) {
+/* The C type each kind stores into, by size. */
+static size_t kind_size(fi_opt_kind k) {
+  switch (k) {
+  case FI_OPT_FLAG: case FI_OPT_INT: case FI_OPT_CHOICE: return sizeof(int);
+  case FI_OPT_I64: return sizeof(int64_t);
+  case FI_OPT_U64: return sizeof(uint64_t);
+  case FI_OPT_DOUBLE: return sizeof(double);
+  case FI_OPT_NUM_AUTO: return sizeof(fi_num_auto);
+  case FI_OPT_STR: case FI_OPT_PATH: return sizeof(const char *);
+  default: return 0;
+  }
+}
+
+static int is_int_kind(fi_opt_kind k) { return k == FI_OPT_INT || k == FI_OPT_I64 || k == FI_OPT_U64; }
+
+/* "a|b|c" from the choices, into buf. */
+static const char *join_choices(const fi_opt *o, char *buf, size_t n) {
+  size_t len = 0;
+  buf[0] = 0;
+  for (int i = 0; o->choices[i]; i++) {
+    int m = snprintf(buf + len, n - len, "%s%s", i ? "|" : "", o->choices[i]);
+    if (m < 0 || (size_t)m >= n - len) break;
+    len += (size_t)m;
+  }
+  return buf;
+}
+
+static const char *metavar(const fi_opt *o, char *buf, size_t n) {
   if (o->metavar) return o->metavar;
-  switch (o->type) {
-  case FI_OPT_INT: return "INT";
+  switch (o->kind) {
+  case FI_OPT_INT: case FI_OPT_I64: case FI_OPT_U64: return "INT";
   case FI_OPT_DOUBLE: return "NUM";
+  case FI_OPT_NUM_AUTO: return "NUM|auto";
   case FI_OPT_STR: return "STR";
-  case FI_OPT_CHOICE: return o->choices;
+  case FI_OPT_PATH: return "FILE";
+  case FI_OPT_CHOICE: return join_choices(o, buf, n);
   default: return "";
+  }
+}
+
+/* "--name", or "-k" for a one-letter name that is also the short name. */
+static const char *flag_name(const fi_opt *o, char *buf, size_t n) {
+  if (o->short_name && o->name[0] == o->short_name && !o->name[1]) snprintf(buf, n, "-%c", o->short_name);
+  else snprintf(buf, n, "--%s", o->name);
+  return buf;
+}
+
+/* Rows are checked before anything is parsed: a table that disagrees with
+ * its destinations is a programming error, reported as such. */
+static void check_table(const fi_tool *t) {
+  int n = 0;
+  for (const fi_opt *o = t->opts; o && o->name; o++, n++) {
+    if ((size_t)n >= sizeof given) fi_die("internal: option table of %s: more than %zu options", t->name, sizeof given);
+    size_t want = kind_size(o->kind);
+    if (!want || !o->dest || o->size != want)
+      fi_die("internal: option table of %s: --%s stores %zu bytes, its kind needs %zu", t->name, o->name,
+             o->size, want);
+    if (o->kind == FI_OPT_CHOICE && (!o->choices || !o->choices[0]))
+      fi_die("internal: option table of %s: --%s has no choices", t->name, o->name);
+    if (o->kind == FI_OPT_FLAG && o->def) fi_die("internal: option table of %s: flag --%s has a default", t->name, o->name);
+    for (const fi_opt *p = t->opts; p < o; p++)
+      if (!strcmp(p->name, o->name) || (o->short_name && p->short_name == o->short_name))
+        fi_die("internal: option table of %s: --%s and --%s clash", t->name, p->name, o->name);
+  }
+}
+
+/* The range part of an error message: "between 1 and 100", "above 0". */
+static const char *range_text(const fi_opt *o, char *buf, size_t n) {
+  const char *fmt = is_int_kind(o->kind) ? "%.0f" : "%g";
+  const char *or_auto = o->kind == FI_OPT_NUM_AUTO ? " (or auto)" : "";
+  char lo[40], hi[40];
+  snprintf(lo, sizeof lo, fmt, o->min);
+  snprintf(hi, sizeof hi, fmt, o->max);
+  if (o->max >= 1e300) snprintf(buf, n, "%s %s%s", o->above_min ? "above" : "at least", lo, or_auto);
+  else if (o->above_min) snprintf(buf, n, "above %s and at most %s%s", lo, hi, or_auto);
+  else snprintf(buf, n, "between %s and %s%s", lo, hi, or_auto);
+  return buf;
+}
+
+static int out_of_range(const fi_opt *o, double x) {
+  if (!(o->min < o->max)) return 0;
+  return o->above_min ? !(x > o->min && x <= o->max) : !(x >= o->min && x <= o->max);
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  while (*s == ' ') s++;
+  if (*s == '-') return -1;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Store value text into the destination; from_default says who to blame. */
+static void set_value(const fi_opt *o, const char *v, int from_default) {
+  const char *who = from_default ? "default of " : "";
+  char r[128], fl[64];
+  const char *f = flag_name(o, fl, sizeof fl);
+  switch (o->kind) {
+  case FI_OPT_FLAG: *(int *)o->dest = 1; return;
+  case FI_OPT_STR: case FI_OPT_PATH: *(const char **)o->dest = v; return;
+  case FI_OPT_CHOICE:
+    for (int i = 0; o->choices[i]; i++)
+      if (!strcmp(o->choices[i], v)) {
+        *(int *)o->dest = i;
+        return;
+      }
+    fi_usage_error("%s%s must be one of %s, not '%s'", who, f, join_choices(o, r, sizeof r), v);
+  case FI_OPT_INT: case FI_OPT_I64: {
+    long long x;
+    if (fi_parse_ll(v, &x)) fi_usage_error("%s%s expects an integer, not '%s'", who, f, v);
+    if (o->kind == FI_OPT_INT && (x < -2147483647LL - 1 || x > 2147483647LL))
+      fi_usage_error("%s%s: %lld is too large", who, f, x);
+    if (out_of_range(o, (double)x)) fi_usage_error("%s must be %s, not %lld", f, range_text(o, r, sizeof r), x);
+    if (o->kind == FI_OPT_INT) *(int *)o->dest = (int)x;
+    else *(int64_t *)o->dest = x;
+    return;
+  }
+  case FI_OPT_U64: {
+    uint64_t x;
+    if (parse_u64(v, &x)) fi_usage_error("%s%s expects an integer >= 0, not '%s'", who, f, v);
+    if (out_of_range(o, (double)x))
+      fi_usage_error("%s must be %s, not %llu", f, range_text(o, r, sizeof r), (unsigned long long)x);
+    *(uint64_t *)o->dest = x;
+    return;
+  }
+  case FI_OPT_DOUBLE: case FI_OPT_NUM_AUTO: {
+    double x = 0;
+    int is_auto = o->kind == FI_OPT_NUM_AUTO && !strcmp(v, "auto");
+    if (!is_auto && fi_parse_double(v, &x))
+      fi_usage_error("%s%s expects a number%s, not '%s'", who, f, o->kind == FI_OPT_NUM_AUTO ? " or 'auto'" : "", v);
+    if (!is_auto && out_of_range(o, x)) fi_usage_error("%s must be %s, not %g", f, range_text(o, r, sizeof r), x);
+    if (o->kind == FI_OPT_DOUBLE) *(double *)o->dest = x;
+    else *(fi_num_auto *)o->dest = (fi_num_auto){.is_auto = is_auto, .value = x};
+    return;
+  }
+  default: return;
   }
 }
 
 static void print_help(const fi_tool *t) {
   printf("%s - %s\n\nusage: %s %s\n\noptions:\n", t->name, t->purpose, t->name, t->usage);
   for (const fi_opt *o = t->opts; o && o->name; o++) {
-    char lhs[96];
-    const char *mv = metavar(o);
+    char lhs[160], mvb[160];
+    const char *mv = metavar(o, mvb, sizeof mvb);
     if (o->short_name)
       snprintf(lhs, sizeof lhs, "-%c, --%s%s%s", o->short_name, o->name, *mv ? " " : "", mv);
     else
@@ -41,7 +172,7 @@ static void print_help(const fi_tool *t) {
       printf(" (required)");
     else if (o->help && strstr(o->help, "(default:"))
       ; /* the help text says its default itself */
-    else if (o->type == FI_OPT_FLAG)
+    else if (o->kind == FI_OPT_FLAG)
       printf(" (default: off)");
     else
       printf(" (default: %s)", o->def ? o->def : "none");
@@ -52,53 +183,38 @@ static void print_help(const fi_tool *t) {
   if (t->details) printf("\n%s\n", t->details);
 }
 
-static int in_choices(const char *choices, const char *v) {
-  size_t n = strlen(v);
-  for (const char *p = choices; p && *p;) {
-    const char *bar = strchr(p, '|');
-    size_t len = bar ? (size_t)(bar - p) : strlen(p);
-    if (len == n && !strncmp(p, v, n)) return 1;
-    p = bar ? bar + 1 : NULL;
-  }
-  return 0;
-}
-
-/* Store value text into the destination; from_default says who to blame. */
-static void set_value(const fi_opt *o, const char *v, int from_default) {
-  const char *who = from_default ? "default of " : "";
-  switch (o->type) {
-  case FI_OPT_FLAG: *(int *)o->dest = 1; return;
-  case FI_OPT_STR: *(const char **)o->dest = v; return;
-  case FI_OPT_CHOICE:
-    if (!in_choices(o->choices, v)) fi_usage_error("%s--%s must be one of %s, not '%s'", who, o->name, o->choices, v);
-    *(const char **)o->dest = v;
-    return;
-  case FI_OPT_INT: {
-    long long x;
-    if (fi_parse_ll(v, &x)) fi_usage_error("%s--%s expects an integer, not '%s'", who, o->name, v);
-    if (o->min < o->max && (x < o->min || x > o->max))
-      fi_usage_error("--%s must be between %.0f and %.0f, not %lld", o->name, o->min, o->max, x);
-    *(long long *)o->dest = x;
-    return;
-  }
-  case FI_OPT_DOUBLE: {
-    double x;
-    if (fi_parse_double(v, &x)) fi_usage_error("%s--%s expects a number, not '%s'", who, o->name, v);
-    if (o->min < o->max && (x < o->min || x > o->max))
-      fi_usage_error("--%s must be between %g and %g, not %g", o->name, o->min, o->max, x);
-    *(double *)o->dest = x;
-    return;
-  }
-  default: return;
-  }
+static int find_row(const fi_tool *t, const char *name) {
+  int i = 0;
+  for (const fi_opt *o = t->opts; o && o->name; o++, i++)
+    if (!strcmp(o->name, name)) return i;
+  return -1;
 }
 
 int fi_opt_given(const char *name) {
-  if (!cur) return 0;
-  int i = 0;
-  for (const fi_opt *o = cur->opts; o && o->name; o++, i++)
-    if (!strcmp(o->name, name)) return given[i];
-  return 0;
+  int i = cur ? find_row(cur, name) : -1;
+  return i >= 0 && given[i];
+}
+
+const char *fi_opt_choice(const char *name, int i) {
+  int r = cur ? find_row(cur, name) : -1;
+  if (r < 0 || cur->opts[r].kind != FI_OPT_CHOICE) fi_die("internal: --%s is not a choice", name);
+  for (int j = 0; cur->opts[r].choices[j]; j++)
+    if (j == i) return cur->opts[r].choices[j];
+  fi_die("internal: --%s has no choice %d", name, i);
+}
+
+void fi_opt_fail(const fi_err *e) {
+  const fi_opt *hit = NULL;
+  for (const fi_opt *o = cur ? cur->opts : NULL; e->setting && o && o->name; o++)
+    if (!strcmp(o->setting ? o->setting : o->name, e->setting)) hit = o;
+  char fl[64];
+  const char *f = hit ? flag_name(hit, fl, sizeof fl) : NULL;
+  if (e->kind == FI_ERR_USAGE) {
+    if (f) fi_usage_error("%s: %s", f, e->msg);
+    fi_usage_error("%s", e->msg);
+  }
+  if (f) fi_die("%s: %s", f, e->msg);
+  fi_die("%s", e->msg);
 }
 
 int fi_parse_options(const fi_tool *t, int argc, char **argv) {
@@ -107,19 +223,10 @@ int fi_parse_options(const fi_tool *t, int argc, char **argv) {
   /* A closed pipe must surface as EPIPE from write() so the tool can say so
    * and exit 1, rather than vanish silently on SIGPIPE. */
   signal(SIGPIPE, SIG_IGN);
-  int nopts = 0;
-  for (const fi_opt *o = t->opts; o && o->name; o++, nopts++) {
-    if ((size_t)nopts >= sizeof given) fi_die("too many options in table");
-    if (o->type == FI_OPT_FLAG)
-      *(int *)o->dest = 0;
-    else if (o->def)
-      set_value(o, o->def, 1);
-    else if (o->type == FI_OPT_STR || o->type == FI_OPT_CHOICE)
-      *(const char **)o->dest = NULL; /* no default: callers test for NULL */
-    else if (o->type == FI_OPT_INT)
-      *(long long *)o->dest = 0;
-    else if (o->type == FI_OPT_DOUBLE)
-      *(double *)o->dest = 0;
+  check_table(t);
+  for (const fi_opt *o = t->opts; o && o->name; o++) {
+    memset(o->dest, 0, o->size); /* no default: 0, NULL, not auto */
+    if (o->def) set_value(o, o->def, 1);
   }
   memset(given, 0, sizeof given);
   /* --help and usage errors exit from inside the loop: free at exit. */
@@ -167,10 +274,11 @@ int fi_parse_options(const fi_tool *t, int argc, char **argv) {
       if (!o) fi_usage_error("unknown option '-%c'", a[1]);
       if (a[2]) val = a + 2;
     }
-    if (o->type == FI_OPT_FLAG) {
+    if (o->kind == FI_OPT_FLAG) {
       if (val) fi_usage_error("--%s takes no value", o->name);
     } else if (!val) {
-      if (i + 1 >= argc) fi_usage_error("--%s needs a value (%s)", o->name, metavar(o));
+      char mvb[160];
+      if (i + 1 >= argc) fi_usage_error("--%s needs a value (%s)", o->name, metavar(o, mvb, sizeof mvb));
       val = argv[++i];
     }
     set_value(o, val, 0);

@@ -23,7 +23,6 @@
 #include "sniff.h"
 #include "util.h"
 
-int fi_allow_nonfinite = 0;
 
 static const char *const dtype_names[FI_NDTYPES] = {"f32", "f64", "i32", "i64", "u8"};
 static const size_t dtype_sizes[FI_NDTYPES] = {4, 8, 4, 8, 1};
@@ -158,7 +157,6 @@ void fi_reader_close(fi_reader *r) {
   free(r);
 }
 
-const fi_record *fi_reader_current(const fi_reader *r) { return r->have_rec ? &r->rec : NULL; }
 
 /* What the start of the input is, when it is a known wrong kind of file. */
 static const char *head_hint(const fi_reader *r, uint64_t off) {
@@ -625,7 +623,6 @@ size_t fi_reader_chunk(fi_reader *r, const unsigned char **p) {
 
 const char *fi_rec_id(const fi_record *rec) { return rec->id; }
 int64_t fi_rec_index(const fi_record *rec) { return rec->index; }
-uint64_t fi_rec_offset(const fi_record *rec) { return rec->offset; }
 size_t fi_rec_nbytes(const fi_record *rec) { return rec->nbytes; }
 const void *fi_rec_bytes(const fi_record *rec) { return rec->bytes; }
 int fi_rec_nfields(const fi_record *rec) { return rec->nfields; }
@@ -755,9 +752,8 @@ int64_t fi_rec_f32(const fi_record *rec, const char *key, int64_t expect, const 
     }
     v = f;
   }
-  if (!fi_allow_nonfinite)
-    for (int64_t i = 0; i < t.n; i++)
-      if (!isfinite(v[i])) fi_rec_die(rec, "field '%s' element %" PRId64 " is %s", key, i, isnan(v[i]) ? "NaN" : "infinite");
+  for (int64_t i = 0; i < t.n; i++)
+    if (!isfinite(v[i])) fi_rec_die(rec, "field '%s' element %" PRId64 " is %s", key, i, isnan(v[i]) ? "NaN" : "infinite");
   *out = v;
   return t.n;
 }
@@ -915,7 +911,6 @@ struct fi_writer {
   char *name;
   char *buf;
   size_t len, cap;
-  uint64_t total;
   msgpack_packer pk;
   /* for naming a refused non-finite value: the record and key being written */
   char id[96];
@@ -928,29 +923,13 @@ struct fi_writer {
   size_t rlen, rcap;
 };
 
-static void wflush(fi_writer *w) {
-  size_t off = 0;
-  while (off < w->len) {
-    ssize_t n = write(w->fd, w->buf + off, w->len - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fi_die("writing %s: %s", w->name, strerror(errno));
-    }
-    off += (size_t)n;
-  }
-  w->len = 0;
+static void wdirect(fi_writer *w, const char *p, size_t n) {
+  if (fi_write_all(w->fd, p, n)) fi_die("writing %s: %s", w->name, strerror(errno));
 }
 
-static void wdirect(fi_writer *w, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t k = write(w->fd, p, n);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      fi_die("writing %s: %s", w->name, strerror(errno));
-    }
-    p += k;
-    n -= (size_t)k;
-  }
+static void wflush(fi_writer *w) {
+  wdirect(w, w->buf, w->len);
+  w->len = 0;
 }
 
 static int wcb(void *data, const char *p, size_t n) {
@@ -964,7 +943,6 @@ static int wcb(void *data, const char *p, size_t n) {
     w->rlen += n;
     return 0;
   }
-  w->total += n;
   if (n >= (1 << 16)) { /* big payloads skip the copy */
     wflush(w);
     wdirect(w, p, n);
@@ -992,20 +970,13 @@ fi_writer *fi_writer_open(const char *path) {
   return w;
 }
 
-uint64_t fi_writer_bytes(const fi_writer *w) { return w->total; }
-
 void fi_writer_close(fi_writer *w) {
   if (!w) return;
   wflush(w);
   if (w->at)
     fi_atomic_commit(w->at);
-  else if (w->fd == 1) {
-    /* stdout may also carry printf output from the tool; flush it too. */
-    if (fflush(stdout) != 0 || ferror(stdout)) fi_die("writing %s: %s", w->name, strerror(errno));
-    if (fsync(1) != 0 && errno != EINVAL && errno != EROFS && errno != EBADF) {
-      /* pipes and terminals refuse fsync with EINVAL: that is fine */
-    }
-  }
+  else if (w->fd == 1 && (fflush(stdout) != 0 || ferror(stdout))) /* the tool may printf too */
+    fi_die("writing %s: %s", w->name, strerror(errno));
   if (w->building) fi_die("internal: record '%s' begun and never ended", w->id);
   free(w->buf);
   free(w->rbuf);
@@ -1089,12 +1060,7 @@ void fi_varray(fi_writer *w, int n) {
   msgpack_pack_array(&w->pk, (size_t)n);
 }
 void fi_vstr(fi_writer *w, const char *s) { pack_str(w, s, strlen(s)); }
-void fi_vkey_raw(fi_writer *w, const char *s, size_t n) {
-  w->key = NULL;
-  pack_str(w, s, n);
-}
 void fi_vint(fi_writer *w, int64_t v) { msgpack_pack_int64(&w->pk, v); }
-void fi_vuint(fi_writer *w, uint64_t v) { msgpack_pack_uint64(&w->pk, v); }
 /* Computed values must be finite (formats/stream.md): a NaN or Inf reaching
  * a writer is a non-finite intermediate, refused naming the record and
  * field. Pass-through tools copy values raw (fi_vcopy, fi_wcopy, fi_wraw). */
@@ -1112,11 +1078,11 @@ void fi_vdouble(fi_writer *w, double v) {
   if (!isfinite(v)) nonfinite(w, 0, v);
   msgpack_pack_double(&w->pk, v);
 }
+void fi_vnil(fi_writer *w) { msgpack_pack_nil(&w->pk); }
 void fi_vbool(fi_writer *w, int v) {
   if (v) msgpack_pack_true(&w->pk);
   else msgpack_pack_false(&w->pk);
 }
-void fi_vnil(fi_writer *w) { msgpack_pack_nil(&w->pk); }
 void fi_vbin(fi_writer *w, const void *data, size_t n) {
   msgpack_pack_bin(&w->pk, n);
   msgpack_pack_bin_body(&w->pk, data, n);
@@ -1154,7 +1120,6 @@ void fi_vtensor(fi_writer *w, fi_dtype dt, int ndim, const int64_t *shape, const
 void fi_wstr(fi_writer *w, const char *key, const char *s) { fi_wkey(w, key); fi_vstr(w, s); }
 void fi_wint(fi_writer *w, const char *key, int64_t v) { fi_wkey(w, key); fi_vint(w, v); }
 void fi_wdouble(fi_writer *w, const char *key, double v) { fi_wkey(w, key); fi_vdouble(w, v); }
-void fi_wbool(fi_writer *w, const char *key, int v) { fi_wkey(w, key); fi_vbool(w, v); }
 void fi_wtensor(fi_writer *w, const char *key, fi_dtype dt, int ndim, const int64_t *shape, const void *data) {
   fi_wkey(w, key);
   fi_vtensor(w, dt, ndim, shape, data);
@@ -1182,4 +1147,5 @@ void fi_wcopy(fi_writer *w, const char *key, const fi_record *rec, const char *s
   fi_wkey(w, key);
   wcb(w, (const char *)rec->f[i].v, rec->f[i].vlen); /* as read: no decoding, however large */
 }
-void fi_wraw(fi_writer *w, const fi_record *rec) { wcb(w, (const char *)rec->bytes, rec->nbytes); }
+void fi_wraw(fi_writer *w, const fi_record *rec) { fi_wencoded(w, rec->bytes, rec->nbytes); }
+void fi_wencoded(fi_writer *w, const void *bytes, size_t n) { wcb(w, bytes, n); }

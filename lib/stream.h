@@ -45,8 +45,6 @@ void fi_reader_close(fi_reader *r);
 const char *fi_reader_name(const fi_reader *r);
 /* Read a whole file that holds exactly one map (model files). */
 const fi_record *fi_read_single(fi_reader *r, const char *what);
-/* The reader's current record (NULL before the first/after the end). */
-const fi_record *fi_reader_current(const fi_reader *r);
 /* For inputs that may not be streams (lists of ids), before the first
  * record: the first byte without consuming it (-1 at the end of input), and
  * the input as raw chunks (*p valid until the next call; 0 at the end). */
@@ -55,7 +53,6 @@ size_t fi_reader_chunk(fi_reader *r, const unsigned char **p);
 
 const char *fi_rec_id(const fi_record *rec);      /* validated, NUL-terminated */
 int64_t fi_rec_index(const fi_record *rec);       /* 0-based in its stream */
-uint64_t fi_rec_offset(const fi_record *rec);     /* byte offset of the record */
 size_t fi_rec_nbytes(const fi_record *rec);       /* encoded size */
 const void *fi_rec_bytes(const fi_record *rec);   /* the encoded record */
 int fi_rec_has(const fi_record *rec, const char *key);
@@ -77,15 +74,14 @@ int64_t fi_rec_strs(const fi_record *rec, const char *key, const char ***out, in
 int fi_rec_tensor(const fi_record *rec, const char *key, fi_tensor *t, int required);
 /* A float vector view of a tensor field of any float/int dtype, converted
  * and aligned as needed (copy only when needed). Checks element count
- * against `expect` when expect >= 0, and rejects NaN/Inf unless
- * fi_allow_nonfinite. Returns element count; NULL *out when missing. */
+ * against `expect` when expect >= 0, and rejects NaN/Inf. Returns element
+ * count; NULL *out when missing. */
 int64_t fi_rec_f32(const fi_record *rec, const char *key, int64_t expect,
                    const float **out, int required);
 int64_t fi_rec_i32(const fi_record *rec, const char *key, const int32_t **out, int required);
 /* Array of {"id": str, "score": num} maps (ranked records). */
 int64_t fi_rec_scored(const fi_record *rec, const char *key, const char ***ids,
                       const float **scores, int required);
-extern int fi_allow_nonfinite;
 
 /* 1 if s can be a record id: non-empty, at most 4096 bytes, no whitespace
  * or control characters (what the reader accepts). */
@@ -98,7 +94,6 @@ typedef struct fi_writer fi_writer;
 fi_writer *fi_writer_open(const char *path);
 /* Flush, check for write errors, commit; dies on any error. */
 void fi_writer_close(fi_writer *w);
-uint64_t fi_writer_bytes(const fi_writer *w);
 
 /* A record: fi_wbegin(w, id, n) then exactly n more fields, then fi_wend. */
 void fi_wbegin(fi_writer *w, const char *id, int nfields_after_id);
@@ -113,7 +108,6 @@ void fi_wrecord_end(fi_writer *w);
 void fi_wstr(fi_writer *w, const char *key, const char *s);
 void fi_wint(fi_writer *w, const char *key, int64_t v);
 void fi_wdouble(fi_writer *w, const char *key, double v);
-void fi_wbool(fi_writer *w, const char *key, int v);
 void fi_wtensor(fi_writer *w, const char *key, fi_dtype dt, int ndim,
                 const int64_t *shape, const void *data);
 void fi_wf32(fi_writer *w, const char *key, const float *v, int64_t n); /* 1-D */
@@ -125,6 +119,9 @@ void fi_wscored(fi_writer *w, const char *key, const char *const *ids,
 void fi_wcopy(fi_writer *w, const char *key, const fi_record *rec, const char *srckey);
 /* Write an already-encoded record verbatim (pass-through). */
 void fi_wraw(fi_writer *w, const fi_record *rec);
+/* ... or a record encoded elsewhere: bytes[0..n) holding one map (the
+ * encoder of dump --reverse). */
+void fi_wencoded(fi_writer *w, const void *bytes, size_t n);
 
 /* Nested values (model files): fi_wkey then one value. */
 void fi_wkey(fi_writer *w, const char *key);
@@ -134,11 +131,9 @@ void fi_vstr(fi_writer *w, const char *s);
 void fi_vint(fi_writer *w, int64_t v);
 void fi_vdouble(fi_writer *w, double v);
 void fi_vtensor(fi_writer *w, fi_dtype dt, int ndim, const int64_t *shape, const void *data);
-void fi_vuint(fi_writer *w, uint64_t v);
 void fi_vbool(fi_writer *w, int v);
 void fi_vnil(fi_writer *w);
 void fi_vbin(fi_writer *w, const void *data, size_t n);
-void fi_vkey_raw(fi_writer *w, const char *s, size_t n); /* str of given length */
 void fi_vcopy(fi_writer *w, fi_val v);                     /* any value */
 void fi_vmap_begin(fi_writer *w, int n); /* a top-level map without id */
 

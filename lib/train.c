@@ -10,23 +10,18 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "gemm.h"
 #include "util.h"
 
 /* Examples per fi_grad_mean/fi_forward call in full-batch passes: large
  * enough for efficient GEMMs, small enough to bound workspace memory. */
 #define FI_CHUNK 2048
 
-void fi_train_defaults(fi_train_opts *o, const char *model_type) {
-  memset(o, 0, sizeof *o);
-  o->optim = strcmp(model_type, "linear") == 0 ? FI_OPTIM_LBFGS : FI_OPTIM_ADAM;
-  o->epochs = 10;
-  o->batch = 64;
-  o->lr = o->optim == FI_OPTIM_SGD ? 0.05 : 1e-3;
-  o->momentum = 0.9;
-  o->seed = 1;
-  o->tol = 1e-6;
-  o->max_iter = 1000;
-  o->history = 10;
+const char *const fi_optim_names[] = {"auto", "sgd", "adam", "lbfgs", NULL};
+
+void fi_train_resolve(fi_train_opts *o, const char *model_type) {
+  if (o->optim == FI_OPTIM_AUTO) o->optim = strcmp(model_type, "linear") == 0 ? FI_OPTIM_LBFGS : FI_OPTIM_ADAM;
+  if (o->lr == 0) o->lr = o->optim == FI_OPTIM_SGD ? 0.05 : 1e-3;
 }
 
 static fi_psel psel_all(const fi_model *m) {
@@ -130,12 +125,6 @@ void fi_evaluate(const fi_model *m, fi_ws *ws, const fi_examples *ex,
   *accuracy = n ? (double)correct / (double)n : 0;
   free(probs);
   free(idx);
-}
-
-static double norm2(const float *v, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; i++) s += (double)v[i] * v[i];
-  return sqrt(s);
 }
 
 static int all_finite(const float *v, int64_t n) {
@@ -292,7 +281,7 @@ static void train_lbfgs(fi_model *m, const fi_examples *ex,
     die_nonfinite(m, ws, &ps, ex, NULL, fi_examples_count(ex), "under the initial model",
                   "its inputs overflow float arithmetic; rescale the features");
   for (int64_t j = 0; j < P; j++) gx[j] = gf[j];
-  double gnorm = norm2(gf, P), g0 = gnorm;
+  double gnorm = fi_norm2(gf, P), g0 = gnorm;
   double target = o->tol * (g0 > 1 ? g0 : 1);
   res->grad_norm0 = g0;
   int64_t it = 0, evals = 1;
@@ -344,7 +333,7 @@ static void train_lbfgs(fi_model *m, const fi_examples *ex,
       fi_params_set(m, &ps, thf);
       fn = fi_objective(m, ws, &ps, ex, gf);
       evals++;
-      gnn = norm2(gf, P);
+      gnn = fi_norm2(gf, P);
       if (isfinite(fn) && (fn <= f + 1e-4 * t * gd ||
                            (fn <= f + noise && gnn < gnorm))) {
         accepted = 1;
@@ -465,18 +454,6 @@ void fi_finetune(fi_model *m, const fi_psel *ps, const fi_examples *ex,
 }
 
 /* ---- spooling ---- */
-static void write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      fi_die("spooling the input: %s", strerror(errno));
-    }
-    p += k;
-    n -= (size_t)k;
-  }
-}
 
 void fi_spool_read(fi_spool *sp, fi_reader *r) {
   memset(sp, 0, sizeof *sp);
@@ -522,7 +499,8 @@ void fi_spool_read(fi_spool *sp, fi_reader *r) {
                      name, sp->class_names[y]);
       }
     }
-    write_all(sp->fd, fi_rec_bytes(rec), fi_rec_nbytes(rec));
+    if (fi_write_all(sp->fd, fi_rec_bytes(rec), fi_rec_nbytes(rec)))
+      fi_die("spooling the input: %s", strerror(errno));
     sp->n++;
   }
   if (sp->d < 0) sp->d = 0;

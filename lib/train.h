@@ -3,7 +3,7 @@
  * finetune-step, and spooling an example stream so its input size and class
  * count are known before the model that parses it exists.
  *
- * Objective (DESIGN.md): R(theta) = mean CE + (l2/2) ||w||^2 over the
+ * Objective (formats/DESIGN.md): R(theta) = mean CE + (l2/2) ||w||^2 over the
  * model's weight tensors (not biases), l2 = fi_model_l2(m). Everything here
  * is single-threaded in its own loops and deterministic for a given seed. */
 #ifndef FI_TRAIN_H
@@ -12,7 +12,10 @@
 #include "model.h"
 #include "stream.h"
 
-typedef enum { FI_OPTIM_SGD = 0, FI_OPTIM_ADAM, FI_OPTIM_LBFGS } fi_optim;
+/* auto: lbfgs for linear (a convex objective: the exact optimum), adam
+ * otherwise (fi_train_resolve). */
+typedef enum { FI_OPTIM_AUTO = 0, FI_OPTIM_SGD, FI_OPTIM_ADAM, FI_OPTIM_LBFGS } fi_optim;
+extern const char *const fi_optim_names[]; /* by fi_optim, NULL-terminated */
 
 typedef struct {
   fi_optim optim;
@@ -36,9 +39,11 @@ typedef struct {
   int converged;        /* lbfgs reached tol */
 } fi_train_result;
 
-/* Fills the defaults for a model type ("linear" -> lbfgs, else adam). */
-void fi_train_defaults(fi_train_opts *o, const char *model_type);
-/* Trains m in place on all examples in ex (labels required). Logs one line
+/* What auto stands for, for a model type: the optimiser, and lr 0 = 0.05
+ * for sgd, 0.001 for adam. */
+void fi_train_resolve(fi_train_opts *o, const char *model_type);
+/* Trains m in place on all examples in ex (labels required; o resolved by
+ * fi_train_resolve). Logs one line
  * per epoch / every few L-BFGS iterations via fi_log. */
 void fi_train(fi_model *m, const fi_examples *ex, const fi_train_opts *o,
               fi_train_result *res);

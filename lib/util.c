@@ -102,6 +102,35 @@ void fi_done(long long nrecords) {
   fi_log("done %lld records", nrecords);
 }
 
+int fi_err_vset(fi_err *e, fi_err_kind kind, const char *setting, const char *fmt, va_list ap) {
+  e->kind = kind;
+  e->setting = setting;
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  return -1;
+}
+
+int fi_err_set(fi_err *e, fi_err_kind kind, const char *setting, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fi_err_vset(e, kind, setting, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+int fi_write_all(int fd, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
 void *fi_malloc(size_t n) {
   void *p = malloc(n ? n : 1);
   if (!p) fi_die("out of memory (allocating %zu bytes)", n);
@@ -297,7 +326,6 @@ fi_atomic *fi_atomic_begin(const char *path) {
   return a;
 }
 
-const char *fi_atomic_tmppath(const fi_atomic *a) { return a->tmp; }
 int fi_atomic_fd(const fi_atomic *a) { return a->fd; }
 
 void fi_atomic_commit(fi_atomic *a) {

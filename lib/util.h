@@ -3,6 +3,7 @@
  * exit 1 for data/runtime errors, exit 2 for usage errors. */
 #ifndef FI_UTIL_H
 #define FI_UTIL_H
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,26 @@ void fi_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fi_progress_end(void);
 /* "TOOL: done N records" */
 void fi_done(long long nrecords);
+
+/* Errors as values: what a library function returns instead of exiting
+ * when a caller's setting is at fault, so that the caller can name the flag
+ * (fi_opt_fail, opts.h) or handle it. The library names the setting by its
+ * own parameter name ("k", "scale"); it knows no flags. */
+typedef enum {
+  FI_ERR_NONE = 0,
+  FI_ERR_USAGE,  /* the setting is outside its domain: a usage error (exit 2) */
+  FI_ERR_DATA,   /* the setting does not fit the data (k above the index size): exit 1 */
+} fi_err_kind;
+typedef struct {
+  fi_err_kind kind;
+  const char *setting;   /* the library's name of the setting, or NULL */
+  char msg[480];         /* what is wrong, without the setting's flag */
+} fi_err;
+/* Fill e and return -1, for `return fi_err_set(e, ...)`. */
+int fi_err_set(fi_err *e, fi_err_kind kind, const char *setting, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int fi_err_vset(fi_err *e, fi_err_kind kind, const char *setting, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* Allocation that never returns NULL; sizes are overflow-checked. */
 void *fi_malloc(size_t n);
@@ -47,13 +68,15 @@ int fi_open_input(const char *path, const char **name);
  * exit (also after fi_die) and on SIGHUP, SIGINT, SIGTERM and SIGXFSZ. */
 typedef struct fi_atomic fi_atomic;
 fi_atomic *fi_atomic_begin(const char *path); /* creates the temp file */
-const char *fi_atomic_tmppath(const fi_atomic *a); /* NULL when written straight through */
 int fi_atomic_fd(const fi_atomic *a);
 void fi_atomic_commit(fi_atomic *a);  /* fsync+close+rename, or die; a is spent */
 
 /* Offset of the first byte of s[0..n) that is not valid UTF-8 (no
  * overlongs, no surrogates, at most U+10FFFF), or -1 if all is valid. */
 long fi_utf8_invalid_at(const unsigned char *s, size_t n);
+
+/* Write all n bytes (retrying short writes and EINTR): 0, or -1 with errno. */
+int fi_write_all(int fd, const void *buf, size_t n);
 
 /* Parse helpers for option values and specs. Return 0 on success. */
 int fi_parse_ll(const char *s, long long *out);
