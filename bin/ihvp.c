@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
                 .metavar = "S|auto", .min = 0, .max = 1e300, .above_min = 1),
     FI_DOUBLE("damping", 0, &io.lissa.damping, "0.005",
               "damping; every method solves (H + damping*scale*I) s = v", .min = 0, .max = 1),
-    FI_U64("seed", 's', &io.lissa.seed, "0",
+    FI_U64("seed", 's', &io.lissa.seed, "1",
            "seed of the batch draws (repeat r uses a stream derived from (seed, r))"),
     FI_INT("threads", 't', &threads, ncpu, "worker threads", .min = 1, .max = 1024),
     FI_STR("params", 'p', &io.params, "default", "selected parameters (default | all | comma list)",
@@ -149,11 +149,11 @@ int main(int argc, char **argv) {
       free(S);
       S = fi_aligned(fi_mul_size(scap = ns, P, "ihvp"), sizeof(float));
     }
+    fi_progress("solving %lld vectors, %lld written, %.1f s solving so far", (long long)ns, nout, tsolve);
     double t0 = fi_now();
     int64_t cg_iters = fi_ihvp_solve(&o, &io, ns, V, S, ids);
     tsolve += fi_now() - t0;
     for (int64_t s = 0; s < ns; s++, nout++) fi_ihvp_write(w, ids[s], S + s * P, P, &io, cg_iters);
-    fi_progress("%lld ihvp records, %.1fs solving", nout, tsolve);
   }
   fi_progress_end();
   /* An empty input is an upstream failure, not an empty answer. */
