@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
                 .metavar = "S|auto", .min = 0, .max = 1e300, .above_min = 1),
     FI_DOUBLE("damping", 0, &damping, "0.005",
               "damping; every method solves (H + damping*scale*I) s = v", .min = 0, .max = 1),
-    FI_U64("seed", 's', &seed, "0",
+    FI_U64("seed", 's', &seed, "1",
            "seed of the batch draws (repeat r uses a stream derived from (seed, r))"),
     FI_INT("threads", 't', &threads, ncpu, "worker threads", .min = 1, .max = 1024),
     FI_STR("params", 'p', &params, "default", "selected parameters (default | all | comma list)",
@@ -170,12 +170,12 @@ int main(int argc, char **argv) {
       free(S);
       S = fi_aligned(fi_mul_size(scap = ns, P, "ihvp"), sizeof(float));
     }
+    fi_progress("solving %lld vectors, %lld written, %.1f s solving so far", (long long)ns, nout, tsolve);
     double t0 = fi_now();
     fi_solve_info info;
     if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
     tsolve += fi_now() - t0;
     for (int64_t s = 0; s < ns; s++, nout++) fi_ihvp_write(w, ids[s], S + s * P, P, &meta, &info);
-    fi_progress("%lld ihvp records, %.1fs solving", nout, tsolve);
   }
   fi_progress_end();
   /* An empty input is an upstream failure, not an empty answer. */

@@ -56,6 +56,7 @@ int main(int argc, char **argv) {
   char *id = fi_malloc(idcap);
   fi_writer *w = fi_writer_open("-");
   long long n = 0;
+  fi_progress_count("images", total);
   for (; n < total; n++) {
     snprintf(id, idcap, "%s%lld", prefix, n);
     uint8_t label;
@@ -69,7 +70,7 @@ int main(int argc, char **argv) {
     fi_wf32(w, "x", x, d);
     if (names) fi_wstr(w, "label_name", names[label]);
     fi_wend(w);
-    fi_progress("%lld/%lld images", n + 1, (long long)total);
+    fi_progress_add(1);
   }
   if (total == fi_idx_count(im)) {
     /* whole files imported: also check that nothing follows and the gzip

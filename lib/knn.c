@@ -153,11 +153,15 @@ void fi_knn_finish(fi_knn *k) {
   if (k->n == 0) fi_die("kNN index: no vectors to index (empty input)");
   if (!faiss_Index_is_trained(k->index)) {
     /* Only untrained types buffer everything: train on all of it. */
+    fi_progress("training the index '%s' on %lld vectors", k->spec, (long long)k->nbuf);
     if (faiss_Index_train(k->index, k->nbuf, k->buf) != 0)
       fi_die("kNN index '%s': training on %lld vectors: %s", k->spec, (long long)k->nbuf,
              fi_knn_faiss_error());
   }
+  fi_progress_count(NULL, 0);
+  fi_progress("adding %lld vectors", (long long)k->nbuf);
   add_rows(k, k->buf, k->nbuf);
+  fi_progress_end();
   k->nbuf = 0;
   free(k->buf);
   k->buf = NULL;
@@ -173,6 +177,8 @@ fi_knn *fi_knn_build(fi_reader *r, const char *spec, const char *field) {
   fi_knn *k = fi_knn_new(spec);
   fi_strset *seen = fi_strset_new();
   const fi_record *rec;
+  fi_progress("reading");
+  fi_progress_count("embeddings", 0);
   while ((rec = fi_read(r))) {
     const float *x;
     int64_t prev = fi_strset_add(seen, fi_rec_id(rec));
@@ -180,7 +186,7 @@ fi_knn *fi_knn_build(fi_reader *r, const char *spec, const char *field) {
     int64_t d = fi_rec_f32(rec, field, -1, &x, 1);
     if (fi_knn_append(k, fi_rec_id(rec), x, d) != 0)
       fi_rec_die(rec, "'%s' has %lld elements, but the records before have %d", field, (long long)d, k->d);
-    if (k->n % 8192 == 0) fi_progress("%lld embeddings", (long long)k->n);
+    fi_progress_add(1);
   }
   fi_strset_free(seen);
   if (k->n == 0) fi_die("no training embeddings on %s: nothing to index", fi_reader_name(r));
@@ -259,6 +265,8 @@ int64_t fi_knn_search_stream(const fi_knn *k, const fi_knn_query *q, fi_reader *
   double tsearch = 0;
   int64_t n = 0;
   const fi_record *rec;
+  fi_progress("searching %lld vectors, k=%lld", (long long)k->n, (long long)kk);
+  fi_progress_count("queries", 0);
   while ((rec = fi_read(r))) {
     const float *x;
     int64_t m = fi_rec_f32(rec, q->field, -1, &x, 1);
@@ -272,7 +280,7 @@ int64_t fi_knn_search_stream(const fi_knn *k, const fi_knn_query *q, fi_reader *
     }
     qbatch_add(&b, d, fi_rec_id(rec), x);
     if (b.n == b.cap) qbatch_search(k, &b, kk, names, w, &tsearch);
-    fi_progress("%lld queries", (long long)n);
+    fi_progress_add(1);
   }
   if (sum) {
     if (n == 0) fi_die("no query embeddings on %s to average", fi_reader_name(r));
@@ -282,6 +290,7 @@ int64_t fi_knn_search_stream(const fi_knn *k, const fi_knn_query *q, fi_reader *
     free(mean);
   }
   qbatch_search(k, &b, kk, names, w, &tsearch);
+  fi_progress_end();
   if (seconds) *seconds = tsearch;
   free(b.q);
   free(b.dist);

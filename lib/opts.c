@@ -1,5 +1,7 @@
-/* opts.c - parse argv from a declarative table; generate --help from it. */
+/* opts.c - parse argv from a declarative table; --help from the same table
+ * (the man page and the bash completion: opts_gen.c). */
 #include "opts.h"
+#include "opts_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -9,9 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifndef FI_VERSION
+#define FI_VERSION "unknown"
+#endif
+const char fi_version[] = FI_VERSION;
+
 static const fi_tool *cur;
 static char given[128];    /* given[i]: option i appeared on the command line */
-static int progress_flag;
+static int progress_flag = -1; /* --progress 1, --no-progress 0, else by the terminal */
 static char **pos;          /* positional arguments, freed at exit */
 
 static void free_pos(void) { free(pos); }
@@ -31,19 +38,20 @@ static size_t kind_size(fi_opt_kind k) {
 
 static int is_int_kind(fi_opt_kind k) { return k == FI_OPT_INT || k == FI_OPT_I64 || k == FI_OPT_U64; }
 
-/* "a|b|c" from the choices, into buf. */
-static const char *join_choices(const fi_opt *o, char *buf, size_t n) {
+/* "a|b|c" (sep "|") from the choices, into buf. */
+const char *fi_opt_join(const fi_opt *o, char *buf, size_t n, const char *sep) {
   size_t len = 0;
   buf[0] = 0;
   for (int i = 0; o->choices[i]; i++) {
-    int m = snprintf(buf + len, n - len, "%s%s", i ? "|" : "", o->choices[i]);
+    int m = snprintf(buf + len, n - len, "%s%s", i ? sep : "", o->choices[i]);
     if (m < 0 || (size_t)m >= n - len) break;
     len += (size_t)m;
   }
   return buf;
 }
+static const char *join_choices(const fi_opt *o, char *buf, size_t n) { return fi_opt_join(o, buf, n, "|"); }
 
-static const char *metavar(const fi_opt *o, char *buf, size_t n) {
+const char *fi_opt_metavar(const fi_opt *o, char *buf, size_t n) {
   if (o->metavar) return o->metavar;
   switch (o->kind) {
   case FI_OPT_INT: case FI_OPT_I64: case FI_OPT_U64: return "INT";
@@ -158,28 +166,38 @@ static void set_value(const fi_opt *o, const char *v, int from_default) {
   }
 }
 
+/* Options every tool has. help NULL: not listed (generators for the build). */
+const fi_opt_builtin fi_opt_builtins[] = {
+    {"--progress", "    --progress", "show progress on stderr also when it is not a terminal (default: on a terminal only)"},
+    {"--no-progress", "    --no-progress", "show no progress (default: progress when stderr is a terminal)"},
+    {"--version", "    --version", "print the version and exit"},
+    {"--help", "    --help", "print this help and exit"},
+    {"--help-man", NULL, NULL},
+    {"--help-completion", NULL, NULL},
+    {NULL, NULL, NULL}};
+
+const char *fi_opt_default_text(const fi_opt *o, char *buf, size_t n) {
+  if (o->required) snprintf(buf, n, " (required)");
+  else if (o->help && strstr(o->help, "(default:")) buf[0] = 0; /* the help text says it itself */
+  else if (o->kind == FI_OPT_FLAG) snprintf(buf, n, " (default: off)");
+  else snprintf(buf, n, " (default: %s)", o->def ? o->def : "none");
+  return buf;
+}
+
 static void print_help(const fi_tool *t) {
   printf("%s - %s\n\nusage: %s %s\n\noptions:\n", t->name, t->purpose, t->name, t->usage);
   for (const fi_opt *o = t->opts; o && o->name; o++) {
     char lhs[160], mvb[160];
-    const char *mv = metavar(o, mvb, sizeof mvb);
+    const char *mv = fi_opt_metavar(o, mvb, sizeof mvb);
     if (o->short_name)
       snprintf(lhs, sizeof lhs, "-%c, --%s%s%s", o->short_name, o->name, *mv ? " " : "", mv);
     else
       snprintf(lhs, sizeof lhs, "    --%s%s%s", o->name, *mv ? " " : "", mv);
-    printf("  %-30s %s", lhs, o->help ? o->help : "");
-    if (o->required)
-      printf(" (required)");
-    else if (o->help && strstr(o->help, "(default:"))
-      ; /* the help text says its default itself */
-    else if (o->kind == FI_OPT_FLAG)
-      printf(" (default: off)");
-    else
-      printf(" (default: %s)", o->def ? o->def : "none");
-    printf("\n");
+    char dt[200];
+    printf("  %-30s %s%s\n", lhs, o->help ? o->help : "", fi_opt_default_text(o, dt, sizeof dt));
   }
-  printf("  %-30s %s\n", "    --progress", "show progress on stderr (default: on when stderr is a terminal)");
-  printf("  %-30s %s\n", "    --help", "print this help and exit");
+  for (const fi_opt_builtin *b = fi_opt_builtins; b->name; b++)
+    if (b->help) printf("  %-30s %s\n", b->lhs, b->help);
   if (t->details) printf("\n%s\n", t->details);
 }
 
@@ -215,6 +233,24 @@ void fi_opt_fail(const fi_err *e) {
   }
   if (f) fi_die("%s: %s", f, e->msg);
   fi_die("%s", e->msg);
+}
+
+/* --help and the others that print exit here; returns 1 for the rest. */
+static int builtin_option(const fi_tool *t, const char *a) {
+  void (*print)(const fi_tool *) = NULL;
+  if (!strcmp(a, "--progress") || !strcmp(a, "--no-progress")) {
+    progress_flag = a[2] == 'p';
+    return 1;
+  }
+  if (!strcmp(a, "--help")) print = print_help;
+  else if (!strcmp(a, "--help-man")) print = fi_opts_print_man;
+  else if (!strcmp(a, "--help-completion")) print = fi_opts_print_completion;
+  else if (!strcmp(a, "--version") && !strncmp(t->name, "fastif", 6)) printf("fastif %s\n", fi_version);
+  else if (!strcmp(a, "--version")) printf("%s (fastif) %s\n", t->name, fi_version);
+  else return 0;
+  if (print) print(t);
+  if (fflush(stdout) != 0 || ferror(stdout)) exit(1);
+  exit(0);
 }
 
 int fi_parse_options(const fi_tool *t, int argc, char **argv) {
@@ -255,15 +291,7 @@ int fi_parse_options(const fi_tool *t, int argc, char **argv) {
       const char *name = a + 2;
       const char *eq = strchr(name, '=');
       size_t len = eq ? (size_t)(eq - name) : strlen(name);
-      if (len == 4 && !strncmp(name, "help", 4)) {
-        print_help(t);
-        if (fflush(stdout) != 0 || ferror(stdout)) exit(1);
-        exit(0);
-      }
-      if (len == 8 && !strncmp(name, "progress", 8)) {
-        progress_flag = 1;
-        continue;
-      }
+      if (!eq && builtin_option(t, a)) continue;
       for (const fi_opt *p = t->opts; p && p->name; p++)
         if (strlen(p->name) == len && !strncmp(p->name, name, len)) o = p;
       if (!o) fi_usage_error("unknown option '--%.*s'", (int)len, name);
@@ -278,7 +306,7 @@ int fi_parse_options(const fi_tool *t, int argc, char **argv) {
       if (val) fi_usage_error("--%s takes no value", o->name);
     } else if (!val) {
       char mvb[160];
-      if (i + 1 >= argc) fi_usage_error("--%s needs a value (%s)", o->name, metavar(o, mvb, sizeof mvb));
+      if (i + 1 >= argc) fi_usage_error("--%s needs a value (%s)", o->name, fi_opt_metavar(o, mvb, sizeof mvb));
       val = argv[++i];
     }
     set_value(o, val, 0);
@@ -292,6 +320,11 @@ int fi_parse_options(const fi_tool *t, int argc, char **argv) {
   }
   int first = argc - npos;
   for (int i = 0; i < npos; i++) argv[first + i] = pos[i];
-  fi_progress_on = progress_flag || isatty(2);
+  /* FASTIF_PROGRESS=0|1 carries --no-progress/--progress to the steps of
+   * a graph (fastif explain) */
+  const char *env = getenv("FASTIF_PROGRESS");
+  if (progress_flag < 0 && env && (!strcmp(env, "0") || !strcmp(env, "1"))) progress_flag = env[0] == '1';
+  fi_progress_on = progress_flag >= 0 ? progress_flag : isatty(2);
+  fi_progress("%s", ""); /* the clock runs from here: a silent computation still shows its time */
   return first;
 }

@@ -1,5 +1,6 @@
 /* opts.h - declarative option tables. One table per tool parses argv and
- * generates --help, so the two can never disagree.
+ * generates --help, the man page (--help-man) and the bash completion
+ * (--help-completion), so none of them can disagree with the others.
  *
  * Each row has a kind that says what the value is and the C type it is
  * stored in. Rows are written with the FI_* macros below, which check the
@@ -82,10 +83,14 @@ typedef struct {
   const char *positional_kind; /* completion of positional arguments: "file"
                                   (the default when any are allowed), or
                                   "a|b|c" for a fixed set of words */
+  int delegates;         /* the first positional names a tool (or a word of
+                            positional_kind) whose completion takes over */
 } fi_tool;
 
-/* Parses argv. Built-in options: --help (prints and exits 0) and
- * --progress. Bad options exit 2. Returns the index of the first
+/* Parses argv. Built-in options: --help, --version, --progress,
+ * --no-progress, and the hidden --help-man and --help-completion (the man
+ * page and the bash completion, generated from the table). The ones that
+ * print exit 0; bad options exit 2. Returns the index of the first
  * positional argument in argv. Sets fi_progname. */
 int fi_parse_options(const fi_tool *tool, int argc, char **argv);
 /* Was this option given on the command line (not just defaulted)? */
@@ -97,5 +102,9 @@ const char *fi_opt_choice(const char *name, int i);
  * with the option whose name or .setting is e->setting, as a usage error
  * (exit 2) for FI_ERR_USAGE and fi_die (exit 1) for FI_ERR_DATA. */
 _Noreturn void fi_opt_fail(const fi_err *e);
+
+/* The version of fastif these tools were built from (the VERSION file,
+ * and the git commit when built from a checkout). */
+extern const char fi_version[];
 
 #endif

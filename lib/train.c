@@ -204,7 +204,9 @@ static void train_minibatch(fi_model *m, const fi_examples *ex,
   double b1t = 1, b2t = 1;
   int64_t steps = 0, nbatches = (n + B - 1) / B;
   double t0 = fi_now();
+  fi_progress_count("batches", o->epochs * nbatches);
   for (int64_t ep = 0; ep < o->epochs; ep++) {
+    fi_progress("epoch %lld/%lld", (long long)ep + 1, (long long)o->epochs);
     fi_rng_shuffle(&rng, perm, n);
     double run_loss = 0;
     for (int64_t b = 0; b < nbatches; b++) {
@@ -231,10 +233,8 @@ static void train_minibatch(fi_model *m, const fi_examples *ex,
       run_loss += (double)nb * bl;
       steps++;
       fi_params_set(m, &ps, theta);
-      fi_progress("epoch %lld/%lld: batch %lld/%lld", (long long)ep + 1,
-                  (long long)o->epochs, (long long)b + 1, (long long)nbatches);
+      fi_progress_add(1);
     }
-    fi_progress_end();
     fi_evaluate(m, ws, ex, &res->loss, &res->accuracy);
     if (!isfinite(res->loss))
       fi_die("training diverged in epoch %lld (loss %g); lower --lr", (long long)ep + 1, res->loss);
@@ -242,6 +242,7 @@ static void train_minibatch(fi_model *m, const fi_examples *ex,
            (long long)ep + 1, (long long)o->epochs, run_loss / (double)n, res->loss,
            res->accuracy, fi_now() - t0);
   }
+  fi_progress_end();
   if (o->epochs <= 0) fi_evaluate(m, ws, ex, &res->loss, &res->accuracy);
   res->objective = res->loss + l2_term(m, &ps, theta);
   res->iters = steps;
@@ -288,6 +289,7 @@ static void train_lbfgs(fi_model *m, const fi_examples *ex,
   int converged = gnorm <= target, stalled = 0;
   double t0 = fi_now();
   fi_log("lbfgs: start objective %.9g, |grad| %.3e, target |grad| <= %.3e", f, g0, target);
+  fi_progress_count("iterations", 0); /* max_iter bounds it, but convergence usually ends it first */
   while (!converged && it < o->max_iter) {
     /* Two-loop recursion: d = -H_k g. */
     for (int64_t j = 0; j < P; j++) d[j] = -gx[j];
@@ -368,9 +370,9 @@ static void train_lbfgs(fi_model *m, const fi_examples *ex,
     f = fn;
     gnorm = gnn;
     converged = gnorm <= target;
-    fi_progress("lbfgs: iteration %lld: objective %.9g |grad| %.3e", (long long)it, f, gnorm);
+    fi_progress("lbfgs: objective %.9g |grad| %.3e", f, gnorm);
+    fi_progress_add(1);
     if (it % 25 == 0) {
-      fi_progress_end();
       fi_log("lbfgs: iteration %lld: objective %.9g, |grad| %.3e (%.1fs)", (long long)it, f,
              gnorm, fi_now() - t0);
     }
@@ -420,6 +422,7 @@ void fi_finetune(fi_model *m, const fi_psel *ps, const fi_examples *ex,
   if (B < n) fi_rng_shuffle(&rng, perm, n);
   fi_params_get(m, ps, theta);
   int64_t pos = 0;
+  fi_progress_count("steps", steps);
   for (int64_t s = 0; s < steps; s++) {
     if (pos + B > n) { /* next pass: a fresh permutation */
       fi_rng_shuffle(&rng, perm, n);
@@ -439,13 +442,14 @@ void fi_finetune(fi_model *m, const fi_psel *ps, const fi_examples *ex,
     fi_params_set(m, ps, theta);
     if (!all_finite(theta, P))
       fi_die("fine-tuning diverged at step %lld (non-finite parameters); lower --lr", (long long)s + 1);
-    fi_progress("step %lld/%lld: batch loss %.6f", (long long)s + 1, (long long)steps, loss);
+    fi_progress("batch loss %.6f", loss);
+    fi_progress_add(1);
     if (s == 0 || s + 1 == steps) {
-      fi_progress_end();
       fi_log("step %lld/%lld: batch loss %.6f (before the step)", (long long)s + 1,
              (long long)steps, loss);
     }
   }
+  fi_progress_end();
   free(theta);
   free(g);
   free(mask);

@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,18 +19,34 @@
 
 const char *fi_progname = "fastif";
 int fi_progress_on = 0;
-static int progress_dirty;
 
 void fi_set_progname(const char *argv0) {
   const char *s = strrchr(argv0, '/');
   fi_progname = s ? s + 1 : argv0;
 }
 
+/* ---- stderr: log lines and the progress line ----
+ * Every write to stderr goes through say() under one lock, so a log line
+ * first clears a live progress line (which the next update redraws) and
+ * lines from this process never interleave with its own progress. */
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+static int live_shown;  /* a live progress line is on the terminal now */
+
+static void say(const char *s, size_t n) {
+  ssize_t w = write(2, s, n);
+  (void)w;
+}
+
 static void vsay(const char *prefix, const char *fmt, va_list ap) {
   /* One write per message so lines from parallel jobs do not interleave. */
   char buf[4096];
-  int n = snprintf(buf, sizeof buf, "%s%s: %s", progress_dirty ? "\n" : "", fi_progname, prefix);
-  progress_dirty = 0;
+  pthread_mutex_lock(&err_lock);
+  /* On a terminal a line starts by clearing the line it lands on: the
+   * live progress line of this or another stage of the pipeline. */
+  static int tty = -1;
+  if (tty < 0) tty = isatty(2);
+  int n = snprintf(buf, sizeof buf, "%s%s: %s", tty || live_shown ? "\r\033[K" : "", fi_progname, prefix);
+  live_shown = 0;
   if (n < 0) n = 0;
   if ((size_t)n < sizeof buf) {
     int m = vsnprintf(buf + n, sizeof buf - n, fmt, ap);
@@ -36,8 +54,8 @@ static void vsay(const char *prefix, const char *fmt, va_list ap) {
   }
   if ((size_t)n >= sizeof buf - 1) n = sizeof buf - 2;
   buf[n++] = '\n';
-  ssize_t w = write(2, buf, n);
-  (void)w;
+  say(buf, (size_t)n);
+  pthread_mutex_unlock(&err_lock);
 }
 
 static pthread_mutex_t die_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -70,36 +88,174 @@ void fi_log(const char *fmt, ...) {
   va_end(ap);
 }
 
+/* ---- progress (formats/DESIGN.md, "Progress") ----
+ * A stage shows a status text and, when it counts units, done/total, the
+ * rate and the time left. Only on a terminal (or with --progress), and
+ * only one process per terminal draws a live line, rewritten in place at
+ * most 5 times a second: the first stage writing into a file (not a pipe)
+ * to take the terminal's lock (flock on the tty itself). Every other stage
+ * on that terminal prints a whole line at most every 10 s, so the stages of
+ * one pipeline never overwrite each other; a stage whose output goes to the
+ * terminal shows none. A clock thread redraws once a second, so a long
+ * computation that reports nothing still shows its elapsed time: a tool's
+ * stage starts when it has parsed its options. */
+static struct {
+  int started, live, tty, quiet, lockfd;
+  char text[256];
+  char unit[32];
+  int64_t total;
+  _Atomic int64_t done;
+  double t0, tcount, last;  /* start, start of the count, last draw */
+  int active;               /* a stage is showing (text or count) */
+} prog = {.lockfd = -1};
+
+static int stdout_is_pipe(void) {
+  struct stat st;
+  return fstat(1, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/* The live line belongs to whoever holds the terminal's lock. */
+static int take_terminal(void) {
+  if (!prog.tty || prog.quiet || stdout_is_pipe()) return 0;
+  if (prog.lockfd < 0) {
+    const char *tty = ttyname(2);
+    prog.lockfd = tty ? open(tty, O_RDONLY | O_NOCTTY | O_CLOEXEC) : -1;
+    if (prog.lockfd < 0) return 1; /* no lock to take: draw anyway */
+  }
+  return flock(prog.lockfd, LOCK_EX | LOCK_NB) == 0;
+}
+
+static void fmt_secs(char *buf, size_t n, double s) {
+  if (s < 90) snprintf(buf, n, "%.0f s", s);
+  else if (s < 5400) snprintf(buf, n, "%.0f min", s / 60);
+  else snprintf(buf, n, "%.1f h", s / 3600);
+}
+
+/* The line, without "TOOL: ", for the state now; err_lock held. */
+static void progress_text(char *buf, size_t n, double now) {
+  int64_t done = atomic_load(&prog.done);
+  size_t len = (size_t)snprintf(buf, n, "%s", prog.text);
+  char t[32];
+  if (prog.unit[0] && len < n) {
+    double dt = now - prog.tcount, rate = dt > 0 ? (double)done / dt : 0;
+    len += (size_t)snprintf(buf + len, n - len, "%s%lld", len ? ": " : "", (long long)done);
+    if (prog.total > 0 && len < n)
+      len += (size_t)snprintf(buf + len, n - len, "/%lld", (long long)prog.total);
+    if (len < n) len += (size_t)snprintf(buf + len, n - len, " %s", prog.unit);
+    if (prog.total > 0 && len < n)
+      len += (size_t)snprintf(buf + len, n - len, " (%.0f%%)", 100.0 * (double)done / (double)prog.total);
+    if (rate > 0 && len < n) len += (size_t)snprintf(buf + len, n - len, rate >= 100 ? ", %.0f/s" : ", %.3g/s", rate);
+    if (prog.total > 0 && rate > 0 && done < prog.total && len < n) {
+      fmt_secs(t, sizeof t, (double)(prog.total - done) / rate);
+      len += (size_t)snprintf(buf + len, n - len, ", %s left", t);
+    }
+  }
+  fmt_secs(t, sizeof t, now - prog.t0);
+  if (len < n) snprintf(buf + len, n - len, "%s[%s]", len ? " " : "", t);
+}
+
+/* Draw if it is time; err_lock held. force: redraw a live line now. */
+static void progress_draw(double now, int force) {
+  if (!prog.active || prog.quiet) return;
+  if (!prog.live && now - prog.last >= 10) prog.live = take_terminal();
+  double every = prog.live ? 0.2 : 10;
+  if (!force && now - prog.last < every) return;
+  if (now - prog.t0 < 1) return; /* a stage of a second shows nothing */
+  prog.last = now;
+  char line[400];
+  progress_text(line, sizeof line, now);
+  char buf[512];
+  int cols = 0;
+  struct winsize ws;
+  if (prog.live && ioctl(2, TIOCGWINSZ, &ws) == 0) cols = ws.ws_col;
+  int room = cols > 0 ? cols - 1 - (int)strlen(fi_progname) - 2 : (int)sizeof line;
+  if (room < 10) room = 10;
+  int n = snprintf(buf, sizeof buf, "%s%s: %.*s%s", prog.tty ? "\r\033[K" : "", fi_progname, room, line,
+                   prog.live ? "" : "\n");
+  if (n > (int)sizeof buf - 1) n = (int)sizeof buf - 1;
+  say(buf, (size_t)n);
+  live_shown = prog.live;
+}
+
+static void *clock_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    struct timespec ts = {.tv_sec = 1};
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&err_lock);
+    progress_draw(fi_now(), 0);
+    pthread_mutex_unlock(&err_lock);
+  }
+  return NULL;
+}
+
+/* The stage starts showing; err_lock held. */
+static void progress_start(void) {
+  if (!prog.started) {
+    prog.started = 1;
+    prog.tty = isatty(2);
+    prog.quiet = isatty(1); /* the output is on the terminal: it is the progress */
+    prog.t0 = fi_now();
+    prog.last = prog.t0 - 10; /* the first draw may come as soon as a second has passed */
+    prog.live = take_terminal();
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    /* the clock blocks no signal and holds nothing at exit */
+    if (pthread_create(&th, &at, clock_main, NULL) != 0) prog.started = 2;
+    pthread_attr_destroy(&at);
+  }
+  prog.active = 1;
+}
+
 void fi_progress(const char *fmt, ...) {
   if (!fi_progress_on) return;
-  static double last;
-  double now = fi_now();
-  if (now - last < 0.2) return; /* at most 5 updates a second */
-  last = now;
-  char buf[512];
-  int n = snprintf(buf, sizeof buf, "\r%s: ", fi_progname);
+  pthread_mutex_lock(&err_lock);
+  progress_start();
   va_list ap;
   va_start(ap, fmt);
-  int m = vsnprintf(buf + n, sizeof buf - n, fmt, ap);
+  vsnprintf(prog.text, sizeof prog.text, fmt, ap);
   va_end(ap);
-  if (m > 0) n += m;
-  if ((size_t)n >= sizeof buf) n = sizeof buf - 1;
-  ssize_t w = write(2, buf, n);
-  (void)w;
-  progress_dirty = 1;
+  progress_draw(fi_now(), 0);
+  pthread_mutex_unlock(&err_lock);
+}
+
+void fi_progress_count(const char *unit, int64_t total) {
+  if (!fi_progress_on) return;
+  pthread_mutex_lock(&err_lock);
+  progress_start();
+  snprintf(prog.unit, sizeof prog.unit, "%s", unit ? unit : "");
+  prog.total = total;
+  atomic_store(&prog.done, 0);
+  prog.tcount = fi_now();
+  pthread_mutex_unlock(&err_lock);
+}
+
+void fi_progress_add(int64_t n) {
+  if (!fi_progress_on) return;
+  atomic_fetch_add(&prog.done, n);
+  if (pthread_mutex_trylock(&err_lock) == 0) { /* a busy lock: the next one draws */
+    progress_draw(fi_now(), 0);
+    pthread_mutex_unlock(&err_lock);
+  }
 }
 
 void fi_progress_end(void) {
-  if (progress_dirty) {
-    ssize_t w = write(2, "\n", 1);
-    (void)w;
-    progress_dirty = 0;
-  }
+  if (!fi_progress_on) return;
+  pthread_mutex_lock(&err_lock);
+  if (live_shown) say("\r\033[K", 4);
+  live_shown = 0;
+  prog.active = 0;
+  prog.text[0] = prog.unit[0] = 0;
+  prog.total = 0;
+  atomic_store(&prog.done, 0);
+  pthread_mutex_unlock(&err_lock);
 }
 
 void fi_done(long long nrecords) {
   fi_progress_end();
-  fi_log("done %lld records", nrecords);
+  fi_log("done %lld record%s", nrecords, nrecords == 1 ? "" : "s");
 }
 
 int fi_err_vset(fi_err *e, fi_err_kind kind, const char *setting, const char *fmt, va_list ap) {

@@ -16,10 +16,15 @@ void fi_set_progname(const char *argv0);
 _Noreturn void fi_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fi_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fi_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Progress line on stderr, rewritten in place; silent unless fi_progress_on. */
+/* Progress of the current stage on stderr (formats/DESIGN.md, "Progress"):
+ * a status text, and optionally a count of units with a total (<= 0:
+ * unknown), which adds the rate and, with a total, the time left.
+ * Rate-limited and silent unless fi_progress_on; thread-safe. */
 void fi_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void fi_progress_end(void);
-/* "TOOL: done N records" */
+void fi_progress_count(const char *unit, int64_t total); /* starts counting from 0; NULL: stops */
+void fi_progress_add(int64_t n);                        /* n more units done */
+void fi_progress_end(void);                             /* the stage is over: clear its line */
+/* "TOOL: done N records" ("done 1 record") */
 void fi_done(long long nrecords);
 
 /* Errors as values: what a library function returns instead of exiting

@@ -12,7 +12,7 @@
 # PATH). The fan-outs source this file for the same functions and
 # failed_jobs (a failed GNU parallel run's own error lines).
 die() { echo "${STEP_WHO:-step.sh}: error: $*" >&2; exit 1; }
-tool_errors() { grep -v ': done [0-9]* records$' "$@" >&2 || true; }   # FILE: a tool's stderr, less its summary
+tool_errors() { grep -v ': done [0-9]* records\{0,1\}$' "$@" >&2 || true; }   # FILE: a tool's stderr, less its summary
 
 count() { # FILE: its record count on stdout; pick's error lines and exit 1 if unreadable
   local log
@@ -20,7 +20,7 @@ count() { # FILE: its record count on stdout; pick's error lines and exit 1 if u
     tool_errors <<< "$log"
     die "cannot read the records of $1"
   fi
-  sed -n 's/^pick: done \([0-9]*\) records$/\1/p' <<< "$log"
+  sed -n 's/^pick: done \([0-9]*\) records\{0,1\}$/\1/p' <<< "$log"
 }
 
 begin() { # TARGET INPUT..

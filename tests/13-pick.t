@@ -11,6 +11,7 @@ with open(sys.argv[1], "wb") as f:
                                "x": {"dtype": "f32", "shape": [4], "data": x.tobytes()}}))
 PY
 ids() { $PY -c 'import sys, msgpack; print(" ".join(r["id"] for r in msgpack.Unpacker(sys.stdin.buffer)))'; }
+{
 is "$(pick < "$T/in.mp" | cmp - "$T/in.mp" && echo same)" same "no options: records copied verbatim"
 is "$(pick --skip 3 --head 2 "$T/in.mp" | ids)" "r3 r4" "--skip and --head"
 printf 'r5\nr7\nnope\n' > "$T/ids.txt"
@@ -23,6 +24,7 @@ pick --keep x < "$T/in.mp" > "$T/keep.mp"
 is "$($PY -c 'import sys, msgpack; r = next(msgpack.Unpacker(open(sys.argv[1], "rb"))); print(sorted(r))' "$T/keep.mp")" "['id', 'x']" "--keep keeps id and the named fields"
 is "$(cat "$T/in.mp" "$T/in.mp" | pick | ids | wc -w)" "40" "concatenated streams are one stream"
 is "$(pick --where 'group == b' < "$T/in.mp" | ids | wc -w)" "10" "--where allows blanks around the operator"
+} 2>"$T/pick.log" # the tools' summaries, not the test's output
 # NaN equals only NaN: ==nan selects it, != keeps every other number, and
 # no literal or ordering lets a NaN through by accident
 $PY - "$T/nan.mp" <<'PY'

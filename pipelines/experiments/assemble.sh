@@ -15,7 +15,8 @@ cat <<HEAD
 
 Made by \`make experiments\` (pipelines/experiments.mk) on $(date -u +%Y-%m-%d) (UTC),
 $(nproc) cores ($cpu), fastif at git $rev (plus uncommitted changes, if any).
-Commands run in \`$OUT\` with \`bin/\` and \`pipelines/experiments/\` on PATH;
+Commands run in \`${OUT#"$FASTIF"/}\` with \`bin/\` and \`pipelines/experiments/\` on PATH
+(paths relative to the repository);
 every influence value and s_test below comes from the fastif tools, and
 \`stats.py\` only compares them (numpy). Nothing was tuned toward these numbers.
 

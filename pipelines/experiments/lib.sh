@@ -1,6 +1,7 @@
 # pipelines/experiments/lib.sh - helpers sourced by the experiment scripts.
 # Every command that makes a number goes through x (or timed), which appends
-# it, exactly as run (in $OUT, with bin/ on PATH), to $CMDS for RESULTS.md,
+# it, as run (in $OUT, with bin/ on PATH; the checkout's paths written
+# relative to its top, not as the absolute path of this checkout), to $CMDS for RESULTS.md,
 # and sends the tools' stderr to $LOG. Scripts run with set -e -o pipefail.
 set -eu -o pipefail
 : "${FASTIF:?}" "${OUT:?}"
@@ -12,7 +13,8 @@ cd "$OUT"
 STATS=stats.py
 note() { echo "experiments: $*" >&2; }
 x() { # "command line": log it, run it (eval), tool stderr to $LOG
-  echo "${1//$BIN\//}" >> "$CMDS"   # bin/eval is written $BIN/eval (bash has an eval)
+  local c=${1//$BIN\//}             # bin/eval is written $BIN/eval (bash has an eval)
+  echo "${c//$FASTIF\//}" >> "$CMDS" # paths in the checkout, relative to its top
   echo "\$ $1" >> "$LOG"
   eval "$1" 2>> "$LOG"
 }

@@ -219,5 +219,5 @@ def main(argv=None):
         msg = " ".join(str(e).split())
         print(f"{PROG}: error: {type(e).__name__}: {msg[:300]}", file=sys.stderr)
         return 1
-    print(f"{PROG}: done {n} records", file=sys.stderr)
+    print(f"{PROG}: done {n} record{'' if n == 1 else 's'}", file=sys.stderr)
     return 0
