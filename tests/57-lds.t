@@ -119,7 +119,7 @@ lds --draw 8 --alpha 0.3 --seed 5 < "$T/ids101.mp" > "$T/d8b.mp" 2>/dev/null
 lds --draw 5 --alpha 0.3 --seed 5 < "$T/ids101.mp" > "$T/d5.mp" 2>/dev/null
 lds --draw 8 --alpha 0.3 --seed 6 < "$T/ids101.mp" > "$T/d8s6.mp" 2>/dev/null
 lds --draw 4 --alpha 0.5 --seed 5 < "$T/ids101.mp" > "$T/half.mp" 2>/dev/null
-lds --draw 2000 --alpha 0.5 --seed 7 < "$T/ids101.mp" | pick --head 2000 > "$T/many.mp" 2>/dev/null
+lds --draw 2000 --alpha 0.5 --seed 7 < "$T/ids101.mp" 2>/dev/null | pick --head 2000 > "$T/many.mp" 2>/dev/null
 ok "the same seed draws byte-identical subsets" cmp "$T/d8.mp" "$T/d8b.mp"
 ok "the first 5 of 8 subsets are the 5 drawn with --draw 5" cmp -n "$(wc -c < "$T/d5.mp")" "$T/d5.mp" "$T/d8.mp"
 not_ok "another seed draws other subsets" cmp -s "$T/d8.mp" "$T/d8s6.mp"
