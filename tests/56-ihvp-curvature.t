@@ -42,7 +42,7 @@ for kind in r7bias r1bias r7; do
   done
 done
 runb ihvp --curvature "$T/r7.kfac" < "$T/r7bias.test"; is "$rc" 1 "test gradients over other params: exit 1"
-like "$err" "--curvature: the test gradients" "... naming the option and the mismatch"
+like "$err" "--curvature: the gradient records" "... naming the option and the mismatch"
 runb ihvp --curvature "$T/r7.kfac" --method cg < "$T/r7.test"; is "$rc" 2 "--curvature with --method: usage error"
 runb ihvp --curvature "$T/r7.test" < "$T/r7.test"; is "$rc" 1 "a gradient stream is not a curvature file: exit 1"
 like "$err" "not a curvature file" "... saying so"
@@ -84,4 +84,19 @@ ok "lissa (J=3000, B=8, T=4) within 0.1 of the dense solve, as tests/50-ihvp.t h
 runb ihvp --fisher "$T/r7.train" --method cg --shift 0.1 < "$T/test.g"; is "$rc" 1 "--fisher over other params: exit 1"
 like "$err" "--fisher: the test gradients" "... naming the option"
 runb ihvp --fisher "$T/train.g" --method identity < "$T/test.g"; is "$rc" 2 "--fisher with identity: usage error"
+# influence --self --curvature: one "self" record, g_i^T (C + lambda)^-1 g_i
+for m in kfac ekfac diag; do
+  for ridge in "damping 0.1" "shift 0.05"; do
+    set -- $ridge
+    runb influence --self --curvature "$T/r7bias.$m" --$1 $2 --batch 64 < "$T/r7bias.train"
+    is "$rc" 0 "influence --self --curvature ($m, --$1 $2) runs"
+    e=$($PY "$REF" check-self "$T/.run.out" "$T/r7bias.train" $m $1 $2 2>&1)
+    ok "$m --$1 $2: self-influence matches g_i^T (C + lambda)^-1 g_i one by one in numpy (max rel err $e)" lt "$e" 1e-4
+  done
+done
+like "$err" "influence: done 1 record" "one record"
+runb influence --self --curvature "$T/r7.kfac" < "$T/r7bias.train"; is "$rc" 1 "training gradients over other params: exit 1"
+like "$err" "--curvature: the gradient records" "... naming the option"
+runb influence --self < "$T/r7bias.train"; is "$rc" 2 "--self without --curvature: usage error"
+runb influence --ihvp "$T/id.ihvp" --curvature "$T/r7.kfac" < "$T/r7bias.train"; is "$rc" 2 "--curvature without --self: usage error"
 done_testing

@@ -292,3 +292,15 @@ if __name__ == "__main__":
             want = Gm.T @ (Gm @ v) / len(train)
             err = max(err, np.linalg.norm(r["hvp"] - want) / np.linalg.norm(want))
         print("%.3g" % err)
+    elif cmd == "check-self":  # check-self SELF TRAIN METHOD damping|shift X: g_i^T (C + lam)^-1 g_i one by one
+        out, train = read(sys.argv[2]), read(sys.argv[3])
+        method, how, x = sys.argv[4], sys.argv[5], float(sys.argv[6])
+        assert len(out) == 1 and out[0]["id"] == "self", [r["id"] for r in out]
+        r = out[0]
+        assert list(r["ids"]) == [t["id"] for t in train]
+        fitted = fit(train, method)
+        C, offs, P = dense_curvature(train, method, fitted)
+        M = C + np.diag(ridge(train, method, fitted, **{how: x}))
+        want = np.array([g @ np.linalg.solve(M, g) for g in (dense(t) for t in train)])
+        assert (want > 0).all()
+        print("%.3g" % (np.abs(r["scores"] - want).max() / np.abs(want).max()))
