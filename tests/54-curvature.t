@@ -50,4 +50,45 @@ run curvature --method kfac --grads "$T/bad.g" -o "$T/x.curv"; is "$rc" 1 "a rec
 like "$err" "record 'b'.*width" "... naming the record"
 run curvature --method diag --grads "$T/ex.ms" -o "$T/x.curv"; is "$rc" 1 "examples are not gradients: exit 1"
 like "$err" "record 'e'.*not a gradient record" "... naming the record"
+# grad --label sample: labels drawn from the model's predictive distribution
+# (the true Fisher's), seeded by --seed and the example's id
+$PY - "$T" <<'PY'
+import sys, numpy as np, fastif_stream as fs
+d = sys.argv[1]; rng = np.random.default_rng(4)
+C = rng.standard_normal((3, 5)) * 0.8
+with open(d + "/tr.ms", "wb") as f:
+    for i in range(150):
+        y = i % 3
+        fs.write_record(f, {"id": "t%d" % i, "label": y, "x": (C[y] + rng.standard_normal(5)).astype(np.float32)})
+x = (C[0] * 0.3 + C[1] * 0.3).astype(np.float32)  # an ambiguous point, copied under 3000 ids
+with open(d + "/same.ms", "wb") as f:
+    for i in range(3000):
+        fs.write_record(f, {"id": "s%d" % i, "label": 0, "x": x})
+PY
+train --arch linear --epochs 20 < "$T/tr.ms" > "$T/lin.model" 2>/dev/null
+runb() { "$@" >"$T/.run.out" 2>"$T/.run.err"; rc=$?; err=$(cat "$T/.run.err"); }
+runb grad --model "$T/lin.model" --factored --label sample < "$T/same.ms"; is "$rc" 0 "grad --label sample runs"
+cp "$T/.run.out" "$T/s1.g"
+grad --model "$T/lin.model" --factored --label sample --batch 7 < "$T/same.ms" > "$T/s1b.g" 2>/dev/null
+ok "the same labels in batches of 7 (seeded by id, not by position)" cmp "$T/s1.g" "$T/s1b.g"
+grad --model "$T/lin.model" --factored --label sample --seed 2 < "$T/same.ms" > "$T/s2.g" 2>/dev/null
+not_ok "another --seed draws other labels" cmp "$T/s1.g" "$T/s2.g"
+"$BIN/eval" --model "$T/lin.model" < "$T/same.ms" > "$T/same.pred" 2>/dev/null
+r=$($PY - "$T" <<'PY'
+import sys, numpy as np, fastif_stream as fs
+from scipy.stats import chisquare
+d = sys.argv[1]
+g = list(fs.read_stream(open(d + "/s1.g", "rb")))
+p = next(fs.read_stream(open(d + "/same.pred", "rb")))["probs"].astype(float)
+assert all(r["label_kind"] == "sample" for r in g)
+counts = np.bincount([r["label"] for r in g], minlength=3)
+# delta of softmax regression is p - onehot(label): the record's own label
+for r in g[:50]:
+    assert np.allclose(r["delta.layers.0"], p - np.eye(3)[r["label"]], atol=1e-5)
+print("%.4f %s %s" % (chisquare(counts, p / p.sum() * len(g)).pvalue, counts.tolist(), np.round(p, 3).tolist()))
+PY
+)
+set -- $r
+ok "sampled labels follow the predictive distribution (chi-square p = $1; counts and p: ${*:2})" \
+  $PY -c "import sys; sys.exit(not $1 > 0.001)"
 done_testing
