@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
   uint64_t seed;
   double damping, shift, tol;
   int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
-  int mean = 0, from_examples = 0, do_combine = 0;
+  int mean = 0, from_examples = 0, do_combine = 0, factored_s = 0;
   char ncpu[32];
   long nc = sysconf(_SC_NPROCESSORS_ONLN);
   snprintf(ncpu, sizeof ncpu, "%ld", nc > 0 ? nc : 1);
@@ -42,6 +42,9 @@ int main(int argc, char **argv) {
             "a curvature file (curvature -o): s = (C + lambda)^-1 v block by block, no model file; "
             "lambda = --damping (here default 0.1) x the block's mean eigenvalue, or --shift",
             .metavar = "CURV"),
+    FI_FLAG("factored-s", 0, &factored_s,
+            "--curvature (kfac or ekfac file): factored-Tikhonov K-FAC, s kept at each record's rank r as "
+            "s_a.NAME [r, in+b], s_delta.NAME [r, out] (formats/ihvp.md)"),
     FI_PATH("fisher", 0, &fisher, NULL,
             "training gradient records: every method over their empirical Fisher (1/N) sum g_i g_i^T "
             "in place of H, no model file", .metavar = "TRAIN-GRADS"),
@@ -190,7 +193,7 @@ int main(int argc, char **argv) {
   fi_curv *cv = curvature ? fi_curv_load(curvature) : NULL;
   fi_curv_ws *cws = cv ? fi_curv_ws_new(cv) : NULL;
   const fi_curv_ridge ridge = {.damping = fi_opt_given("damping") ? damping : 0.1,
-                               .shift = absolute ? shift : -1};
+                               .shift = absolute ? shift : -1, .kfac = factored_s};
   double *lam = cv ? fi_calloc(cv->nblocks, sizeof *lam) : NULL;
   const char **bnames = cv ? fi_calloc(cv->nblocks, sizeof *bnames) : NULL;
   if (cv) {
@@ -222,6 +225,22 @@ int main(int argc, char **argv) {
 
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
+  if (factored_s) { /* s stays in factor form: a pass of its own over the factor records */
+    if (!cv || cv->method == FI_CURV_DIAG || mean || model)
+      fi_usage_error("--factored-s needs --curvature with a kfac or ekfac file (no --model, no --mean)");
+    cmeta.kind = "kfac"; /* Tikhonov K-FAC uses A and G, not ekfac's eigenvalues */
+    int64_t n = fi_curv_factored_s(cv, lam, r, w, &cmeta, &e);
+    if (n < 0) fi_opt_fail(&e);
+    if (n == 0) fi_die("no input records on %s (test gradients)", fi_reader_name(r));
+    fi_reader_close(r);
+    fi_writer_close(w);
+    fi_done(n);
+    fi_curv_ws_free(cws);
+    fi_curv_free(cv);
+    free(lam);
+    free(bnames);
+    return 0;
+  }
   fi_test_vectors *tv = fi_test_vectors_new(m, m ? &ps : NULL, r, mean ? 1 : group, from_examples,
                                             label_i == PRED, "--label", "--params", chunk,
                                             mean ? mean_id : NULL);

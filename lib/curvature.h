@@ -14,6 +14,7 @@
 #define FI_CURVATURE_H
 #include <stdint.h>
 
+#include "ihvp_records.h"
 #include "stream.h"
 #include "util.h"
 
@@ -67,6 +68,8 @@ fi_curv *fi_curv_load(const char *path);
 typedef struct {
   double damping;
   double shift;           /* >= 0: absolute; < 0: relative damping */
+  int kfac;               /* 1: a Kronecker block's mean eigenvalue is K-FAC's (mean eigA x mean
+                           * eigG) even in an ekfac file (factored Tikhonov uses A and G) */
 } fi_curv_ridge;
 /* lambda per block into lam[0..nblocks). */
 void fi_curv_lambdas(const fi_curv *c, const fi_curv_ridge *rg, double *lam);
@@ -84,5 +87,17 @@ void fi_curv_inverse(const fi_curv *c, const double *lam, fi_curv_ws *ws, int64_
  * curvature's parameters: 0, or -1 with e (FI_ERR_DATA, setting
  * "curvature"). */
 int fi_curv_check_vectors(const fi_curv *c, int64_t P, const char *params, fi_err *e);
+
+/* ---- factored-Tikhonov K-FAC (curvature_factored.c) ----
+ * For each layer-factor record of r (kfac or ekfac file: A and G are used,
+ * not ekfac's eigenvalues), the ihvp record with s in factored form
+ * (ihvp_records.h, fi_ihvp_write_factored): per layer s_a = abar (A +
+ * gamma_A)^-1, s_delta = delta (G + gamma_G)^-1, gamma_A = pi sqrt(lambda),
+ * gamma_G = sqrt(lambda) / pi, pi^2 = (tr A / k) / (tr G / out); dense parts
+ * divided by diag + lambda. Returns the records written, or -1 with e set
+ * (setting "curvature") when they are not over the curvature's params;
+ * dies naming a record that is not a layer-factor record. */
+int64_t fi_curv_factored_s(const fi_curv *c, const double *lam, fi_reader *r, fi_writer *w,
+                           const fi_ihvp_curv_meta *cm, fi_err *e);
 
 #endif

@@ -28,13 +28,13 @@ void fi_curv_ws_free(fi_curv_ws *ws) {
 
 /* The block's mean eigenvalue: of eig (ekfac), of eigG eigA^T (kfac: the
  * product of the two means), or of its diagonal. */
-static double mean_eig(const fi_cblock *b) {
+static double mean_eig(const fi_cblock *b, int kfac) {
   double s = 0;
   if (b->kind == FI_CBLOCK_DIAG) {
     for (int64_t e = 0; e < b->numel; e++) s += b->diag[e];
     return b->numel ? s / (double)b->numel : 0;
   }
-  if (b->eig) {
+  if (b->eig && !kfac) {
     for (int64_t e = 0; e < b->out * b->k; e++) s += b->eig[e];
     return s / (double)(b->out * b->k);
   }
@@ -45,7 +45,7 @@ static double mean_eig(const fi_cblock *b) {
 }
 
 void fi_curv_lambdas(const fi_curv *c, const fi_curv_ridge *rg, double *lam) {
-  for (int i = 0; i < c->nblocks; i++) lam[i] = rg->shift >= 0 ? rg->shift : rg->damping * mean_eig(&c->b[i]);
+  for (int i = 0; i < c->nblocks; i++) lam[i] = rg->shift >= 0 ? rg->shift : rg->damping * mean_eig(&c->b[i], rg->kfac);
 }
 
 static float *grow(float *p, int64_t *cap, int64_t n) {

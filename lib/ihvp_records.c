@@ -2,6 +2,7 @@
  * (ihvp_records.h). */
 #include "ihvp_records.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,10 +31,8 @@ void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
   fi_wrecord_end(w);
 }
 
-void fi_ihvp_write_curvature(fi_writer *w, const char *id, const float *s, int64_t P,
-                             const fi_ihvp_curv_meta *cm) {
-  fi_wrecord(w, id);
-  fi_wf32(w, "ihvp", s, P);
+/* The settings of an ihvp --curvature record, after its vector. */
+static void curvature_fields(fi_writer *w, const fi_ihvp_curv_meta *cm) {
   fi_wstr(w, "method", "curvature");
   fi_wstr(w, "curvature", cm->kind);
   fi_wdouble(w, cm->absolute ? "shift" : "damping", cm->absolute ? cm->shift : cm->damping);
@@ -43,6 +42,36 @@ void fi_ihvp_write_curvature(fi_writer *w, const char *id, const float *s, int64
   fi_wstr(w, "params", cm->params);
   fi_wstr(w, "label", cm->label);
   fi_wint(w, "sum_of", 1);
+}
+
+void fi_ihvp_write_curvature(fi_writer *w, const char *id, const float *s, int64_t P,
+                             const fi_ihvp_curv_meta *cm) {
+  fi_wrecord(w, id);
+  fi_wf32(w, "ihvp", s, P);
+  curvature_fields(w, cm);
+  fi_wrecord_end(w);
+}
+
+void fi_ihvp_write_factored(fi_writer *w, const char *id, const fi_ihvp_curv_meta *cm, int nl,
+                            const fi_ihvp_factor *f, const double *gammas, int nd,
+                            const fi_ihvp_dense_part *d) {
+  fi_wrecord(w, id);
+  curvature_fields(w, cm);
+  fi_wint(w, "factored", 1);
+  const int64_t gshape[2] = {nl, 2};
+  fi_wtensor(w, "gammas", FI_F64, 2, gshape, gammas);
+  char key[4200];
+  for (int j = 0; j < nl; j++) {
+    const int64_t sa[2] = {f[j].r, f[j].k}, sd[2] = {f[j].r, f[j].out};
+    snprintf(key, sizeof key, "s_a.%s", f[j].name);
+    fi_wtensor(w, key, FI_F32, 2, sa, f[j].sa);
+    snprintf(key, sizeof key, "s_delta.%s", f[j].name);
+    fi_wtensor(w, key, FI_F32, 2, sd, f[j].sd);
+  }
+  for (int q = 0; q < nd; q++) {
+    snprintf(key, sizeof key, "s.%s", d[q].pname);
+    fi_wf32(w, key, d[q].s, d[q].numel);
+  }
   fi_wrecord_end(w);
 }
 

@@ -99,4 +99,18 @@ runb influence --self --curvature "$T/r7.kfac" < "$T/r7bias.train"; is "$rc" 1 "
 like "$err" "--curvature: the gradient records" "... naming the option"
 runb influence --self < "$T/r7bias.train"; is "$rc" 2 "--self without --curvature: usage error"
 runb influence --ihvp "$T/id.ihvp" --curvature "$T/r7.kfac" < "$T/r7bias.train"; is "$rc" 2 "--curvature without --self: usage error"
+# --factored-s: factored-Tikhonov K-FAC keeps s at the record's rank
+for kind in r7bias r1bias r7; do
+  for ridge in "damping 0.1" "shift 0.05"; do
+    set -- $ridge
+    runb ihvp --curvature "$T/$kind.kfac" --factored-s --$1 $2 < "$T/$kind.test"
+    is "$rc" 0 "$kind --factored-s --$1 $2 runs"
+    e=$($PY "$REF" check-factored "$T/.run.out" "$T/$kind.train" "$T/$kind.test" kfac $1 $2 2>&1)
+    ok "$kind --$1 $2: sum_u s_delta_u s_a_u^T and the gammas match numpy's dense Tikhonov solve (max rel err $e)" lt "$e" 1e-4
+  done
+done
+runb ihvp --curvature "$T/r7bias.ekfac" --factored-s < "$T/r7bias.test"; is "$rc" 0 "--factored-s takes an ekfac file (its A and G)"
+e=$($PY "$REF" check-factored "$T/.run.out" "$T/r7bias.train" "$T/r7bias.test" kfac damping 0.1 2>&1)
+ok "... the same Tikhonov K-FAC (max rel err $e)" lt "$e" 1e-4
+runb ihvp --curvature "$T/r7bias.diag" --factored-s < "$T/r7bias.test"; is "$rc" 2 "--factored-s with a diag file: usage error"
 done_testing

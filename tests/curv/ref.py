@@ -304,3 +304,32 @@ if __name__ == "__main__":
         want = np.array([g @ np.linalg.solve(M, g) for g in (dense(t) for t in train)])
         assert (want > 0).all()
         print("%.3g" % (np.abs(r["scores"] - want).max() / np.abs(want).max()))
+    elif cmd == "check-factored":  # check-factored IHVP TRAIN TEST METHOD damping|shift X
+        out, train, test = read(sys.argv[2]), read(sys.argv[3]), {r["id"]: r for r in read(sys.argv[4])}
+        method, how, x = sys.argv[5], sys.argv[6], float(sys.argv[7])
+        layer_fit, diag = fitted = fit(train, "kfac")
+        me = mean_eigs(train, "kfac", fitted)
+        worst = 0.0
+        assert len(out) == len(test)
+        for r in out:
+            assert r["factored"] == 1 and "ihvp" not in r and r["curvature"] == "kfac"
+            t = test[r["id"]]
+            for j, (name, w, b) in enumerate(layers_of(t)):
+                L = layer_fit[name]
+                k, o = L["A"].shape[0], L["G"].shape[0]
+                lam = x if how == "shift" else x * me[name]
+                pi = np.sqrt((np.trace(L["A"]) / k) / (np.trace(L["G"]) / o))
+                gA, gG = pi * np.sqrt(lam), np.sqrt(lam) / pi
+                worst = max(worst, abs(r["gammas"][j][0] - gA) / gA, abs(r["gammas"][j][1] - gG) / gG)
+                # the dense Tikhonov solve: ((G + gG I) (x) (A + gA I)) vec S = vec V
+                M = np.kron(L["G"] + gG * np.eye(o), L["A"] + gA * np.eye(k))
+                want = np.linalg.solve(M, block_matrix(t, name, w, b).ravel()).reshape(o, k)
+                sa, sd = np.asarray(r["s_a." + name], float), np.asarray(r["s_delta." + name], float)
+                assert sa.shape == (rows(t["a." + name]).shape[0], k), sa.shape
+                got = sd.T @ sa
+                worst = max(worst, np.abs(got - want).max() / np.abs(want).max())
+            for p, dv in diag.items():
+                lam = x if how == "shift" else x * me[p]
+                want = np.asarray(t["grad." + p], float).ravel() / (dv + lam)
+                worst = max(worst, np.abs(r["s." + p] - want).max() / np.abs(want).max())
+        print("%.3g" % worst)
