@@ -1,7 +1,8 @@
 /* self_influence.h - self-influence g_i^T (C + lambda)^-1 g_i of every
  * training gradient record under a fitted curvature (curvature.h), in one
- * pass, O(N): records are densified a group at a time and go through the
- * curvature's inverse together (its rotations are GEMMs over the group).
+ * pass, O(N): a group of records' factor rows is rotated into each layer's
+ * eigenbasis by GEMMs and the squares weighted by 1 / (eig + lambda),
+ * never forming g_i (whole dense records go through the inverse).
  * The answer is ONE scores record (formats/scores.md): id "self", ids the
  * training ids in input order, scores f32[N] (>= 0). */
 #ifndef FI_SELF_INFLUENCE_H

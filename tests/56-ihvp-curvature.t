@@ -95,6 +95,20 @@ for m in kfac ekfac diag; do
   done
 done
 like "$err" "influence: done 1 record" "one record"
+$PY -c "
+import sys; sys.path.insert(0, '$TOP/tests/curv'); import ref, numpy as np, fastif_stream as fs
+with open('$T/whole.g', 'wb') as f:
+    for r in ref.read('$T/r7bias.train')[:100]:
+        fs.write_record(f, {'id': r['id'], 'grad': ref.dense(r).astype(np.float32)})"
+curvature --method diag --grads "$T/whole.g" -o "$T/whole.diag" 2>/dev/null
+runb influence --self --curvature "$T/whole.diag" --shift 0.05 < "$T/whole.g"; is "$rc" 0 "--self on whole dense records"
+e=$($PY -c "
+import sys; sys.path.insert(0, '$TOP/tests/curv'); import ref, numpy as np
+G = np.array([r['grad'] for r in ref.read('$T/whole.g')], float)
+want = (G**2 / ((G**2).mean(0) + 0.05)).sum(1)
+got = ref.read('$T/.run.out')[0]['scores']
+print('%.3g' % (np.abs(got - want).max() / want.max()))")
+ok "... g^T (diag + shift)^-1 g (max rel err $e)" lt "$e" 1e-5
 runb influence --self --curvature "$T/r7.kfac" < "$T/r7bias.train"; is "$rc" 1 "training gradients over other params: exit 1"
 like "$err" "--curvature: the gradient records" "... naming the option"
 runb influence --self < "$T/r7bias.train"; is "$rc" 2 "--self without --curvature: usage error"
