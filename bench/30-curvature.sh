@@ -11,7 +11,7 @@ export PATH="$PWD/bin:$PATH"
 W=${BENCH_W:?BENCH_W not set}/curvature
 mkdir -p "$W"
 PY=/usr/bin/python3
-if [ "${BENCH_QUICK:-0}" = 1 ]; then NS="2000 8000" NT=1000; else NS="15000 60000" NT=10000; fi
+if [ "${BENCH_QUICK:-0}" = 1 ]; then NS="2000 8000" NT=100; else NS="15000 60000" NT=1000; fi
 log() { echo "bench: $*" >&2; }
 timed() {
   /usr/bin/time -f "%e %M" -o "$W/.time" "$@"

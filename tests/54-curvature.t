@@ -50,6 +50,23 @@ run curvature --method kfac --grads "$T/bad.g" -o "$T/x.curv"; is "$rc" 1 "a rec
 like "$err" "record 'b'.*width" "... naming the record"
 run curvature --method diag --grads "$T/ex.ms" -o "$T/x.curv"; is "$rc" 1 "examples are not gradients: exit 1"
 like "$err" "record 'e'.*not a gradient record" "... naming the record"
+# a forged or broken curvature file: one line, exit 1, nothing allocated from its claims
+$PY - "$T" <<'PY'
+import sys, fastif_stream as fs
+d = sys.argv[1]
+recs = list(fs.read_stream(open(d + "/r7bias.kfac", "rb")))
+def write(name, rs):
+    with open(d + "/" + name, "wb") as f:
+        for r in rs: fs.write_record(f, r)
+h = dict(recs[0]); h["P"] = 10**12; write("bigP.curv", [h] + recs[1:])
+write("short.curv", recs[:-1])
+b = dict(recs[1]); b["off_w"] = 3; write("overlap.curv", [recs[0], b] + recs[2:])
+PY
+for f in bigP short overlap; do
+  run ihvp --curvature "$T/$f.curv" < "$T/r7bias.g"; is "$rc" 1 "curvature file $f: exit 1"
+  is "$(printf '%s\n' "$err" | grep -c .)" 1 "... one line: $err"
+done
+
 # grad --label sample: labels drawn from the model's predictive distribution
 # (the true Fisher's), seeded by --seed and the example's id
 $PY - "$T" <<'PY'
