@@ -35,7 +35,7 @@ FARCH   ?= mlp:32
 FEPOCHS ?= 5
 export FASTIF BIN OUT ARCH L2 LR EPOCHS SEED KS JS BS TS REPS FARCH FEPOCHS
 
-SECTIONS := a b c d-ff $(if $(filter 1,$(FASHION)),d-fm)
+SECTIONS := a b c d-ff $(if $(filter 1,$(FASHION)),d-fm e)
 # The knobs each script reads (pipelines/common.mk): a changed knob reruns
 # the sections that use it.
 KNOB_PATHS += FASHION_DIR
@@ -46,6 +46,7 @@ KNOBS.b       := BIN JS BS TS SEED
 KNOBS.c       := BIN SEED
 KNOBS.d-ff    := BIN REPS SEED
 KNOBS.d-fm    := BIN SEED
+KNOBS.e       := BIN SEED FASHION_DIR
 KNOBS.results := BIN ARCH L2 LR EPOCHS SEED REPS FARCH FEPOCHS SECTIONS
 include $(FASTIF)/pipelines/common.mk
 # run a script with its own command list and log: $(call run,NAME,SCRIPT ARGS)
@@ -83,6 +84,12 @@ $(OUT)/d-ff.md: $(OUT)/prep.done $(OUT)/.knobs-d-ff
 $(OUT)/d-fm.md: $(OUT)/fm-prep.done $(OUT)/.knobs-d-fm
 	$(BEGIN)
 	export REPS=1; $(call run,d-fm,timing.sh fm fm/model fm/train.mp fm/q10.mp fm/pred.mp "--method cg --damping 0.005 --scale auto --seed $(SEED)" 1000) > $@.tmp
+	$(COMMIT)
+
+# e: curvature from gradient streams (curvature.sh) against the exact GGN solve
+$(OUT)/e.md: $(DEPS) $(OUT)/.knobs-e
+	$(BEGIN)
+	$(call run,e,curvature.sh) > $@.tmp
 	$(COMMIT)
 
 $(RESULTS): $(SECTIONS:%=$(OUT)/%.md) $(X)/assemble.sh $(OUT)/.knobs-results

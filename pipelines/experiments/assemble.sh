@@ -96,6 +96,16 @@ influence on the candidates. One run each.
 T
   echo; cmds fm-prep
   ;;
+  e) cat <<'T'
+## Curvature from gradient streams against the exact Gauss-Newton solve
+
+Influence scores with s_test from curvature fitted on the training
+gradients alone (`curvature`, `ihvp --curvature`, `ihvp --fisher`: no
+Hessian of the model), correlated with those of the exact solve of the
+Gauss-Newton matrix (`ihvp --hessian ggn --method exact`) on a small mlp,
+at comparable ridges (pipelines/experiments/curvature.sh).
+T
+  ;;
   esac
   echo
   cat "$s.md"
