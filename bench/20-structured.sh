@@ -137,8 +137,8 @@ took $grad_wall s (CPU $grad_cpu s); the first three rows read it, or the exampl
 |---|---|---|---|---|---|---|---|
 | fastif, factored s_test | \`influence --threads 1 --ihvp kfac-fact.mp < train-f.mp\` | $f_wall | $f_cpu | $f_rss | $flop_fact | 1 | |
 | fastif, dense s_test (stream) | \`influence --threads 1 --ihvp kfac-dense.mp < train-f.mp\` | $d_wall | $d_cpu | $d_rss | $flop_dense | **$(ratio "$d_wall" "$f_wall")×** | $(maxrel "$W/sc-fact.mp" "$W/sc-dense.mp") |
-| fastif, dense s_test (fused) | \`influence --threads 1 --ihvp kfac-dense.mp --model M --train fm-train.mp\` | $u_wall | $u_cpu | $u_rss | + N·6P | **$(ratio "$u_wall" "$f_wall")×** | $(maxrel "$W/sc-fact.mp" "$W/sc-fused.mp") |
-| PyTorch functorch vmap (compute only) | \`bench/torch_ref.py vmap M fm-train.mp kfac-dense.mp OUT\` | $v_secs | $v_cpu | | + N·6P | **$(ratio "$v_secs" "$f_wall")×** | $(maxrel "$W/sc-fact.mp" "$W/sc-vmap.mp") |
+| fastif, dense s_test (fused) | \`influence --threads 1 --ihvp kfac-dense.mp --model M --train fm-train.mp\` | $u_wall | $u_cpu | $u_rss | same + N·6P (gradients) | **$(ratio "$u_wall" "$f_wall")×** | $(maxrel "$W/sc-fact.mp" "$W/sc-fused.mp") |
+| PyTorch functorch vmap (compute only) | \`bench/torch_ref.py vmap M fm-train.mp kfac-dense.mp OUT\` | $v_secs | $v_cpu | | same + N·6P (gradients) | **$(ratio "$v_secs" "$f_wall")×** | $(maxrel "$W/sc-fact.mp" "$W/sc-vmap.mp") |
 | fastif end to end, factored | \`grad --factored < fm-train.mp \| influence --threads 1 --ihvp kfac-fact.mp\` | $e_wall | $e_cpu | | | $(ratio "$e_wall" "$f_wall")× | |
 
 vmap / factored end to end (examples in, scores out, against vmap's compute alone): **$(ratio "$v_secs" "$e_wall")×**.
