@@ -251,6 +251,28 @@ static void score_layer(gstream *g, const fi_grad_layer *l, slayer *s, float *ou
   const int64_t T = g->h->T, o = l->out, w = s->w;
   if (s->R == 0) return;
   int64_t k = 0; /* the record of row u: seg[k] <= u < seg[k+1] */
+  /* Against dense s_test a batch costs R*T*out*w multiply-adds through the
+   * stacked rows, or R*out*w + nb*T*out*w through each record's dense
+   * gradient: the second wins once records have more than one row (r > 1
+   * and T > 1: r*T > r + T) and is used then. */
+  const int64_t nb = g->nb;
+  if (!s->F && (double)s->R * T > (double)s->R + (double)nb * T) {
+    /* G_k = D_k^T A_k [out, w] per record; one GEMM of a chunk of them,
+     * [records, out*w], with SW seen as [T, out*w] */
+    const int64_t ow = o * w, cb = WORK_FLOATS / ow > 0 ? WORK_FLOATS / ow : 1;
+    float *Gc = scratch(g, (cb < nb ? cb : nb) * ow);
+    for (int64_t k0 = 0; k0 < nb; k0 += cb) {
+      const int64_t nk = nb - k0 < cb ? nb - k0 : cb;
+      for (int64_t q = k0; q < k0 + nk; q++) {
+        const int64_t u0 = s->seg[q], r = s->seg[q + 1] - u0;
+        float *gq = Gc + (q - k0) * ow;
+        if (r == 0) memset(gq, 0, (size_t)ow * sizeof(float));
+        else fi_gemm(1, 0, o, w, r, 1.0f, s->D + u0 * o, o, s->A + u0 * w, w, 0.0f, gq, w);
+      }
+      fi_gemm(0, 1, nk, T, ow, -1.0f, Gc, ow, s->SW, ow, 1.0f, out + k0 * T, T);
+    }
+    return;
+  }
   if (!s->F) {   /* Y = rows x SW^T: [rows, T*out]; score = delta_u . Y[u, t-th block] */
     const int64_t To = T * o, rc = WORK_FLOATS / To > 0 ? WORK_FLOATS / To : 1;
     float *Y = scratch(g, (rc < s->R ? rc : s->R) * To);

@@ -10,6 +10,9 @@
  *   dense s_test:    one GEMM of the rows against the T blocks S_t
  *                    ([T*out, in+b], stacked once), a row-wise dot with
  *                    delta, and a segmented sum over each record's rows;
+ *                    or, when cheaper (r*T > r + T on the batch), each
+ *                    record's gradient D^T A formed and one GEMM of the
+ *                    batch of them against S;
  *   factored s_test: S_t = sum_v sd_v sa_v^T, so the score is
  *                    -sum_{u,v} (delta_u . sd_v)(a_u . sa_v): two GEMMs of
  *                    the rows against all tests' factor rows, an

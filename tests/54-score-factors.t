@@ -65,6 +65,8 @@ P = streams["r1"][0][1].size
 S = rng.normal(size=(4, P))
 write(d + "/s-dense", [{"id": "te-%d" % t, "ihvp": f32(S[t]), "params": PARAMS} for t in range(4)])
 np.save(d + "/S-dense.npy", f32(S).astype(np.float64))
+write(d + "/s-dense1", [{"id": "te-0", "ihvp": f32(S[0]), "params": PARAMS}])
+np.save(d + "/S-dense1.npy", f32(S[:1]).astype(np.float64))
 recs, Sf = [], []
 for t, rs in enumerate((1, 2, 5, 0)):
     rec, parts = {"id": "te-%d" % t, "params": PARAMS}, {}
@@ -105,6 +107,13 @@ for k in r1 r3 r7 rvar hdense; do
     ok "factors $k, $s s_test: exit 0 (no --model)" test $? = 0
     ok "factors $k, $s s_test: scores = -g.s in numpy" check "$T/sc-$k-$s" "$T/G-$k.npy" "$T/S-$s.npy"
   done
+done
+# Against dense s_test, records of r > 1 rows are scored through their dense
+# gradient (cheaper when r*T > r + T, as for T = 4 above), and through the
+# stacked rows and a segmented sum otherwise: T = 1 takes that path at every r.
+for k in r3 r7 rvar; do
+  influence --ihvp "$T/s-dense1" --batch 7 < "$T/g-$k" > "$T/sc1-$k" 2>/dev/null
+  ok "factors $k, one dense s_test (stacked rows): scores = -g.s" check "$T/sc1-$k" "$T/G-$k.npy" "$T/S-dense1.npy"
 done
 # one batch for everything, and the dense form of the same gradients against factored s
 influence --ihvp "$T/s-fact" --batch 100000 < "$T/g-rvar" > "$T/sc-big" 2>/dev/null
