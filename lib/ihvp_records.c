@@ -388,18 +388,17 @@ void fi_ihvps_load(fi_ihvps *h, const char *path) {
   const fi_record *rec;
   int64_t cap = 0;
   while ((rec = fi_read(r))) {
+    const int factored = h->T ? h->F != NULL : is_factored(rec);
+    const float *v = NULL;
+    int64_t P = factored ? 0 : fi_rec_f32(rec, "ihvp", h->T ? h->P : -1, &v, 1);
     const char *ps = fi_rec_str(rec, "params", NULL, 0);
     if (h->T == 0) {
       h->params = ps ? fi_strdup(ps) : NULL;
-      if (is_factored(rec)) h->F = factored_layout(rec, ps, &h->P);
+      if (factored) h->F = factored_layout(rec, ps, &h->P);
+      else h->P = P;
     } else if ((ps == NULL) != (h->params == NULL) || (ps && strcmp(ps, h->params))) {
       fi_rec_die(rec, "params '%s' differ from the first ihvp record's '%s'", ps ? ps : "?",
                  h->params ? h->params : "?");
-    }
-    const float *v = NULL;
-    if (!h->F) {
-      int64_t P = fi_rec_f32(rec, "ihvp", h->T ? h->P : -1, &v, 1);
-      if (h->T == 0) h->P = P;
     }
     if (h->T == cap) {
       cap = cap ? 2 * cap : 16;
