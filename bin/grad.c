@@ -11,17 +11,21 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  enum { GOLD, PRED };
-  static const char *const labels[] = {"gold", "pred", NULL};
+  enum { GOLD, PRED, SAMPLE };
+  static const char *const labels[] = {"gold", "pred", "sample", NULL};
   const char *model = NULL, *params = NULL, *only = NULL;
   int label, with_l2 = 0, factored = 0;
   int64_t batch;
+  uint64_t seed;
   const fi_opt opts[] = {
     FI_PATH("model", 'm', &model, NULL, "model file", .required = 1),
     FI_STR("params", 'p', &params, "default",
            "parameters: default (all but embedding.weight), all, or a comma list of names/prefixes",
            .metavar = "LIST"),
-    FI_CHOICE("label", 0, &label, "gold", labels, "loss under the example's label or the model's prediction"),
+    FI_CHOICE("label", 0, &label, "gold", labels,
+              "loss under the example's label, the model's prediction, or a label drawn from the model's "
+              "predictive distribution (sample: the true Fisher's, for curvature; seeded by --seed and the id)"),
+    FI_U64("seed", 's', &seed, "1", "--label sample: seed of the draws"),
     FI_FLAG("with-l2", 0, &with_l2, "add l2*w on the selected weights (dense only)"),
     FI_PATH("only", 0, &only, NULL,
             "keep only examples named in the \"ids\" of any record of this candidates stream",
@@ -57,7 +61,7 @@ int main(int argc, char **argv) {
     fi_log("--only: %lld ids from %lld candidate records", (long long)fi_strset_count(keep),
            (long long)nc);
   }
-  int pred = label == PRED, C = fi_model_nclasses(m);
+  int pred = label == PRED, sample = label == SAMPLE, C = fi_model_nclasses(m);
 
   fi_ws *ws = fi_ws_new(m);
   fi_examples *ex = fi_examples_new(m);
@@ -74,7 +78,7 @@ int main(int argc, char **argv) {
     while (fi_examples_count(ex) < batch && (rec = fi_read(r))) {
       nin++;
       if (keep && fi_strset_find(keep, fi_rec_id(rec)) < 0) continue;
-      fi_examples_add(ex, rec, !pred);
+      fi_examples_add(ex, rec, !pred && !sample);
     }
     int64_t nb = fi_examples_count(ex);
     if (nb < batch) eof = 1;
@@ -84,9 +88,10 @@ int main(int argc, char **argv) {
       free(G);
       free(probs);
       G = fac ? NULL : fi_aligned(fi_mul_size((size_t)cap, (size_t)ps.size, "batch"), sizeof(float));
-      probs = pred ? fi_aligned(fi_mul_size((size_t)cap, (size_t)C, "batch"), sizeof(float)) : NULL;
+      probs = pred || sample ? fi_aligned(fi_mul_size((size_t)cap, (size_t)C, "batch"), sizeof(float)) : NULL;
     }
     if (pred) fi_label_by_prediction(m, ws, ex, nb, probs);
+    if (sample) fi_label_by_sampling(m, ws, ex, nb, probs, seed);
     if (fac) {
       fi_factored_compute(fac, ex, nb);
       for (int64_t i = 0; i < nb; i++) {

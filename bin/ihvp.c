@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "curvature.h"
+#include "fisher_oracle.h"
 #include "ihvp_records.h"
 #include "model_oracle.h"
 #include "solve.h"
@@ -16,27 +18,39 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  enum { LISSA, CG, EXACT, HVP };
+  enum { LISSA, CG, EXACT, HVP, IDENTITY };
   enum { FULL, GGN };
   enum { GOLD, PRED };
-  static const char *const methods[] = {"lissa", "cg", "exact", "hvp", NULL};
+  static const char *const methods[] = {"lissa", "cg", "exact", "hvp", "identity", NULL};
   static const char *const hessians[] = {"full", "ggn", NULL};
   static const char *const labels[] = {"gold", "pred", NULL};
-  const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL;
+  const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL, *curvature = NULL,
+             *fisher = NULL;
   fi_num_auto scale_opt;
   int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk;
   uint64_t seed;
-  double damping, tol;
+  double damping, shift, tol;
   int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
-  int mean = 0, from_examples = 0, do_combine = 0;
+  int mean = 0, from_examples = 0, do_combine = 0, factored_s = 0;
   char ncpu[32];
   long nc = sysconf(_SC_NPROCESSORS_ONLN);
   snprintf(ncpu, sizeof ncpu, "%ld", nc > 0 ? nc : 1);
   const fi_opt opts[] = {
     FI_PATH("model", 'm', &model, NULL, "model file"),
     FI_PATH("train", 0, &train, NULL, "training examples (the Hessian's data)"),
+    FI_PATH("curvature", 0, &curvature, NULL,
+            "a curvature file (curvature -o): s = (C + lambda)^-1 v block by block, no model file; "
+            "lambda = --damping (here default 0.1) x the block's mean eigenvalue, or --shift",
+            .metavar = "CURV"),
+    FI_FLAG("factored-s", 0, &factored_s,
+            "--curvature (kfac or ekfac file): factored-Tikhonov K-FAC, s kept at each record's rank r as "
+            "s_a.NAME [r, in+b], s_delta.NAME [r, out] (formats/ihvp.md)"),
+    FI_PATH("fisher", 0, &fisher, NULL,
+            "training gradient records: every method over their empirical Fisher (1/N) sum g_i g_i^T "
+            "in place of H, no model file", .metavar = "TRAIN-GRADS"),
     FI_CHOICE("method", 0, &method_i, "lissa", methods,
-              "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H"),
+              "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H; "
+              "identity = s = v, the gradient-dot-product baseline (no model file needed for gradient records)"),
     FI_CHOICE("hessian", 0, &hessian_i, "full", hessians,
               "curvature H: full = the Hessian; ggn = the Gauss-Newton matrix J^T (diag p - p p^T) J + l2, "
               "positive semi-definite, so cg converges and lissa stays stable on non-convex models (mlp, bow)"),
@@ -51,7 +65,11 @@ int main(int argc, char **argv) {
                 "LiSSA scale, or auto = " "2 x the largest batch-Hessian eigenvalue found by power iteration",
                 .metavar = "S|auto", .min = 0, .max = 1e300, .above_min = 1),
     FI_DOUBLE("damping", 0, &damping, "0.005",
-              "damping; every method solves (H + damping*scale*I) s = v", .min = 0, .max = 1),
+              "relative ridge: every method solves (H + shift*I) s = v with shift = damping*scale",
+              .min = 0, .max = 1),
+    FI_DOUBLE("shift", 0, &shift, NULL,
+              "absolute ridge, in place of --damping: shift = X (lissa: damping = X/scale, below 1)",
+              .metavar = "X", .min = 0, .max = 1e300),
     FI_U64("seed", 's', &seed, "1",
            "seed of the batch draws (repeat r uses a stream derived from (seed, r))"),
     FI_INT("threads", 't', &threads, ncpu, "worker threads", .min = 1, .max = 1024),
@@ -102,32 +120,55 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc - first > 0) fi_usage_error("unexpected argument '%s' (files are for --combine)", argv[first]);
-  if (!model || !train) fi_usage_error("--model and --train are required");
   const char *method = methods[method_i], *hessian = hessians[hessian_i], *label = labels[label_i];
   double scale = scale_opt.value;
   const int scale_auto = scale_opt.is_auto;
   const fi_solver *sv = fi_solver_find(method);
-  if (damping >= 1 && sv->recursion) fi_usage_error("--damping must be below 1 for %s", method);
+  /* The model's Hessian needs the model and its training set; identity needs neither. */
+  const int model_oracle = !sv->no_oracle && !curvature && !fisher;
+  if (curvature && (fi_opt_given("method") || fi_opt_given("hessian") || fisher))
+    fi_usage_error("--curvature is its own solve: --method, --hessian and --fisher do not apply");
+  if (fisher && (sv->no_oracle || fi_opt_given("hessian")))
+    fi_usage_error("--fisher is the curvature: give it with --method lissa, cg, exact or hvp, without --hessian");
+  if (model_oracle && (!model || !train)) fi_usage_error("--model and --train are required");
+  if (!model_oracle && train)
+    fi_usage_error("--train is the Hessian's data: %s uses none",
+                   curvature ? "--curvature" : fisher ? "--fisher" : method);
+  const int absolute = fi_opt_given("shift");
+  if (absolute && fi_opt_given("damping"))
+    fi_usage_error("--shift and --damping give the same ridge two ways: give one");
+  /* Only LiSSA's recursion needs the scale once the shift is given. */
+  const int need_scale = (model_oracle || fisher) && sv->solves && (sv->recursion || !absolute);
   /* Parallelism is ours (threads over repeats/vectors); nested BLAS
    * threads would only oversubscribe the cores. */
   if (threads > 1 && sv->solves) fi_blas_threads(1);
 
-  fi_model *m = fi_model_load(model);
+  /* Without a model file the input must be gradient records; P is theirs. */
+  fi_model *m = model ? fi_model_load(model) : NULL;
   fi_psel ps;
   char err[256];
-  if (fi_psel_parse(m, params, &ps, err, sizeof err)) fi_usage_error("--params: %s", err);
-  const int64_t P = ps.size;
-  fi_examples *tr = fi_examples_load(m, train, 1);
-  fi_examples_cache_bags(tr, m); /* the model is fixed here: sum each bag once */
-  if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
-  /* a chunk never needs to exceed the training set */
-  const int64_t ntrain = fi_examples_count(tr);
+  if (m && fi_psel_parse(m, params, &ps, err, sizeof err)) fi_usage_error("--params: %s", err);
+  int64_t P = m ? ps.size : -1;
+  fi_examples *tr = NULL;
+  fi_model_oracle *mo = NULL;
+  fi_fisher_oracle *fo = NULL;
   const int ggn = hessian_i == GGN;
-  fi_oracle o;
-  fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN,
-                                            threads, chunk < ntrain ? chunk : ntrain, &o);
-  fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
-         (long long)o.N, (long long)P, params, method, ggn ? ", Gauss-Newton curvature" : "");
+  fi_oracle o = {.P = P, .nthreads = 1, .name = "identity"};
+  if (model_oracle) {
+    tr = fi_examples_load(m, train, 1);
+    fi_examples_cache_bags(tr, m); /* the model is fixed here: sum each bag once */
+    if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
+    /* a chunk never needs to exceed the training set */
+    const int64_t ntrain = fi_examples_count(tr);
+    mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN, threads,
+                             chunk < ntrain ? chunk : ntrain, &o);
+    fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
+           (long long)o.N, (long long)P, params, method, ggn ? ", Gauss-Newton curvature" : "");
+  } else if (fisher) {
+    fo = fi_fisher_oracle_new(fisher, threads, chunk, &o);
+    fi_log("%s: empirical Fisher of %lld training gradients, %lld parameters, method %s", fisher,
+           (long long)o.N, (long long)o.P, method);
+  }
   /* What a failure tells the user to change, by kind (the library's
    * message says what happened). */
   char diverged[256];
@@ -140,23 +181,67 @@ int main(int argc, char **argv) {
                              "and the model's weights",
       [FI_SOLVE_ZERO] = "nothing to invert: check the model and --params"};
   fi_solve_error se;
-  if (scale_auto && sv->solves &&
+  if (scale_auto) scale = 0;
+  if (scale_auto && need_scale &&
       fi_auto_scale(&o, batch, scale_batches, scale_iters, seed, &scale, &se))
     fi_die("--scale auto: %s (%s)", se.msg, advice[se.status]);
+  fi_solve_common sc = {.scale = need_scale ? scale : 0, .damping = damping, .shift = shift,
+                        .absolute = absolute, .seed = seed};
+  fi_err e;
+  if (!curvature && fi_solve_set_shift(sv, &sc, &e)) fi_opt_fail(&e);
+  /* --curvature: a ridge per block, relative to its mean eigenvalue (Kronfluence's 0.1) or absolute */
+  fi_curv *cv = curvature ? fi_curv_load(curvature) : NULL;
+  fi_curv_ws *cws = cv ? fi_curv_ws_new(cv) : NULL;
+  const fi_curv_ridge ridge = {.damping = fi_opt_given("damping") ? damping : 0.1,
+                               .shift = absolute ? shift : -1, .kfac = factored_s};
+  double *lam = cv ? fi_calloc(cv->nblocks, sizeof *lam) : NULL;
+  const char **bnames = cv ? fi_calloc(cv->nblocks, sizeof *bnames) : NULL;
+  if (cv) {
+    fi_curv_lambdas(cv, &ridge, lam);
+    for (int b = 0; b < cv->nblocks; b++) bnames[b] = cv->b[b].name;
+    fi_log("%s: %s curvature of %lld records, %d blocks, P = %lld; lambda %s", curvature,
+           fi_curv_methods[cv->method], (long long)cv->n, cv->nblocks, (long long)cv->P,
+           absolute ? "= --shift" : "= damping x each block's mean eigenvalue");
+  }
+  if (sv->solves && sc.scale > 0)
+    fi_log("shift %.6g = damping %.6g x scale %.6g%s", sc.shift, sc.damping, sc.scale,
+           absolute ? " (--shift given)" : "");
+  else if (sv->solves && absolute)
+    fi_log("shift %.6g (--shift given)", sc.shift);
   snprintf(diverged, sizeof diverged,
            "increase --scale (now %g; --scale auto estimates the batch %ss' top eigenvalue) or "
-           "--damping (now %g)", scale, fi_oracle_name(&o), damping);
+           "%s (now %g)", sc.scale, fi_oracle_name(&o), absolute ? "--shift" : "--damping",
+           absolute ? sc.shift : sc.damping);
   const fi_solve_opts so = {
-      .c = {.scale = scale, .damping = damping, .shift = damping * scale, .seed = seed},
+      .c = sc,
       .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff},
       .cg = {.tol = tol, .max_iter = max_iter},
       .exact = {.max_p = max_exact}};
-  const fi_ihvp_meta meta = {.solver = sv, .opt = &so, .params = params, .label = label,
-                             .hessian = hessian};
+  fi_ihvp_meta meta = {.solver = sv, .opt = &so, .params = params, .label = label,
+                       .hessian = model_oracle ? hessian : fisher ? "fisher" : NULL};
+  fi_ihvp_curv_meta cmeta = {.kind = cv ? fi_curv_methods[cv->method] : NULL, .absolute = absolute,
+                             .damping = ridge.damping, .shift = shift, .nblocks = cv ? cv->nblocks : 0,
+                             .blocks = bnames, .lam = lam, .params = params, .label = label};
 
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
-  fi_test_vectors *tv = fi_test_vectors_new(m, &ps, r, mean ? 1 : group, from_examples,
+  if (factored_s) { /* s stays in factor form: a pass of its own over the factor records */
+    if (!cv || cv->method == FI_CURV_DIAG || mean || model)
+      fi_usage_error("--factored-s needs --curvature with a kfac or ekfac file (no --model, no --mean)");
+    cmeta.kind = "kfac"; /* Tikhonov K-FAC uses A and G, not ekfac's eigenvalues */
+    int64_t n = fi_curv_factored_s(cv, lam, r, w, &cmeta, &e);
+    if (n < 0) fi_opt_fail(&e);
+    if (n == 0) fi_die("no input records on %s (test gradients)", fi_reader_name(r));
+    fi_reader_close(r);
+    fi_writer_close(w);
+    fi_done(n);
+    fi_curv_ws_free(cws);
+    fi_curv_free(cv);
+    free(lam);
+    free(bnames);
+    return 0;
+  }
+  fi_test_vectors *tv = fi_test_vectors_new(m, m ? &ps : NULL, r, mean ? 1 : group, from_examples,
                                             label_i == PRED, "--label", "--params", chunk,
                                             mean ? mean_id : NULL);
   float *S = NULL; /* sized by the groups read, not by --group */
@@ -166,6 +251,13 @@ int main(int argc, char **argv) {
   long long nout = 0;
   double tsolve = 0;
   for (int64_t ns; (ns = fi_test_vectors_next(tv, &V, &ids)) > 0;) {
+    if (P < 0 || (fo && nout == 0)) { /* no model: the gradient records say what they are over */
+      P = fi_test_vectors_P(tv);
+      if (fo && fi_fisher_oracle_check(fo, P, fi_test_vectors_params(tv), &e)) fi_opt_fail(&e);
+      o.P = P;
+      if (fi_test_vectors_params(tv)) meta.params = cmeta.params = fi_test_vectors_params(tv);
+    }
+    if (cv && nout == 0 && fi_curv_check_vectors(cv, P, fi_test_vectors_params(tv), &e)) fi_opt_fail(&e);
     if (ns > scap) {
       free(S);
       S = fi_aligned(fi_mul_size(scap = ns, P, "ihvp"), sizeof(float));
@@ -173,9 +265,13 @@ int main(int argc, char **argv) {
     fi_progress("solving %lld vectors, %lld written, %.1f s solving so far", (long long)ns, nout, tsolve);
     double t0 = fi_now();
     fi_solve_info info;
-    if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
+    if (cv) fi_curv_inverse(cv, lam, cws, ns, V, S);
+    else if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
     tsolve += fi_now() - t0;
-    for (int64_t s = 0; s < ns; s++, nout++) fi_ihvp_write(w, ids[s], S + s * P, P, &meta, &info);
+    for (int64_t s = 0; s < ns; s++, nout++) {
+      if (cv) fi_ihvp_write_curvature(w, ids[s], S + s * P, P, &cmeta);
+      else fi_ihvp_write(w, ids[s], S + s * P, P, &meta, &info);
+    }
   }
   fi_progress_end();
   /* An empty input is an upstream failure, not an empty answer. */
@@ -189,7 +285,12 @@ int main(int argc, char **argv) {
   fi_test_vectors_free(tv);
   free(S);
   fi_model_oracle_free(mo);
-  fi_examples_free(tr);
-  fi_model_free(m);
+  fi_fisher_oracle_free(fo);
+  fi_curv_ws_free(cws);
+  fi_curv_free(cv);
+  free(lam);
+  free(bnames);
+  if (tr) fi_examples_free(tr);
+  if (m) fi_model_free(m);
   return 0;
 }

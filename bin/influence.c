@@ -1,20 +1,33 @@
 /* influence - influence scores -g_i . s_test of training examples on test
  * points (formats/scores.md). The work is in lib/influence.c. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "curvature.h"
 #include "influence.h"
 #include "model.h"
 #include "opts.h"
 #include "score_stream.h"
+#include "self_influence.h"
 #include "stream.h"
 #include "util.h"
 
 int main(int argc, char **argv) {
   const char *ihvp = NULL, *model = NULL, *train = NULL, *cands = NULL, *params = NULL;
+  const char *curvature = NULL;
   int64_t batch;
-  int threads, with_l2 = 0;
+  int threads, with_l2 = 0, self = 0;
+  double damping, shift;
   const fi_opt opts[] = {
-    FI_PATH("ihvp", 0, &ihvp, NULL, "ihvp records (s_test per test point)", .required = 1),
+    FI_PATH("ihvp", 0, &ihvp, NULL, "ihvp records (s_test per test point); required unless --self"),
+    FI_FLAG("self", 0, &self,
+            "self-influence: one scores record \"self\" with g_i^T (C + lambda)^-1 g_i of every training "
+            "gradient record read, under --curvature"),
+    FI_PATH("curvature", 0, &curvature, NULL, "--self: the curvature file (curvature -o)", .metavar = "CURV"),
+    FI_DOUBLE("damping", 0, &damping, "0.1",
+              "--self: lambda = damping x each block's mean eigenvalue (as ihvp --curvature)", .min = 0, .max = 1e300),
+    FI_DOUBLE("shift", 0, &shift, NULL, "--self: an absolute lambda in place of --damping", .metavar = "X",
+              .min = 0, .max = 1e300),
     FI_PATH("model", 'm', &model, NULL, "model file (fused mode; with a gradient stream, checked against it)"),
     FI_PATH("train", 0, &train, NULL, "training examples: fused mode computes their gradients"),
     FI_PATH("candidates", 0, &cands, NULL,
@@ -38,6 +51,32 @@ int main(int argc, char **argv) {
   fi_parse_options(&tool, argc, argv);
   /* all the work is BLAS calls from this one thread: its pool is the only one */
   if (threads > 0) fi_blas_threads(threads);
+  if (self) { /* self-influence under a fitted curvature: its own path, no ihvp records */
+    if (!curvature || ihvp || model || train)
+      fi_usage_error("--self needs --curvature, and no --ihvp, --model or --train");
+    if (fi_opt_given("shift") && fi_opt_given("damping"))
+      fi_usage_error("--shift and --damping give the same ridge two ways: give one");
+    fi_curv *cv = fi_curv_load(curvature);
+    const fi_curv_ridge ridge = {.damping = damping, .shift = fi_opt_given("shift") ? shift : -1};
+    double *lam = fi_calloc(cv->nblocks, sizeof *lam);
+    fi_curv_lambdas(cv, &ridge, lam);
+    fi_reader *r = fi_reader_open("-");
+    fi_writer *w = fi_writer_open("-");
+    fi_err e;
+    int64_t n = fi_self_influence(cv, lam, batch, r, w, &e);
+    if (n < 0) fi_opt_fail(&e);
+    fi_log("self-influence of %lld training records under %s's %s curvature", (long long)n,
+           curvature, fi_curv_methods[cv->method]);
+    fi_reader_close(r);
+    fi_writer_close(w);
+    fi_done(1);
+    free(lam);
+    fi_curv_free(cv);
+    return 0;
+  }
+  if (!ihvp) fi_usage_error("--ihvp is required (or --self)");
+  if (curvature || fi_opt_given("damping") || fi_opt_given("shift"))
+    fi_usage_error("--curvature, --damping and --shift go with --self");
   if (train && !model) fi_usage_error("--train needs --model");
   if (cands && !train) fi_usage_error("--candidates needs --model and --train (fused mode)");
   if (with_l2 && !train) fi_usage_error("--with-l2 goes with fused mode (--train)");

@@ -20,14 +20,60 @@ void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
   if (meta->hessian && strcmp(meta->hessian, "full")) fi_wstr(w, "hessian", meta->hessian);
   if (sv->solves) {
     if (sv->fields) sv->fields(w, meta->opt, info);
-    fi_wdouble(w, "scale", c->scale);
-    fi_wdouble(w, "damping", c->damping);
+    if (c->scale > 0) { /* cg and exact with --shift need no scale */
+      fi_wdouble(w, "scale", c->scale);
+      fi_wdouble(w, "damping", c->damping);
+    }
     fi_wdouble(w, "shift", c->shift);
     fi_wint(w, "seed", (int64_t)c->seed);
   }
   fi_wstr(w, "params", meta->params);
   fi_wstr(w, "label", meta->label);
   if (sv->solves) fi_wint(w, "sum_of", info->sum_of);
+  fi_wrecord_end(w);
+}
+
+/* The settings of an ihvp --curvature record, after its vector. */
+static void curvature_fields(fi_writer *w, const fi_ihvp_curv_meta *cm) {
+  fi_wstr(w, "method", "curvature");
+  fi_wstr(w, "curvature", cm->kind);
+  fi_wdouble(w, cm->absolute ? "shift" : "damping", cm->absolute ? cm->shift : cm->damping);
+  fi_wstrs(w, "blocks", cm->blocks, cm->nblocks);
+  const int64_t nb = cm->nblocks;
+  fi_wtensor(w, "shifts", FI_F64, 1, &nb, cm->lam);
+  fi_wstr(w, "params", cm->params);
+  fi_wstr(w, "label", cm->label);
+  fi_wint(w, "sum_of", 1);
+}
+
+void fi_ihvp_write_curvature(fi_writer *w, const char *id, const float *s, int64_t P,
+                             const fi_ihvp_curv_meta *cm) {
+  fi_wrecord(w, id);
+  fi_wf32(w, "ihvp", s, P);
+  curvature_fields(w, cm);
+  fi_wrecord_end(w);
+}
+
+void fi_ihvp_write_factored(fi_writer *w, const char *id, const fi_ihvp_curv_meta *cm, int nl,
+                            const fi_ihvp_factor *f, const double *gammas, int nd,
+                            const fi_ihvp_dense_part *d) {
+  fi_wrecord(w, id);
+  curvature_fields(w, cm);
+  fi_wint(w, "factored", 1);
+  const int64_t gshape[2] = {nl, 2};
+  fi_wtensor(w, "gammas", FI_F64, 2, gshape, gammas);
+  char key[4200];
+  for (int j = 0; j < nl; j++) {
+    const int64_t sa[2] = {f[j].r, f[j].k}, sd[2] = {f[j].r, f[j].out};
+    snprintf(key, sizeof key, "s_a.%s", f[j].name);
+    fi_wtensor(w, key, FI_F32, 2, sa, f[j].sa);
+    snprintf(key, sizeof key, "s_delta.%s", f[j].name);
+    fi_wtensor(w, key, FI_F32, 2, sd, f[j].sd);
+  }
+  for (int q = 0; q < nd; q++) {
+    snprintf(key, sizeof key, "s.%s", d[q].pname);
+    fi_wf32(w, key, d[q].s, d[q].numel);
+  }
   fi_wrecord_end(w);
 }
 

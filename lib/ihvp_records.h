@@ -24,6 +24,41 @@ typedef struct {
 void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
                    const fi_ihvp_meta *meta, const fi_solve_info *info);
 
+/* A record of ihvp --curvature (curvature.h): {id, ihvp, method
+ * "curvature", curvature (its fitting method), damping (relative) or shift
+ * (absolute), blocks (names), shifts (f64, the lambda used per block),
+ * params, label, sum_of 1}. */
+typedef struct {
+  const char *kind;           /* kfac, ekfac or diag */
+  int absolute;               /* shift given (else damping x each block's mean eigenvalue) */
+  double damping, shift;
+  int nblocks;
+  const char *const *blocks;  /* [nblocks] */
+  const double *lam;          /* [nblocks] */
+  const char *params, *label;
+} fi_ihvp_curv_meta;
+void fi_ihvp_write_curvature(fi_writer *w, const char *id, const float *s, int64_t P,
+                             const fi_ihvp_curv_meta *cm);
+
+/* A factored ihvp record (ihvp --curvature --factored-s): the fields of
+ * fi_ihvp_write_curvature without "ihvp", plus "factored": 1, "gammas"
+ * (f64 [nl, 2]: the ridge of A and of G per layer) and per layer NAME
+ * s_a.NAME f32 [r, k] and s_delta.NAME f32 [r, out] (S = sum_u s_delta_u
+ * s_a_u^T, [out, k], bias last column), per dense part s.PNAME f32. */
+typedef struct {
+  const char *name;
+  int64_t r, k, out;
+  const float *sa, *sd;
+} fi_ihvp_factor;
+typedef struct {
+  const char *pname;
+  int64_t numel;
+  const float *s;
+} fi_ihvp_dense_part;
+void fi_ihvp_write_factored(fi_writer *w, const char *id, const fi_ihvp_curv_meta *cm, int nl,
+                            const fi_ihvp_factor *f, const double *gammas, int nd,
+                            const fi_ihvp_dense_part *d);
+
 /* --combine in two steps: read the LiSSA records of files[0..nfiles)
  * (none: stdin), grouped by id (dies on another method, settings that
  * differ within an id, or overlapping repeats); then write, per id in order

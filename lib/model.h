@@ -125,6 +125,11 @@ int fi_argmax(const float *p, int n);
 /* --label pred: set examples 0..nb-1's labels to the model's predictions
  * (probs: scratch [nb, C]). */
 void fi_label_by_prediction(const fi_model *m, fi_ws *ws, fi_examples *ex, int64_t nb, float *probs);
+/* Each example's label drawn from the model's predictive distribution
+ * (probs gets it, [nb, C]), seeded by (seed, the example's id): the labels
+ * of the "true Fisher" (Kronfluence's default). */
+void fi_label_by_sampling(const fi_model *m, fi_ws *ws, fi_examples *ex, int64_t nb, float *probs,
+                          uint64_t seed);
 /* OpenBLAS's thread pool size (tools that run their own threads set 1). */
 void fi_blas_threads(int n);
 

@@ -312,6 +312,29 @@ void fi_label_by_prediction(const fi_model *m, fi_ws *ws, fi_examples *ex, int64
   for (int64_t i = 0; i < nb; i++) fi_examples_set_label(ex, i, fi_argmax(probs + i * C, C));
 }
 
+void fi_label_by_sampling(const fi_model *m, fi_ws *ws, fi_examples *ex, int64_t nb, float *probs,
+                          uint64_t seed) {
+  int C = fi_model_nclasses(m);
+  fi_forward(m, ws, ex, NULL, nb, probs, NULL);
+  for (int64_t i = 0; i < nb; i++) {
+    /* one draw per example from a stream seeded by (seed, its id): the same
+     * label in any batch, order or shard */
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)fi_examples_id(ex, i); *p; p++)
+      h = (h ^ *p) * 1099511628211ULL;
+    fi_rng rng;
+    fi_rng_seed(&rng, seed ^ (h * 0x9e3779b97f4a7c15ULL));
+    double u = fi_rng_uniform(&rng), cdf = 0;
+    int y = C - 1;
+    for (int c = 0; c < C; c++)
+      if (u < (cdf += probs[i * C + c])) {
+        y = c;
+        break;
+      }
+    fi_examples_set_label(ex, i, y);
+  }
+}
+
 void fi_blas_threads(int n) { openblas_set_num_threads(n); }
 
 /* The list index of factored layer k (dense layer "layers.K"), or -1. */

@@ -39,7 +39,14 @@ LABEL   ?= gold
 # kNN candidates per query
 K       ?= 100
 INDEX_SPEC ?= Flat
+# lissa | cg | exact (over the model's Hessian), or curvature from the
+# training gradients, no Hessian: ekfac | kfac (curvature, ihvp --curvature) |
+# fisher-lissa (ihvp --fisher: LiSSA over the empirical Fisher)
 METHOD  ?= lissa
+# curvature methods: the training gradients' labels (gold | sample: the true Fisher)
+CURV_LABEL ?= sample
+# ekfac, kfac: lambda = CURV_DAMPING x each block's mean eigenvalue
+CURV_DAMPING ?= 0.1
 # LiSSA depth
 J       ?= 1000
 # LiSSA batch
@@ -63,7 +70,9 @@ KNOBS.index      := BIN INDEX_SPEC
 KNOBS.query-emb  := BIN MODEL QUERY
 KNOBS.candidates := BIN K
 KNOBS.query-grad := BIN MODEL QUERY PARAMS LABEL
-KNOBS.ihvp       := BIN MODEL TRAIN PARAMS LABEL METHOD J B T SCALE DAMPING SEED THREADS
+KNOBS.ihvp       := BIN MODEL TRAIN PARAMS LABEL METHOD J B T SCALE DAMPING SEED THREADS CURV_DAMPING
+KNOBS.train-grad := BIN MODEL TRAIN PARAMS CURV_LABEL SEED
+KNOBS.curvature  := BIN METHOD
 KNOBS.scores     := BIN MODEL TRAIN PARAMS
 KNOBS.ranked     := BIN TRAIN QUERY_INFO M
 include $(FASTIF)/pipelines/common.mk
@@ -102,23 +111,50 @@ $(OUT)/query-grad.mp: $(MODEL) $(QUERY) $(BIN)/grad $(OUT)/.knobs-query-grad
 	$(BIN)/grad --model $(MODEL) --params $(PARAMS) --label $(LABEL) < $(QUERY) > $@.tmp
 	$(COMMIT) $(QUERY)
 
+ifneq ($(filter ekfac kfac fisher-lissa,$(METHOD)),)
+# Curvature from the training gradients (formats/curvature.md): factored
+# per-example gradients, then K-FAC / EK-FAC factors, or the Fisher itself.
+$(OUT)/train-grad.mp: $(MODEL) $(TRAIN) $(BIN)/grad $(OUT)/.knobs-train-grad
+	$(BEGIN) $(TRAIN)
+	$(BIN)/grad --model $(MODEL) --params $(PARAMS) --factored --label $(CURV_LABEL) --seed $(SEED) \
+	  < $(TRAIN) > $@.tmp
+	$(COMMIT) $(TRAIN)
+endif
+
+ifneq ($(filter ekfac kfac,$(METHOD)),)
+$(OUT)/curvature: $(OUT)/train-grad.mp $(BIN)/curvature $(OUT)/.knobs-curvature
+	$(BEGIN) $<
+	$(BIN)/curvature --method $(METHOD) --grads $< -o $@
+
+$(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(OUT)/curvature $(BIN)/ihvp $(OUT)/.knobs-ihvp
+	$(BEGIN) $<
+	$(BIN)/ihvp --curvature $(OUT)/curvature --damping $(CURV_DAMPING) < $< > $@.tmp
+	$(COMMIT) $<
+else ifeq ($(METHOD),fisher-lissa)
+$(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(OUT)/train-grad.mp $(BIN)/ihvp $(OUT)/.knobs-ihvp
+	$(BEGIN) $< $(OUT)/train-grad.mp
+	$(BIN)/ihvp --fisher $(OUT)/train-grad.mp --method lissa --depth $(J) --batch $(B) --repeats $(T) \
+	  --scale $(SCALE) --damping $(DAMPING) --seed $(SEED) --threads $(THREADS) < $< > $@.tmp
+	$(COMMIT) $<
+else
 $(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(MODEL) $(TRAIN) $(BIN)/ihvp $(OUT)/.knobs-ihvp
 	$(BEGIN) $< $(TRAIN)
 	$(BIN)/ihvp --model $(MODEL) --train $(TRAIN) --params $(PARAMS) --label $(LABEL) --method $(METHOD) \
 	  --depth $(J) --batch $(B) --repeats $(T) --scale $(SCALE) --damping $(DAMPING) \
 	  --seed $(SEED) --threads $(THREADS) < $< > $@.tmp
 	$(COMMIT) $<
+endif
 
 # One scores record per query: a query without candidates is an error, not a gap.
 $(OUT)/scores.mp: $(OUT)/ihvp.mp $(OUT)/candidates.mp $(BIN)/influence $(OUT)/.knobs-scores
 	$(BEGIN) $< $(OUT)/candidates.mp
-	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) --params $(PARAMS) \
+	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) \
 	  --candidates $(OUT)/candidates.mp > $@.tmp
 	$(COMMIT) $<
 
 $(OUT)/full-scores.mp: $(OUT)/ihvp.mp $(MODEL) $(TRAIN) $(BIN)/influence $(OUT)/.knobs-scores
 	$(BEGIN) $< $(TRAIN)
-	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) --params $(PARAMS) > $@.tmp
+	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) > $@.tmp
 	$(COMMIT) $<
 
 $(OUT)/ranked.mp: $(OUT)/scores.mp $(TRAIN) $(BIN)/rank $(OUT)/.knobs-ranked

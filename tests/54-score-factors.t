@@ -85,14 +85,16 @@ np.save(d + "/S-fact.npy", np.stack(Sf))
 PY
 ok "synthetic factor streams and s_test records written" test -s "$T/s-fact"
 
-# check SCORES GRADS.npy S.npy: every score equals -g_i.s_t (float64 numpy)
+# check SCORES GRADS.npy S.npy [IHVP]: every score equals -g_i.s_t (float64
+# numpy); test ids te-0.. or those of the ihvp records IHVP
 check() {
-  $PY - "$1" "$2" "$3" <<'PY'
+  $PY - "$@" <<'PY'
 import sys, numpy as np, fastif_stream as fs
 recs = list(fs.read_stream(open(sys.argv[1], "rb")))
 G, S = np.load(sys.argv[2]), np.load(sys.argv[3])
 want = -G @ S.T
-assert [r["id"] for r in recs] == ["te-%d" % t for t in range(S.shape[0])], "one record per test, in order"
+tids = [r["id"] for r in fs.read_stream(open(sys.argv[4], "rb"))] if len(sys.argv) > 4 else ["te-%d" % t for t in range(S.shape[0])]
+assert [r["id"] for r in recs] == tids, "one record per test, in order"
 worst = 0
 for t, r in enumerate(recs):
     assert r["ids"] == ["tr-%d" % i for i in range(G.shape[0])], "train ids in input order"
@@ -123,6 +125,32 @@ ok "dense \"grad\" records against factored s_test: scores = -g.s" check "$T/sc-
 not_ok "(the check fails for scores against another s_test)" check "$T/sc-w" "$T/G-r3.npy" "$T/S-dense.npy"
 influence --ihvp "$T/s-fact" < "$T/g-r3" > "$T/sc-log" 2>"$T/err"
 like "$(cat "$T/err")" "factored s_test" "the log says the s_test was factored"
+
+# The factored s_test of ihvp --curvature --factored-s (factored-Tikhonov
+# K-FAC of a curvature fitted on the rank-3 stream, for three rank-7
+# records): scored as factors, equal to -g.s with s densified in numpy from
+# the records by formats/ihvp.md's definition.
+curvature --method kfac -o "$T/C" < "$T/g-r3" 2>/dev/null
+pick --head 3 "$T/g-r7" 2>/dev/null | ihvp --curvature "$T/C" --factored-s > "$T/s-curv" 2>/dev/null
+$PY - "$T" <<'PY'
+import sys, numpy as np, fastif_stream as fs
+d = sys.argv[1]
+out = []
+for r in fs.read_stream(open(d + "/s-curv", "rb")):
+    assert "ihvp" not in r and any(k.startswith("s_a.") for k in r), "factored records"
+    names, parts = r["params"].split(","), []
+    for p in names:
+        if "s." + p in r: parts.append(r["s." + p].astype(np.float64).ravel()); continue
+        layer, kind = p.rsplit(".", 1)
+        sa, sd = np.atleast_2d(r["s_a." + layer]), np.atleast_2d(r["s_delta." + layer])
+        M = sd.T.astype(np.float64) @ sa
+        b = layer + ".bias" in names
+        parts.append(M[:, :M.shape[1] - b].ravel() if kind == "weight" else M[:, -1])
+    out.append(np.concatenate(parts))
+np.save(d + "/S-curv.npy", np.stack(out))
+PY
+influence --ihvp "$T/s-curv" < "$T/g-rvar" > "$T/sc-curv" 2>/dev/null
+ok "ihvp --curvature --factored-s records: factored scores = -g.s in numpy" check "$T/sc-curv" "$T/G-rvar.npy" "$T/S-curv.npy" "$T/s-curv"
 
 # bad input: one line naming the record, exit 1
 $PY - "$T" <<'PY'

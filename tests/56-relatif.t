@@ -87,4 +87,25 @@ ok "--relative: they get different ones" test "$(h "$T/rel" row-4006)" != "$(h "
 common=$(comm -12 <(h "$T/rel" row-4006 | tr ' ' '\n' | sort) <(h "$T/rel" row-4007 | tr ' ' '\n' | sort) | wc -l)
 diag "--relative: $common of the 5 helpful ids shared by rows 4006 and 4007 (plain: 5)"
 
+# The self record of influence --self (K-FAC fitted on the demo's factored
+# training gradients) feeds rank --relative as it is.
+grad --model "$D/model" --factored < "$D/train.mp" > "$T/tf" 2>/dev/null
+curvature --method kfac -o "$T/C" < "$T/tf" 2>/dev/null
+influence --self --curvature "$T/C" < "$T/tf" > "$T/self-kfac" 2>/dev/null
+rank -m 5 --relative "$T/self-kfac" < "$D/scores.mp" > "$T/rk" 2>/dev/null
+$PY - "$T" "$D" <<'PY'
+import sys, numpy as np, fastif_stream as fs
+t, d = sys.argv[1], sys.argv[2]
+self_ = next(fs.read_stream(open(t + "/self-kfac", "rb")))
+assert self_["id"] == "self"
+root = dict(zip(self_["ids"], np.sqrt(self_["scores"].astype(np.float64))))
+S = {r["id"]: r for r in fs.read_stream(open(d + "/scores.mp", "rb"))}
+for r in fs.read_stream(open(t + "/rk", "rb")):
+    ids = S[r["id"]]["ids"]
+    s = (S[r["id"]]["scores"] / np.array([root[i] for i in ids])).astype(np.float32)
+    o = np.argsort(s, kind="stable")
+    assert [e["id"] for e in r["helpful"]] == [ids[i] for i in o[:5] if s[i] < 0], r["id"]
+PY
+is $? 0 "influence --self's record (K-FAC) drives rank --relative: lists = numpy's"
+
 done_testing

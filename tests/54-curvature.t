@@ -1,0 +1,94 @@
+#!/bin/bash
+# curvature: K-FAC, EK-FAC and the diagonal Fisher fitted from synthetic
+# layer-factor streams (ranks 7 and 1, with and without bias, dense parts)
+# against the numpy reference in tests/curv/ref.py.
+. "$(dirname "$0")/lib.sh"
+REF=$TOP/tests/curv/ref.py
+
+run curvature --help; is "$rc" 0 "curvature --help exits 0"
+run curvature --bogus; is "$rc" 2 "bad option exits 2"
+run curvature; is "$rc" 2 "missing -o is a usage error"
+
+for kind in r7bias r1bias r7; do
+  $PY "$REF" write "$T/$kind.g" $kind 300 7
+  for m in kfac ekfac diag; do
+    run curvature --method $m --grads "$T/$kind.g" -o "$T/$kind.$m"
+    is "$rc" 0 "$kind: curvature --method $m runs"
+    like "$err" "curvature: done 300 records" "$kind $m: done line"
+    e=$($PY "$REF" check-fit "$T/$kind.$m" "$T/$kind.g" $m 2>&1)
+    ok "$kind $m: factors, eigenvalues and diagonals match numpy (max rel err $e)" \
+      $PY -c "import sys; sys.exit(not float('$e') < 2e-4)"
+  done
+done
+
+# ekfac reads twice: standard input that is a file is reread, a pipe is refused
+run curvature --method ekfac -o "$T/stdin.ekfac" < "$T/r7bias.g"
+is "$rc" 0 "ekfac from standard input that is a regular file"
+ok "... gives the bytes of --grads FILE" cmp "$T/stdin.ekfac" "$T/r7bias.ekfac"
+run bash -c "cat '$T/r7bias.g' | curvature --method ekfac -o '$T/pipe.ekfac'"
+is "$rc" 2 "ekfac from a pipe is a usage error"
+like "$err" "method.*regular file" "... saying why"
+ok "... and writes no file" test ! -e "$T/pipe.ekfac"
+run bash -c "cat '$T/r7bias.g' | curvature --method kfac -o '$T/pipe.kfac'"
+is "$rc" 0 "kfac reads a pipe (one pass)"
+ok "... the same file" cmp "$T/pipe.kfac" "$T/r7bias.kfac"
+
+# bad input: one line naming the record, exit 1, no file
+printf '' > "$T/empty"
+run curvature --method kfac --grads "$T/empty" -o "$T/x.curv"; is "$rc" 1 "no records: exit 1"
+ok "... no file" test ! -e "$T/x.curv"
+$PY - "$T" <<'PY'
+import sys, numpy as np, fastif_stream as fs
+d = sys.argv[1]
+with open(d + "/bad.g", "wb") as f:
+    fs.write_record(f, {"id": "a", "params": "l.weight", "a.l": np.ones((2, 3), np.float32), "delta.l": np.ones((2, 2), np.float32)})
+    fs.write_record(f, {"id": "b", "params": "l.weight", "a.l": np.ones((2, 4), np.float32), "delta.l": np.ones((2, 2), np.float32)})
+with open(d + "/ex.ms", "wb") as f:
+    fs.write_record(f, {"id": "e", "label": 1, "x": np.ones(3, np.float32)})
+PY
+run curvature --method kfac --grads "$T/bad.g" -o "$T/x.curv"; is "$rc" 1 "a record of another width: exit 1"
+like "$err" "record 'b'.*width" "... naming the record"
+run curvature --method diag --grads "$T/ex.ms" -o "$T/x.curv"; is "$rc" 1 "examples are not gradients: exit 1"
+like "$err" "record 'e'.*not a gradient record" "... naming the record"
+# grad --label sample: labels drawn from the model's predictive distribution
+# (the true Fisher's), seeded by --seed and the example's id
+$PY - "$T" <<'PY'
+import sys, numpy as np, fastif_stream as fs
+d = sys.argv[1]; rng = np.random.default_rng(4)
+C = rng.standard_normal((3, 5)) * 0.8
+with open(d + "/tr.ms", "wb") as f:
+    for i in range(150):
+        y = i % 3
+        fs.write_record(f, {"id": "t%d" % i, "label": y, "x": (C[y] + rng.standard_normal(5)).astype(np.float32)})
+x = (C[0] * 0.3 + C[1] * 0.3).astype(np.float32)  # an ambiguous point, copied under 3000 ids
+with open(d + "/same.ms", "wb") as f:
+    for i in range(3000):
+        fs.write_record(f, {"id": "s%d" % i, "label": 0, "x": x})
+PY
+train --arch linear --epochs 20 < "$T/tr.ms" > "$T/lin.model" 2>/dev/null
+runb() { "$@" >"$T/.run.out" 2>"$T/.run.err"; rc=$?; err=$(cat "$T/.run.err"); }
+runb grad --model "$T/lin.model" --factored --label sample < "$T/same.ms"; is "$rc" 0 "grad --label sample runs"
+cp "$T/.run.out" "$T/s1.g"
+grad --model "$T/lin.model" --factored --label sample --batch 7 < "$T/same.ms" > "$T/s1b.g" 2>/dev/null
+ok "the same labels in batches of 7 (seeded by id, not by position)" cmp "$T/s1.g" "$T/s1b.g"
+grad --model "$T/lin.model" --factored --label sample --seed 2 < "$T/same.ms" > "$T/s2.g" 2>/dev/null
+not_ok "another --seed draws other labels" cmp "$T/s1.g" "$T/s2.g"
+"$BIN/eval" --model "$T/lin.model" < "$T/same.ms" > "$T/same.pred" 2>/dev/null
+r=$($PY - "$T" <<'PY'
+import sys, numpy as np, fastif_stream as fs
+from scipy.stats import chisquare
+d = sys.argv[1]
+g = list(fs.read_stream(open(d + "/s1.g", "rb")))
+p = next(fs.read_stream(open(d + "/same.pred", "rb")))["probs"].astype(float)
+assert all(r["label_kind"] == "sample" for r in g)
+counts = np.bincount([r["label"] for r in g], minlength=3)
+# delta of softmax regression is p - onehot(label): the record's own label
+for r in g[:50]:
+    assert np.allclose(r["delta.layers.0"], p - np.eye(3)[r["label"]], atol=1e-5)
+print("%.4f %s %s" % (chisquare(counts, p / p.sum() * len(g)).pvalue, counts.tolist(), np.round(p, 3).tolist()))
+PY
+)
+set -- $r
+ok "sampled labels follow the predictive distribution (chi-square p = $1; counts and p: ${*:2})" \
+  $PY -c "import sys; sys.exit(not $1 > 0.001)"
+done_testing
