@@ -62,9 +62,31 @@ log "structured: grad --factored of $N training and $TFULL test examples"
 timed bash -c "OPENBLAS_NUM_THREADS=1 grad --model $M --factored < $TR > $W/train-f.mp 2>/dev/null"
 grad_wall=$wall grad_cpu=$cpu
 grad --model "$M" --factored < "$W0/fm-query.mp" > "$W/test-f.mp" 2>/dev/null
-log "structured: K-FAC (factored Tikhonov, damping 0.1) s_test in numpy"
+log "structured: K-FAC (factored Tikhonov, damping 0.1): curvature | ihvp --curvature --factored-s"
+timed curvature --method kfac -o "$W/curv" < "$W/train-f.mp" 2>/dev/null
+curv_wall=$wall
+timed bash -c "ihvp --curvature $W/curv --factored-s < $W/test-f.mp > $W/kfac-fact.mp 2>/dev/null"
+ih_wall=$wall
+# the same s_test dense ("ihvp" f32[P], formats/ihvp.md's definition), for the dense scorers
+$PY - "$W/kfac-fact.mp" "$W/kfac-dense.mp" <<'EOF'
+import sys, msgpack, numpy as np
+f32 = lambda t: np.frombuffer(t["data"], "<f4").reshape(t["shape"])
+with open(sys.argv[1], "rb") as f, open(sys.argv[2], "wb") as out:
+    for r in msgpack.Unpacker(f, raw=False):
+        names, parts = r["params"].split(","), []
+        for p in names:
+            if "s." + p in r: parts.append(f32(r["s." + p]).ravel()); continue
+            layer, kind = p.rsplit(".", 1)
+            M = np.atleast_2d(f32(r["s_delta." + layer])).T @ np.atleast_2d(f32(r["s_a." + layer]))
+            b = layer + ".bias" in names
+            parts.append(M[:, :M.shape[1] - b].ravel() if kind == "weight" else M[:, -1])
+        s = np.ascontiguousarray(np.concatenate(parts), "<f4")
+        out.write(msgpack.packb({"id": r["id"], "ihvp": {"dtype": "f32", "shape": [s.size], "data": s.tobytes()},
+                                 "method": "kfac-factored-densified", "params": r["params"]}))
+EOF
+# an independent numpy K-FAC of the same definition (bench/kfac_ref.py), as a check
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $PY bench/kfac_ref.py "$W/train-f.mp" "$W/test-f.mp" \
-  "$W/kfac-fact.mp" "$W/kfac-dense.mp" 2>"$W/kfac.log"
+  "$W/np-fact.mp" "$W/np-dense.mp" 2>"$W/kfac.log"
 P=$($PY -c "
 import sys, msgpack, numpy as np
 r = next(msgpack.Unpacker(open('$W/kfac-dense.mp', 'rb'), raw=False))
@@ -88,6 +110,8 @@ timed bash -c "OPENBLAS_NUM_THREADS=1 grad --model $M --factored < $TR 2>/dev/nu
   influence --threads 1 --ihvp $W/kfac-fact.mp > $W/sc-pipe.mp 2>/dev/null"
 e_wall=$wall e_cpu=$cpu
 fact_bytes=$(wc -c < "$W/train-f.mp")
+influence --ihvp "$W/np-fact.mp" < "$W/train-f.mp" > "$W/sc-np.mp" 2>/dev/null
+np_diff=$(maxrel "$W/sc-fact.mp" "$W/sc-np.mp")
 
 # ---- K-FAC against LiSSA and against the exact Hessian (last layer) ---
 log "structured: LiSSA scores, and K-FAC against the exact last-layer Hessian"
@@ -126,11 +150,14 @@ Full influence, every one of N = $N training images on each of T = $TFULL test i
 one run of \`bench/20-structured.sh\` ($(date -u +%Y-%m-%d), **machine not quiet**: other jobs shared
 the 2 cores, so compare the ratios and CPU times of this run, not absolute times across runs).
 Every implementation on one thread and with the **same s_test**: a factored-Tikhonov K-FAC
-(Martens & Grosse 2015) fitted in numpy by \`bench/kfac_ref.py\` from the training records of
-\`grad --factored\` (A = E[ā āᵀ], G = E[δ δᵀ], gold labels, damping 0.1 × the mean eigenvalue of
-A ⊗ G split between the factors), which stays rank 1 per layer for a rank-1 test gradient. It is
-written twice: factored (\`s_a.NAME\`/\`s_delta.NAME\`, formats/ihvp.md) and densified (\`ihvp\`
-f32[P]). \`grad --factored\` of the training set, stored once ($((fact_bytes / N)) bytes/record),
+(Martens & Grosse 2015) from the training records of \`grad --factored\` (A = E[ā āᵀ],
+G = E[δ δᵀ], gold labels, damping 0.1 × the mean eigenvalue of A ⊗ G split between the factors):
+\`curvature --method kfac -o curv < train-f.mp\` ($curv_wall s) and
+\`ihvp --curvature curv --factored-s < test-f.mp > kfac-fact.mp\` ($ih_wall s for the $TFULL test
+points), which stays rank 1 per layer for a rank-1 test gradient, densified in numpy
+(formats/ihvp.md's definition) into \`ihvp\` f32[P] records for the dense scorers. The same
+K-FAC fitted independently in numpy (\`bench/kfac_ref.py\`) gives scores within $np_diff
+(max rel. diff) of fastif's. \`grad --factored\` of the training set, stored once ($((fact_bytes / N)) bytes/record),
 took $grad_wall s (CPU $grad_cpu s); the first three rows read it, or the examples.
 
 | implementation | command | wall s | CPU s | peak RSS MB | flops (analytic) | wall / factored | max rel. diff to factored |
