@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
   fi_num_auto scale_opt;
   int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk;
   uint64_t seed;
-  double damping, tol;
+  double damping, shift, tol;
   int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
   int mean = 0, from_examples = 0, do_combine = 0;
   char ncpu[32];
@@ -51,7 +51,11 @@ int main(int argc, char **argv) {
                 "LiSSA scale, or auto = " "2 x the largest batch-Hessian eigenvalue found by power iteration",
                 .metavar = "S|auto", .min = 0, .max = 1e300, .above_min = 1),
     FI_DOUBLE("damping", 0, &damping, "0.005",
-              "damping; every method solves (H + damping*scale*I) s = v", .min = 0, .max = 1),
+              "relative ridge: every method solves (H + shift*I) s = v with shift = damping*scale",
+              .min = 0, .max = 1),
+    FI_DOUBLE("shift", 0, &shift, NULL,
+              "absolute ridge, in place of --damping: shift = X (lissa: damping = X/scale, below 1)",
+              .metavar = "X", .min = 0, .max = 1e300),
     FI_U64("seed", 's', &seed, "1",
            "seed of the batch draws (repeat r uses a stream derived from (seed, r))"),
     FI_INT("threads", 't', &threads, ncpu, "worker threads", .min = 1, .max = 1024),
@@ -107,7 +111,11 @@ int main(int argc, char **argv) {
   double scale = scale_opt.value;
   const int scale_auto = scale_opt.is_auto;
   const fi_solver *sv = fi_solver_find(method);
-  if (damping >= 1 && sv->recursion) fi_usage_error("--damping must be below 1 for %s", method);
+  const int absolute = fi_opt_given("shift");
+  if (absolute && fi_opt_given("damping"))
+    fi_usage_error("--shift and --damping give the same ridge two ways: give one");
+  /* Only LiSSA's recursion needs the scale once the shift is given. */
+  const int need_scale = sv->solves && (sv->recursion || !absolute);
   /* Parallelism is ours (threads over repeats/vectors); nested BLAS
    * threads would only oversubscribe the cores. */
   if (threads > 1 && sv->solves) fi_blas_threads(1);
@@ -140,14 +148,25 @@ int main(int argc, char **argv) {
                              "and the model's weights",
       [FI_SOLVE_ZERO] = "nothing to invert: check the model and --params"};
   fi_solve_error se;
-  if (scale_auto && sv->solves &&
+  if (scale_auto) scale = 0;
+  if (scale_auto && need_scale &&
       fi_auto_scale(&o, batch, scale_batches, scale_iters, seed, &scale, &se))
     fi_die("--scale auto: %s (%s)", se.msg, advice[se.status]);
+  fi_solve_common sc = {.scale = need_scale ? scale : 0, .damping = damping, .shift = shift,
+                        .absolute = absolute, .seed = seed};
+  fi_err e;
+  if (fi_solve_set_shift(sv, &sc, &e)) fi_opt_fail(&e);
+  if (sv->solves && sc.scale > 0)
+    fi_log("shift %.6g = damping %.6g x scale %.6g%s", sc.shift, sc.damping, sc.scale,
+           absolute ? " (--shift given)" : "");
+  else if (sv->solves)
+    fi_log("shift %.6g (--shift given)", sc.shift);
   snprintf(diverged, sizeof diverged,
            "increase --scale (now %g; --scale auto estimates the batch %ss' top eigenvalue) or "
-           "--damping (now %g)", scale, fi_oracle_name(&o), damping);
+           "%s (now %g)", sc.scale, fi_oracle_name(&o), absolute ? "--shift" : "--damping",
+           absolute ? sc.shift : sc.damping);
   const fi_solve_opts so = {
-      .c = {.scale = scale, .damping = damping, .shift = damping * scale, .seed = seed},
+      .c = sc,
       .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff},
       .cg = {.tol = tol, .max_iter = max_iter},
       .exact = {.max_p = max_exact}};

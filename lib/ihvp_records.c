@@ -17,8 +17,10 @@ void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
   if (meta->hessian && strcmp(meta->hessian, "full")) fi_wstr(w, "hessian", meta->hessian);
   if (sv->solves) {
     if (sv->fields) sv->fields(w, meta->opt, info);
-    fi_wdouble(w, "scale", c->scale);
-    fi_wdouble(w, "damping", c->damping);
+    if (c->scale > 0) { /* cg and exact with --shift need no scale */
+      fi_wdouble(w, "scale", c->scale);
+      fi_wdouble(w, "damping", c->damping);
+    }
     fi_wdouble(w, "shift", c->shift);
     fi_wint(w, "seed", (int64_t)c->seed);
   }

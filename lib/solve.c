@@ -41,10 +41,26 @@ void fi_apply_full(const fi_oracle *o, int thread, const float *v, float *out) {
   o->apply(o->ctx[thread], NULL, o->N, v, out);
 }
 
-double fi_norm2f(const float *x, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-  return sqrt(s);
+int fi_solve_set_shift(const fi_solver *sv, fi_solve_common *c, fi_err *e) {
+  if (!sv->solves) return 0; /* a product: no shift */
+  if (c->absolute) {
+    if (!isfinite(c->shift) || c->shift < 0)
+      return fi_err_set(e, FI_ERR_USAGE, "shift", "must be a finite number >= 0 (got %g)", c->shift);
+    c->damping = c->scale > 0 ? c->shift / c->scale : 0;
+  } else {
+    if (!isfinite(c->damping) || c->damping < 0)
+      return fi_err_set(e, FI_ERR_USAGE, "damping", "must be a finite number >= 0 (got %g)", c->damping);
+    c->shift = c->damping * c->scale;
+  }
+  if (sv->recursion) {
+    if (!(c->scale > 0) || !isfinite(c->scale))
+      return fi_err_set(e, FI_ERR_USAGE, "scale", "%s needs a positive scale (got %g)", sv->name, c->scale);
+    if (c->damping >= 1)
+      return fi_err_set(e, FI_ERR_USAGE, c->absolute ? "shift" : "damping",
+                        "%s's step contracts only when shift < scale (shift %g, scale %g, damping %g)",
+                        sv->name, c->shift, c->scale, c->damping);
+  }
+  return 0;
 }
 
 const char *fi_vector_name(char *buf, size_t len, const char *const *ids, int64_t i) {

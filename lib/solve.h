@@ -25,9 +25,10 @@
 
 /* Settings every method shares. */
 typedef struct {
-  double scale;      /* LiSSA's step scale; the unit of damping */
-  double damping;    /* relative ridge */
-  double shift;      /* damping * scale: the ridge every method adds */
+  double scale;      /* LiSSA's step scale; the unit of damping (0: not needed, not known) */
+  double damping;    /* relative ridge: shift / scale */
+  double shift;      /* the ridge every method adds */
+  int absolute;      /* the shift was given itself (not as damping * scale) */
   uint64_t seed;     /* the stochastic methods' draws */
 } fi_solve_common;
 
@@ -99,6 +100,15 @@ typedef struct {
 /* The method called name, or NULL. */
 const fi_solver *fi_solver_find(const char *name);
 
+/* The one check of the shared settings, at the library's entry: completes
+ * c for method sv. c->absolute = 0: shift = damping * scale; 1: c->shift
+ * was given and damping = shift / scale (scale 0, allowed for a method
+ * without a recursion: damping 0, not used). Fails (fi_err setting "damping"
+ * or "shift", "scale") when the shift is negative or not finite, or for a
+ * recursion (lissa) when scale is not positive or damping >= 1: its step
+ * would not contract. The solvers do not check again. */
+int fi_solve_set_shift(const fi_solver *sv, fi_solve_common *c, fi_err *e);
+
 /* ---- the registry ---- */
 extern const fi_solver fi_solver_lissa, fi_solver_cg, fi_solver_exact, fi_solver_hvp;
 extern const fi_solver *const fi_solvers[];  /* NULL-terminated, solve.c */
@@ -111,7 +121,6 @@ uint64_t fi_lissa_repeat_seed(uint64_t seed, int64_t r);
 void fi_draw_batch(fi_rng *rng, int64_t N, int64_t B, int64_t *idx);
 /* The full-batch product out = C v with thread `thread`'s context. */
 void fi_apply_full(const fi_oracle *o, int thread, const float *v, float *out);
-double fi_norm2f(const float *x, int64_t n);
 /* "record 'ID'" or "vector I" into buf, for messages. */
 const char *fi_vector_name(char *buf, size_t len, const char *const *ids, int64_t i);
 

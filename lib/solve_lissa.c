@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "pool.h"
 #include "solve.h"
 #include "util.h"
@@ -119,7 +120,7 @@ static int64_t lissa_repeat(const lissa_plan *pl, int thread, int64_t r, const f
   const float keep = (float)(1.0 - c->damping), inv_scale = (float)(1.0 / c->scale);
   const int64_t every = pl->npos / LISSA_CHECKS > 0 ? pl->npos / LISSA_CHECKS : 1;
   memcpy(h, v, P * sizeof *h);
-  double logh = 0, logs = 0, hprev = fi_norm2f(v, P);
+  double logh = 0, logs = 0, hprev = fi_norm2(v, P);
   w->Q[0] = w->Qs[0] = 0;
   memset(f, 0, sizeof *f);
   for (int64_t j = 1; j <= opt->depth; j++) {
@@ -210,11 +211,11 @@ fi_solve_status fi_lissa_solve(const fi_oracle *o, const fi_solve_opts *so, int6
   const fi_lissa_opts *opt = &so->lissa;
   const fi_solve_common *c = &so->c;
   const int64_t P = o->P, T = opt->repeats;
-  /* The tool checks its options; a library caller's bad settings are a bug. */
-  if (T < 1 || opt->depth < 0 || opt->batch < 1 || !(c->scale > 0) || c->damping < 0 ||
-      c->damping >= 1)
-    fi_die("internal: LiSSA settings (repeats %lld, depth %lld, batch %lld, scale %g, damping %g)",
-           (long long)T, (long long)opt->depth, (long long)opt->batch, c->scale, c->damping);
+  /* scale and damping were checked by fi_solve_set_shift; these counts are
+   * the option table's domain. */
+  if (T < 1 || opt->depth < 0 || opt->batch < 1)
+    fi_die("internal: LiSSA counts (repeats %lld, depth %lld, batch %lld)", (long long)T,
+           (long long)opt->depth, (long long)opt->batch);
   if (o->N < 1) fi_die("internal: LiSSA on an empty training set");
   int nt = fi_oracle_threads(o);
   lissa_plan pl = {.o = o, .opt = opt, .c = c, .piece = opt->batch < o->N ? opt->batch : o->N};

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "gemm.h"
 #include "pool.h"
 #include "solve.h"
 #include "util.h"
@@ -25,11 +26,11 @@ static void power_job_run(void *arg, int thread, int64_t job) {
   fi_rng_seed(&rng, fi_lissa_repeat_seed(J->seed ^ 0x5ca1ab1e5ca1ab1eULL, job));
   fi_draw_batch(&rng, J->o->N, J->batch, J->idx[thread]);
   for (int64_t k = 0; k < P; k++) x[k] = (float)fi_rng_normal(&rng);
-  double n = fi_norm2f(x, P), lam = 0;
+  double n = fi_norm2(x, P), lam = 0;
   for (int it = 0; it < J->iters && n > 0; it++) {
     for (int64_t k = 0; k < P; k++) x[k] = (float)(x[k] / n);
     J->o->apply(J->o->ctx[thread], J->idx[thread], J->batch, x, y);
-    n = fi_norm2f(y, P); /* = ||C x|| for unit x: <= |lambda_max| */
+    n = fi_norm2(y, P); /* = ||C x|| for unit x: <= |lambda_max| */
     if (!isfinite(n)) {
       lam = NAN;
       break;

@@ -92,6 +92,29 @@ sys.exit(0 if res < 1e-3 else 1)
 PY
 is $? 0 "exact ihvp solves (H + shift I) s = v for a Hessian built independently in numpy"
 
+# --shift X: the absolute ridge, the same solve as the --damping that gives it.
+runb ihvp $M --method exact --shift 0.004 < "$T/test.ex"; is "$rc" 0 "exact --shift runs"
+cp "$T/.run.out" "$T/xshift"; like "$err" "shift 0.004 \(--shift given\)" "the shift used is on stderr"
+ihvp $M --method exact --scale 2 --damping 0.002 < "$T/test.ex" > "$T/xdamp" 2>/dev/null
+ihvp $M --method lissa --depth 50 --scale 4 --shift 0.004 < "$T/test.ex" > "$T/lshift" 2>/dev/null
+ihvp $M --method lissa --depth 50 --scale 4 --damping 0.001 < "$T/test.ex" > "$T/ldamp" 2>/dev/null
+$PY - "$T" <<'PY'
+import msgpack, numpy as np, sys
+d = sys.argv[1]
+rd = lambda f: list(msgpack.Unpacker(open(d + '/' + f, 'rb'), raw=False))
+vec = lambda r: np.frombuffer(r['ihvp']['data'], '<f4')
+xs, xd, ls, ld = rd('xshift'), rd('xdamp'), rd('lshift'), rd('ldamp')
+assert all(r['shift'] == 0.004 and 'scale' not in r and 'damping' not in r for r in xs), xs[0].keys()
+assert all(r['shift'] == 0.004 for r in xd)
+assert max(np.abs(vec(a) - vec(b)).max() / np.abs(vec(b)).max() for a, b in zip(xs, xd)) < 1e-6
+assert all(r['shift'] == 0.004 and r['damping'] == 0.001 and r['scale'] == 4 for r in ls)
+assert all((vec(a) == vec(b)).all() for a, b in zip(ls, ld))  # the same recursion, bit for bit
+PY
+is $? 0 "--shift X = --damping X/scale: exact equal, lissa bitwise; the records say shift (and damping = shift/scale)"
+run ihvp $M --shift 0.1 --damping 0.01 < "$T/test.ex"; is "$rc" 2 "--shift with --damping is a usage error"
+run ihvp $M --method lissa --scale 1 --shift 1 < "$T/test.ex"; is "$rc" 2 "lissa: --shift >= scale is a usage error"
+like "$err" "^ihvp: .*--shift.*shift < scale" "... naming --shift"
+
 # Determinism and splitting.
 L="$M --depth 300 --repeats 3 --damping 0.002 --seed 7"
 ihvp $L --threads 1 < "$T/test.ex" > "$T/t1" 2>/dev/null

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "child.h"
 #include "pool.h"
 #include "solve.h"
 #include "tap.h"
@@ -184,17 +183,6 @@ static fi_solve_status lissa(const fi_oracle *o, const fi_solve_opts *opt, int64
   return fi_lissa_solve(o, opt, m, V, S, NULL, NULL, &err);
 }
 
-typedef struct {
-  const fi_oracle *o;
-  fi_solve_opts opt;
-  const float *v;
-  float *s;
-} child_arg;
-static void child_lissa(void *a) {
-  child_arg *c = a;
-  lissa(c->o, &c->opt, 1, c->v, c->s);
-}
-
 /* The pool: every job once, thread 0 is the caller, and within one run a
  * thread index is one OS thread (what per-thread contexts rely on). */
 typedef struct {
@@ -332,17 +320,31 @@ int main(void) {
   }
 
   /* Divergence: scale far below the batch eigenvalues. */
-  char buf[2048];
   fi_solve_opts small = opt;
   small.c.scale = estB / 5;
   small.lissa.repeats = 1;
   int st = lissa(&o1, &small, 1, V, S);
   ok(st == FI_SOLVE_DIVERGED && strstr(err.msg, "diverged"), "too-small scale: reported as diverged: %s",
      err.msg);
-  child_arg ca = {.o = &o1, .opt = opt, .v = V, .s = S};
-  ca.opt.c.damping = 1.5;
-  st = in_child(child_lissa, &ca, buf, sizeof buf);
-  ok(st == 1, "damping >= 1 is refused");
+  {
+    /* The settings are checked once, by fi_solve_set_shift. */
+    fi_err fe;
+    fi_solve_common c = {.scale = 2, .damping = 1.5};
+    int bad = fi_solve_set_shift(&fi_solver_lissa, &c, &fe);
+    ok(bad && !strcmp(fe.setting, "damping") && fe.kind == FI_ERR_USAGE, "lissa: damping >= 1 is refused (%s)",
+       fe.msg);
+    c = (fi_solve_common){.scale = 2, .shift = 3, .absolute = 1};
+    bad = fi_solve_set_shift(&fi_solver_lissa, &c, &fe);
+    ok(bad && !strcmp(fe.setting, "shift"), "lissa: shift >= scale is refused (%s)", fe.msg);
+    c = (fi_solve_common){.scale = 4, .shift = 1, .absolute = 1};
+    ok(!fi_solve_set_shift(&fi_solver_lissa, &c, &fe) && c.damping == 0.25 && c.shift == 1,
+       "lissa: an absolute shift gives damping = shift / scale");
+    c = (fi_solve_common){.scale = 0, .shift = 3, .absolute = 1};
+    ok(!fi_solve_set_shift(&fi_solver_cg, &c, &fe) && c.shift == 3,
+       "cg: any shift >= 0, no scale needed");
+    c = (fi_solve_common){.scale = 4, .damping = 0.01};
+    ok(!fi_solve_set_shift(&fi_solver_exact, &c, &fe) && c.shift == 0.04, "damping x scale = shift");
+  }
 
   /* Divergence is judged by the recursion's growth, not by a bound: a fixed
    * H whose LiSSA step has one eigenvalue a (the others in [0.1, 0.94]).

@@ -1,0 +1,84 @@
+/* curvature.h - curvature fitted from a stream of training gradient records
+ * (formats/curvature.md), with no model file:
+ *   kfac  per factored layer, A = (1/N) sum_i sum_t abar abar^T (abar = a with
+ *         a 1 appended for a bias) and G = (1/N) sum_i sum_t delta delta^T,
+ *         eigendecomposed: C_layer ~ (Q_G diag(eigG) Q_G^T) (x) (Q_A diag(eigA) Q_A^T);
+ *   ekfac the same eigenbases, with the eigenvalues refitted in a second
+ *         pass: eig[o,j] = (1/N) sum_i ((Q_G^T D_i Q_A)[o,j])^2, D_i the
+ *         example's [out, in+b] gradient (George et al. 2018);
+ *   diag  the diagonal empirical Fisher (1/N) sum_i g_i^2 of every parameter.
+ * Dense parts (grad.PNAME) get the diagonal under every method.
+ * Fitting is curvature.c, the file curvature_file.c, the inverse
+ * products (ihvp --curvature) curvature_inverse.c. */
+#ifndef FI_CURVATURE_H
+#define FI_CURVATURE_H
+#include <stdint.h>
+
+#include "stream.h"
+#include "util.h"
+
+typedef enum { FI_CURV_KFAC, FI_CURV_EKFAC, FI_CURV_DIAG } fi_curv_method;
+extern const char *const fi_curv_methods[]; /* "kfac", "ekfac", "diag", NULL */
+
+typedef enum { FI_CBLOCK_KRON, FI_CBLOCK_DIAG } fi_cblock_kind;
+
+/* One block of the dense vector's parameters. */
+typedef struct {
+  char *name;             /* layer NAME (kron) or parameter name (diag) */
+  fi_cblock_kind kind;
+  /* kron: the layer's weight [out, in] at off_w (or -1) and bias [out] at
+   * off_b (or -1): the block matrix is [out, k], k = in (with weight) + 1
+   * (with bias), the bias its last column. */
+  int64_t in, out, k, off_w, off_b;
+  float *A, *QA, *eigA;   /* [k, k], [k, k] (columns are eigenvectors), [k] */
+  float *G, *QG, *eigG;   /* [out, out], [out, out], [out] */
+  float *eig;             /* ekfac: [out, k]; NULL for kfac (eigG eigA^T) */
+  /* diag: numel values at off */
+  int64_t off, numel;
+  float *diag;
+} fi_cblock;
+
+typedef struct {
+  fi_curv_method method;
+  int64_t n;              /* training records fitted */
+  int64_t P;              /* length of the dense vector */
+  char *params;           /* the records' params, or NULL (whole dense records) */
+  int nblocks;
+  fi_cblock *b;
+} fi_curv;
+
+/* ---- fitting (curvature.c) ----
+ * Reads the training gradient records of `path` (NULL or "-": standard
+ * input) once (kfac, diag) or twice (ekfac: the second pass reopens the
+ * file, so a pipe is refused with e set, kind FI_ERR_USAGE, setting
+ * "method"). Memory is independent of the number of records. Dies naming
+ * the record on a bad one, or when there is none. */
+fi_curv *fi_curv_fit(const char *path, fi_curv_method method, fi_err *e);
+void fi_curv_free(fi_curv *c);
+
+/* ---- the file (curvature_file.c, formats/curvature.md) ---- */
+void fi_curv_save(const fi_curv *c, const char *path);
+fi_curv *fi_curv_load(const char *path);
+
+/* ---- inverse products (curvature_inverse.c) ----
+ * The ridge lambda of each block: shift (absolute, when shift >= 0), else
+ * damping x the block's mean eigenvalue (Kronfluence's heuristic; for a
+ * diagonal block the mean of its diagonal). */
+typedef struct {
+  double damping;
+  double shift;           /* >= 0: absolute; < 0: relative damping */
+} fi_curv_ridge;
+/* lambda per block into lam[0..nblocks). */
+void fi_curv_lambdas(const fi_curv *c, const fi_curv_ridge *rg, double *lam);
+/* S [m, P] = (C + lambda)^-1 V [m, P] block by block: for a kron block
+ * Q_G [(Q_G^T V Q_A) / (eig + lambda)] Q_A^T, as GEMMs over all m vectors;
+ * a diagonal block divides by diag + lambda. An eigenvalue with eig + lambda
+ * <= 0 (lambda 0 on a direction no gradient touches) contributes nothing
+ * (pseudo-inverse). */
+typedef struct fi_curv_ws fi_curv_ws;
+fi_curv_ws *fi_curv_ws_new(const fi_curv *c);
+void fi_curv_ws_free(fi_curv_ws *ws);
+void fi_curv_inverse(const fi_curv *c, const double *lam, fi_curv_ws *ws, int64_t m,
+                     const float *V, float *S);
+
+#endif
