@@ -46,6 +46,9 @@ LABEL   ?= gold
 # curvature fit: the first FIT_N training examples, labels FIT_LABEL
 FIT_N   ?= 5000
 FIT_LABEL ?= sample
+# always: every Linear/Conv as factors, so the curvature has a Kronecker block
+# for each (a dense part gets only a diagonal); auto: dense where smaller
+FIT_FACTORS ?= always
 # kNN candidates per query
 K       ?= 100
 INDEX_SPEC ?= Flat
@@ -77,7 +80,7 @@ KNOBS.candidates := BIN K
 KNOBS.cand-train := BIN TRAIN
 KNOBS.cand-grad  := $(KNOBS.ft-model) LAYERS
 KNOBS.query-grad := $(KNOBS.ft-model) QUERY LAYERS LABEL
-KNOBS.fit-grad   := $(KNOBS.ft-model) TRAIN LAYERS FIT_N FIT_LABEL SEED
+KNOBS.fit-grad   := $(KNOBS.ft-model) TRAIN LAYERS FIT_N FIT_LABEL FIT_FACTORS SEED
 KNOBS.curv       := BIN METHOD
 KNOBS.ihvp       := BIN METHOD DAMPING
 KNOBS.scores     := BIN
@@ -129,7 +132,7 @@ $(OUT)/query-grad.mp: $(FT_DEPS) $(QUERY) $(OUT)/.knobs-query-grad
 $(OUT)/fit-grad.mp: $(FT_DEPS) $(TRAIN) $(BIN)/pick $(OUT)/.knobs-fit-grad
 	$(BEGIN) $(TRAIN)
 	$(BIN)/pick --head $(FIT_N) $(TRAIN) | \
-	  $(FT) gradients $(FT_MODEL) $(FT_LAYERS) --label $(FIT_LABEL) --seed $(SEED) > $@.tmp
+	  $(FT) gradients $(FT_MODEL) $(FT_LAYERS) --label $(FIT_LABEL) --seed $(SEED) --factors $(FIT_FACTORS) > $@.tmp
 	$(COMMIT)
 
 # The curvature needs two passes over its gradients (ekfac): a file, not a pipe.
