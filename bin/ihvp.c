@@ -16,10 +16,10 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  enum { LISSA, CG, EXACT, HVP };
+  enum { LISSA, CG, EXACT, HVP, IDENTITY };
   enum { FULL, GGN };
   enum { GOLD, PRED };
-  static const char *const methods[] = {"lissa", "cg", "exact", "hvp", NULL};
+  static const char *const methods[] = {"lissa", "cg", "exact", "hvp", "identity", NULL};
   static const char *const hessians[] = {"full", "ggn", NULL};
   static const char *const labels[] = {"gold", "pred", NULL};
   const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL;
@@ -36,7 +36,8 @@ int main(int argc, char **argv) {
     FI_PATH("model", 'm', &model, NULL, "model file"),
     FI_PATH("train", 0, &train, NULL, "training examples (the Hessian's data)"),
     FI_CHOICE("method", 0, &method_i, "lissa", methods,
-              "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H"),
+              "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H; "
+              "identity = s = v, the gradient-dot-product baseline (no model file needed for gradient records)"),
     FI_CHOICE("hessian", 0, &hessian_i, "full", hessians,
               "curvature H: full = the Hessian; ggn = the Gauss-Newton matrix J^T (diag p - p p^T) J + l2, "
               "positive semi-definite, so cg converges and lissa stays stable on non-convex models (mlp, bow)"),
@@ -106,36 +107,44 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc - first > 0) fi_usage_error("unexpected argument '%s' (files are for --combine)", argv[first]);
-  if (!model || !train) fi_usage_error("--model and --train are required");
   const char *method = methods[method_i], *hessian = hessians[hessian_i], *label = labels[label_i];
   double scale = scale_opt.value;
   const int scale_auto = scale_opt.is_auto;
   const fi_solver *sv = fi_solver_find(method);
+  /* The model's Hessian needs the model and its training set; identity needs neither. */
+  const int model_oracle = !sv->no_oracle;
+  if (model_oracle && (!model || !train)) fi_usage_error("--model and --train are required");
+  if (!model_oracle && train) fi_usage_error("--train is the Hessian's data: --method %s uses none", method);
   const int absolute = fi_opt_given("shift");
   if (absolute && fi_opt_given("damping"))
     fi_usage_error("--shift and --damping give the same ridge two ways: give one");
   /* Only LiSSA's recursion needs the scale once the shift is given. */
-  const int need_scale = sv->solves && (sv->recursion || !absolute);
+  const int need_scale = model_oracle && sv->solves && (sv->recursion || !absolute);
   /* Parallelism is ours (threads over repeats/vectors); nested BLAS
    * threads would only oversubscribe the cores. */
   if (threads > 1 && sv->solves) fi_blas_threads(1);
 
-  fi_model *m = fi_model_load(model);
+  /* Without a model file the input must be gradient records; P is theirs. */
+  fi_model *m = model ? fi_model_load(model) : NULL;
   fi_psel ps;
   char err[256];
-  if (fi_psel_parse(m, params, &ps, err, sizeof err)) fi_usage_error("--params: %s", err);
-  const int64_t P = ps.size;
-  fi_examples *tr = fi_examples_load(m, train, 1);
-  fi_examples_cache_bags(tr, m); /* the model is fixed here: sum each bag once */
-  if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
-  /* a chunk never needs to exceed the training set */
-  const int64_t ntrain = fi_examples_count(tr);
+  if (m && fi_psel_parse(m, params, &ps, err, sizeof err)) fi_usage_error("--params: %s", err);
+  int64_t P = m ? ps.size : -1;
+  fi_examples *tr = NULL;
+  fi_model_oracle *mo = NULL;
   const int ggn = hessian_i == GGN;
-  fi_oracle o;
-  fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN,
-                                            threads, chunk < ntrain ? chunk : ntrain, &o);
-  fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
-         (long long)o.N, (long long)P, params, method, ggn ? ", Gauss-Newton curvature" : "");
+  fi_oracle o = {.P = P, .nthreads = 1, .name = "identity"};
+  if (model_oracle) {
+    tr = fi_examples_load(m, train, 1);
+    fi_examples_cache_bags(tr, m); /* the model is fixed here: sum each bag once */
+    if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
+    /* a chunk never needs to exceed the training set */
+    const int64_t ntrain = fi_examples_count(tr);
+    mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN, threads,
+                             chunk < ntrain ? chunk : ntrain, &o);
+    fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
+           (long long)o.N, (long long)P, params, method, ggn ? ", Gauss-Newton curvature" : "");
+  }
   /* What a failure tells the user to change, by kind (the library's
    * message says what happened). */
   char diverged[256];
@@ -159,7 +168,7 @@ int main(int argc, char **argv) {
   if (sv->solves && sc.scale > 0)
     fi_log("shift %.6g = damping %.6g x scale %.6g%s", sc.shift, sc.damping, sc.scale,
            absolute ? " (--shift given)" : "");
-  else if (sv->solves)
+  else if (sv->solves && absolute)
     fi_log("shift %.6g (--shift given)", sc.shift);
   snprintf(diverged, sizeof diverged,
            "increase --scale (now %g; --scale auto estimates the batch %ss' top eigenvalue) or "
@@ -170,12 +179,12 @@ int main(int argc, char **argv) {
       .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff},
       .cg = {.tol = tol, .max_iter = max_iter},
       .exact = {.max_p = max_exact}};
-  const fi_ihvp_meta meta = {.solver = sv, .opt = &so, .params = params, .label = label,
-                             .hessian = hessian};
+  fi_ihvp_meta meta = {.solver = sv, .opt = &so, .params = params, .label = label,
+                       .hessian = model_oracle ? hessian : NULL};
 
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
-  fi_test_vectors *tv = fi_test_vectors_new(m, &ps, r, mean ? 1 : group, from_examples,
+  fi_test_vectors *tv = fi_test_vectors_new(m, m ? &ps : NULL, r, mean ? 1 : group, from_examples,
                                             label_i == PRED, "--label", "--params", chunk,
                                             mean ? mean_id : NULL);
   float *S = NULL; /* sized by the groups read, not by --group */
@@ -185,6 +194,10 @@ int main(int argc, char **argv) {
   long long nout = 0;
   double tsolve = 0;
   for (int64_t ns; (ns = fi_test_vectors_next(tv, &V, &ids)) > 0;) {
+    if (P < 0) { /* no model: the gradient records say what they are over */
+      o.P = P = fi_test_vectors_P(tv);
+      if (fi_test_vectors_params(tv)) meta.params = fi_test_vectors_params(tv);
+    }
     if (ns > scap) {
       free(S);
       S = fi_aligned(fi_mul_size(scap = ns, P, "ihvp"), sizeof(float));
@@ -208,7 +221,7 @@ int main(int argc, char **argv) {
   fi_test_vectors_free(tv);
   free(S);
   fi_model_oracle_free(mo);
-  fi_examples_free(tr);
-  fi_model_free(m);
+  if (tr) fi_examples_free(tr);
+  if (m) fi_model_free(m);
   return 0;
 }

@@ -80,5 +80,9 @@ fi_curv_ws *fi_curv_ws_new(const fi_curv *c);
 void fi_curv_ws_free(fi_curv_ws *ws);
 void fi_curv_inverse(const fi_curv *c, const double *lam, fi_curv_ws *ws, int64_t m,
                      const float *V, float *S);
+/* Whether vectors of length P over params (NULL: not known) are over the
+ * curvature's parameters: 0, or -1 with e (FI_ERR_DATA, setting
+ * "curvature"). */
+int fi_curv_check_vectors(const fi_curv *c, int64_t P, const char *params, fi_err *e);
 
 #endif

@@ -103,3 +103,15 @@ void fi_curv_inverse(const fi_curv *c, const double *lam, fi_curv_ws *ws, int64_
       }
   }
 }
+
+int fi_curv_check_vectors(const fi_curv *c, int64_t P, const char *params, fi_err *e) {
+  if (P != c->P)
+    return fi_err_set(e, FI_ERR_DATA, "curvature",
+                      "the test gradients have %lld values, the curvature's training gradients %lld",
+                      (long long)P, (long long)c->P);
+  if (params && c->params && strcmp(params, c->params))
+    return fi_err_set(e, FI_ERR_DATA, "curvature",
+                      "the test gradients are over params '%s', the curvature over '%s'", params,
+                      c->params);
+  return 0;
+}

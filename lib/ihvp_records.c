@@ -30,6 +30,22 @@ void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
   fi_wrecord_end(w);
 }
 
+void fi_ihvp_write_curvature(fi_writer *w, const char *id, const float *s, int64_t P,
+                             const fi_ihvp_curv_meta *cm) {
+  fi_wrecord(w, id);
+  fi_wf32(w, "ihvp", s, P);
+  fi_wstr(w, "method", "curvature");
+  fi_wstr(w, "curvature", cm->kind);
+  fi_wdouble(w, cm->absolute ? "shift" : "damping", cm->absolute ? cm->shift : cm->damping);
+  fi_wstrs(w, "blocks", cm->blocks, cm->nblocks);
+  const int64_t nb = cm->nblocks;
+  fi_wtensor(w, "shifts", FI_F64, 1, &nb, cm->lam);
+  fi_wstr(w, "params", cm->params);
+  fi_wstr(w, "label", cm->label);
+  fi_wint(w, "sum_of", 1);
+  fi_wrecord_end(w);
+}
+
 /* ---- --combine ---- */
 
 typedef struct {          /* one id's records */

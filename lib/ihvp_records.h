@@ -24,6 +24,22 @@ typedef struct {
 void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
                    const fi_ihvp_meta *meta, const fi_solve_info *info);
 
+/* A record of ihvp --curvature (curvature.h): {id, ihvp, method
+ * "curvature", curvature (its fitting method), damping (relative) or shift
+ * (absolute), blocks (names), shifts (f64, the lambda used per block),
+ * params, label, sum_of 1}. */
+typedef struct {
+  const char *kind;           /* kfac, ekfac or diag */
+  int absolute;               /* shift given (else damping x each block's mean eigenvalue) */
+  double damping, shift;
+  int nblocks;
+  const char *const *blocks;  /* [nblocks] */
+  const double *lam;          /* [nblocks] */
+  const char *params, *label;
+} fi_ihvp_curv_meta;
+void fi_ihvp_write_curvature(fi_writer *w, const char *id, const float *s, int64_t P,
+                             const fi_ihvp_curv_meta *cm);
+
 /* --combine in two steps: read the LiSSA records of files[0..nfiles)
  * (none: stdin), grouped by id (dies on another method, settings that
  * differ within an id, or overlapping repeats); then write, per id in order

@@ -8,7 +8,7 @@
 #include <string.h>
 
 const fi_solver *const fi_solvers[] = {&fi_solver_lissa, &fi_solver_cg, &fi_solver_exact,
-                                       &fi_solver_hvp, NULL};
+                                       &fi_solver_hvp, &fi_solver_identity, NULL};
 
 const fi_solver *fi_solver_find(const char *name) {
   for (int i = 0; fi_solvers[i]; i++)

@@ -7,6 +7,7 @@
  *          eigendecomposition (LAPACK dsyevd, double), correct for
  *          indefinite C too;
  *   hvp   (solve_hvp.c):   no solve: the full-batch product C v itself.
+ *   identity (solve_identity.c): s = v, the gradient-dot-product baseline.
  * Every solver has the same fixed point, so their answers are comparable:
  *   s = (C + shift*I)^-1 v,  shift = damping * scale.
  * The scale estimate of --scale auto is in solve_scale.c.
@@ -95,6 +96,7 @@ typedef struct {
   fi_fields_fn fields;    /* NULL: none */
   int solves;             /* 0: writes a product ("hvp"), no scale/damping/shift/seed */
   int recursion;          /* LiSSA's recursion: damping is the contraction, below 1 */
+  int no_oracle;          /* 1: the solve uses only o->P (identity): no curvature is built */
 } fi_solver;
 
 /* The method called name, or NULL. */
@@ -110,7 +112,8 @@ const fi_solver *fi_solver_find(const char *name);
 int fi_solve_set_shift(const fi_solver *sv, fi_solve_common *c, fi_err *e);
 
 /* ---- the registry ---- */
-extern const fi_solver fi_solver_lissa, fi_solver_cg, fi_solver_exact, fi_solver_hvp;
+extern const fi_solver fi_solver_lissa, fi_solver_cg, fi_solver_exact, fi_solver_hvp,
+    fi_solver_identity;
 extern const fi_solver *const fi_solvers[];  /* NULL-terminated, solve.c */
 
 /* ---- shared by the solver files ---- */

@@ -16,6 +16,7 @@ struct fi_test_vectors {
   int from_examples, need_label;
   const char *label_opt;  /* the caller's names of the label and selection settings */
   const char *params_opt;
+  int64_t P;              /* vector length: the selection's, or (no model) the first record's */
   fi_grad_layout *layout; /* of the gradient records, from the first */
   fi_grad_view *view;
   float *gbuf;            /* mean mode: one record's vector [P] */
@@ -51,11 +52,12 @@ fi_test_vectors *fi_test_vectors_new(const fi_model *m, const fi_psel *ps, fi_re
   tv->need_label = !pred_label;
   tv->label_opt = label_opt;
   tv->params_opt = params_opt;
-  tv->pnames = fi_psel_names(m, ps);
+  tv->P = m ? ps->size : -1;
+  tv->pnames = m ? fi_psel_names(m, ps) : NULL;
   tv->chunk = chunk;
   tv->mean_id = mean_id;
-  tv->ws = fi_ws_new(m);
-  tv->tex = fi_examples_new(m);
+  tv->ws = m ? fi_ws_new(m) : NULL;
+  tv->tex = m ? fi_examples_new(m) : NULL;
   return tv;
 }
 
@@ -65,7 +67,7 @@ static void reserve(fi_test_vectors *tv, int64_t n) {
   int64_t cap = tv->vcap ? 2 * tv->vcap : 16;
   while (cap < n) cap *= 2;
   if (cap > tv->group) cap = tv->group > n ? tv->group : n;
-  const int64_t P = tv->ps->size;
+  const int64_t P = tv->P;
   float *V = fi_aligned(fi_mul_size(cap, P, "test vectors"), sizeof(float));
   if (tv->V) memcpy(V, tv->V, (size_t)(tv->vcap * P) * sizeof(float));
   free(tv->V);
@@ -84,8 +86,8 @@ void fi_test_vectors_free(fi_test_vectors *tv) {
   free(tv->pnames);
   free(tv->ids);
   free(tv->V);
-  fi_ws_free(tv->ws);
-  fi_examples_free(tv->tex);
+  if (tv->ws) fi_ws_free(tv->ws);
+  if (tv->tex) fi_examples_free(tv->tex);
   free(tv->Gex);
   free(tv->probs);
   free(tv->ex);
@@ -96,6 +98,10 @@ void fi_test_vectors_free(fi_test_vectors *tv) {
 }
 
 long long fi_test_vectors_nread(const fi_test_vectors *tv) { return tv->nin; }
+int64_t fi_test_vectors_P(const fi_test_vectors *tv) { return tv->P; }
+const char *fi_test_vectors_params(const fi_test_vectors *tv) {
+  return tv->layout ? tv->layout->params : NULL;
+}
 
 /* Next record, or NULL (and eof) at the end. */
 static const fi_record *next_record(fi_test_vectors *tv) {
@@ -105,8 +111,21 @@ static const fi_record *next_record(fi_test_vectors *tv) {
   return rec;
 }
 
-static int is_gradient(const fi_test_vectors *tv, const fi_record *rec) {
-  return !tv->from_examples && fi_grad_is_record(rec);
+static void new_layout(fi_test_vectors *tv, const fi_record *rec) {
+  tv->layout = fi_grad_layout_new(rec, tv->P);
+  tv->view = fi_grad_view_new(tv->layout);
+  tv->P = tv->layout->P;
+}
+
+/* Whether rec is a gradient record; without a model it must be one, and
+ * the first one sets the layout and P. */
+static int is_gradient(fi_test_vectors *tv, const fi_record *rec) {
+  int g = !tv->from_examples && fi_grad_is_record(rec);
+  if (!tv->m && !g)
+    fi_rec_die(rec, "not a gradient record (\"grad\", or \"params\" with factors a.NAME / delta.NAME or "
+               "dense parts): without a model file the input must be test gradients");
+  if (g && !tv->m && !tv->layout) new_layout(tv, rec);
+  return g;
 }
 
 /* A gradient record's dense vector into g [P], checked: its provenance
@@ -115,11 +134,8 @@ static void gradient_vector(fi_test_vectors *tv, const fi_record *rec, float *g)
   const fi_grad_expect e = {.label_kind = tv->need_label ? "gold" : "pred",
                             .label_opt = tv->label_opt, .pnames = tv->pnames,
                             .params_opt = tv->params_opt};
-  fi_grad_check(rec, &e);
-  if (!tv->layout) {
-    tv->layout = fi_grad_layout_new(rec, tv->ps->size);
-    tv->view = fi_grad_view_new(tv->layout);
-  }
+  fi_grad_check(rec, &e); /* before the layout: the provenance names the mistake best */
+  if (!tv->layout) new_layout(tv, rec);
   fi_grad_read(tv->layout, rec, tv->view);
   fi_grad_densify(tv->layout, tv->view, g);
 }
@@ -138,7 +154,7 @@ static _Noreturn void die_gradient(const fi_test_vectors *tv, int64_t i) {
 /* Dies naming the first example of the group whose loss gradient is not
  * finite (an overflow in the model on its input). */
 static void check_example_gradients(fi_test_vectors *tv, int64_t ne, int mean) {
-  const int64_t P = tv->ps->size;
+  const int64_t P = tv->P;
   if (!mean) {
     for (int64_t i = 0; i < ne; i++)
       if (!finite_row(tv->Gex + i * P, P)) die_gradient(tv, i);
@@ -161,7 +177,7 @@ static void example_gradients(fi_test_vectors *tv, int64_t ne, int mean) {
     free(tv->Gex);
     free(tv->probs);
     tv->gex_cap = ne;
-    tv->Gex = fi_aligned(fi_mul_size(ne, tv->ps->size, "example gradients"), sizeof(float));
+    tv->Gex = fi_aligned(fi_mul_size(ne, tv->P, "example gradients"), sizeof(float));
     tv->probs = fi_aligned(fi_mul_size(ne, fi_model_nclasses(m), "probabilities"), sizeof(float));
   }
   if (!tv->need_label) { /* --label pred: the model's own prediction */
@@ -175,15 +191,19 @@ static void example_gradients(fi_test_vectors *tv, int64_t ne, int mean) {
 /* Mean mode: gradient records are summed as read, examples chunk by chunk
  * (sum of per-example gradients = ne * mean gradient), in double. */
 static int64_t mean_vector(fi_test_vectors *tv) {
-  const int64_t P = tv->ps->size;
-  double *macc = fi_calloc(P, sizeof *macc);
-  int64_t mcount = 0;
-  if (!tv->gbuf) tv->gbuf = fi_aligned(P, sizeof *tv->gbuf);
-  fi_examples_clear(tv->tex);
+  double *macc = NULL; /* [P], once P is known (without a model: the first record's) */
+  int64_t mcount = 0, P = tv->P;
+  if (tv->tex) fi_examples_clear(tv->tex);
   while (!tv->eof) {
     const fi_record *rec;
     while ((rec = next_record(tv))) {
-      if (is_gradient(tv, rec)) {
+      int g = is_gradient(tv, rec);
+      if (!macc) {
+        P = tv->P;
+        macc = fi_calloc(P, sizeof *macc);
+        tv->gbuf = fi_aligned(P, sizeof *tv->gbuf);
+      }
+      if (g) {
         gradient_vector(tv, rec, tv->gbuf);
         for (int64_t k = 0; k < P; k++) macc[k] += tv->gbuf[k];
         mcount++;
@@ -192,7 +212,7 @@ static int64_t mean_vector(fi_test_vectors *tv) {
       fi_examples_add(tv->tex, rec, tv->need_label);
       if (fi_examples_count(tv->tex) >= tv->chunk) break; /* fold this chunk into the sum */
     }
-    int64_t ne = fi_examples_count(tv->tex);
+    int64_t ne = tv->tex ? fi_examples_count(tv->tex) : 0;
     if (ne > 0) {
       example_gradients(tv, ne, 1);
       for (int64_t k = 0; k < P; k++) macc[k] += (double)ne * tv->Gex[k];
@@ -212,13 +232,14 @@ static int64_t mean_vector(fi_test_vectors *tv) {
 static int64_t next_group(fi_test_vectors *tv) {
   if (tv->eof) return 0;
   if (tv->mean_id) return mean_vector(tv);
-  const int64_t P = tv->ps->size;
   int64_t ns = 0;
   const fi_record *rec;
-  fi_examples_clear(tv->tex);
+  if (tv->tex) fi_examples_clear(tv->tex);
   while (ns < tv->group && (rec = next_record(tv))) {
+    int g = is_gradient(tv, rec);
+    const int64_t P = tv->P;
     reserve(tv, ns + 1);
-    if (is_gradient(tv, rec)) { /* straight into V */
+    if (g) { /* straight into V */
       gradient_vector(tv, rec, tv->V + ns * P);
       tv->ex[ns] = -1;
     } else {
@@ -228,8 +249,9 @@ static int64_t next_group(fi_test_vectors *tv) {
     tv->ids[ns] = fi_strdup(fi_rec_id(rec));
     tv->nids = ++ns;
   }
-  int64_t ne = fi_examples_count(tv->tex);
+  int64_t ne = tv->tex ? fi_examples_count(tv->tex) : 0;
   if (ne > 0) {
+    const int64_t P = tv->P;
     example_gradients(tv, ne, 0);
     for (int64_t s = 0; s < ns; s++)
       if (tv->ex[s] >= 0) memcpy(tv->V + s * P, tv->Gex + tv->ex[s] * P, P * sizeof *tv->V);

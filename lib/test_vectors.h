@@ -15,7 +15,8 @@
 typedef struct fi_test_vectors fi_test_vectors;
 
 /* Vectors over the selection ps of m from r (all three must outlive the
- * reader), in groups of at most `group`. from_examples: every record is an
+ * reader), in groups of at most `group`; m and ps NULL: no model, every
+ * record must be a gradient record, and the first one's layout gives P. from_examples: every record is an
  * example, even with "grad". pred_label: examples' loss under the model's
  * prediction, not "label"; label_opt, params_opt: the caller's names for
  * those settings, in messages about gradient records made otherwise. chunk:
@@ -34,5 +35,9 @@ void fi_test_vectors_free(fi_test_vectors *tv);
 int64_t fi_test_vectors_next(fi_test_vectors *tv, const float **V, const char *const **ids);
 /* Input records read so far. */
 long long fi_test_vectors_nread(const fi_test_vectors *tv);
+/* The vectors' length (-1 without a model before the first record), and
+ * the gradient records' params (NULL before the first or when absent). */
+int64_t fi_test_vectors_P(const fi_test_vectors *tv);
+const char *fi_test_vectors_params(const fi_test_vectors *tv);
 
 #endif

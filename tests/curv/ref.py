@@ -246,3 +246,13 @@ if __name__ == "__main__":
             worst = max(worst, rel(blocks[p]["diag"], v))
         assert len(blocks) == len(layer_fit) + len(diag), (sorted(blocks), sorted(layer_fit), sorted(diag))
         print("%.3g" % worst)
+    elif cmd == "check-identity":  # check-identity IHVP GRADS: s = the dense gradient
+        recs = {r["id"]: r for r in read(sys.argv[3])}
+        out = read(sys.argv[2])
+        assert [r["id"] for r in out] == list(recs), "ids or order differ"
+        worst = 0.0
+        for r in out:
+            assert r["method"] == "identity" and r["params"] == recs[r["id"]]["params"]
+            g = dense(recs[r["id"]])
+            worst = max(worst, np.abs(r["ihvp"] - g).max() / np.abs(g).max())
+        print("%.3g" % worst)
