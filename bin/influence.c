@@ -5,6 +5,7 @@
 #include "influence.h"
 #include "model.h"
 #include "opts.h"
+#include "score_stream.h"
 #include "stream.h"
 #include "util.h"
 
@@ -14,7 +15,7 @@ int main(int argc, char **argv) {
   int threads, with_l2 = 0;
   const fi_opt opts[] = {
     FI_PATH("ihvp", 0, &ihvp, NULL, "ihvp records (s_test per test point)", .required = 1),
-    FI_PATH("model", 'm', &model, NULL, "model file (fused mode, or factored gradients)"),
+    FI_PATH("model", 'm', &model, NULL, "model file (fused mode; with a gradient stream, checked against it)"),
     FI_PATH("train", 0, &train, NULL, "training examples: fused mode computes their gradients"),
     FI_PATH("candidates", 0, &cands, NULL,
             "fused mode: score only each record's \"ids\" against the ihvp with the record's id"),
@@ -28,9 +29,10 @@ int main(int argc, char **argv) {
   const fi_tool tool = {
     "influence", "influence scores -grad L(z_i) . s_test (positive = harmful, negative = helpful)",
     "--ihvp IHVP [--model M --train EXAMPLES [--candidates C]] [< gradients] > scores", opts,
-    "Without --train, reads gradient records (dense \"grad\", or the factored a.*/delta.* "
-    "of grad --factored, which need --model) and scores every one against every ihvp "
-    "record. With --model and --train, computes the training gradients itself, batch by "
+    "Without --train, reads gradient records (dense \"grad\", or layer factors "
+    "a.NAME/delta.NAME of any rank with dense parts grad.PNAME: no model needed) and "
+    "scores every one against every ihvp record, dense or factored (s_a.NAME/s_delta.NAME). "
+    "With --model and --train, computes the training gradients itself, batch by "
     "batch, never holding N x P. Writes {id, ids, scores f32[n]} per test point, train ids "
     "in input (or candidate) order. See formats/scores.md."};
   fi_parse_options(&tool, argc, argv);
@@ -62,6 +64,7 @@ int main(int argc, char **argv) {
     nout = fi_score_gradient_stream(&h, m, &ps, batch, r, w);
     fi_reader_close(r);
   } else {
+    fi_ihvps_densify(&h); /* fused mode multiplies by dense s_test */
     fi_examples *tr = fi_examples_load(m, train, 1);
     if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
     if (!cands) {

@@ -13,7 +13,7 @@
 
 int main(int argc, char **argv) {
   int64_t m;
-  const char *join = NULL, *query = NULL, *model = NULL, *classes = NULL;
+  const char *join = NULL, *query = NULL, *model = NULL, *classes = NULL, *relative = NULL;
   int text = 0;
   const fi_opt opts[] = {
     FI_I64("top", 'm', &m, "10", "entries per list", .min = 1, .max = 1e9),
@@ -25,16 +25,21 @@ int main(int argc, char **argv) {
     FI_STR("classes", 0, &classes, NULL, "name classes 0, 1, .. without a label_name/pred_name",
            .metavar = "A,B,.."),
     FI_FLAG("text", 0, &text, "print a readable view instead of msgpack"),
+    FI_PATH("relative", 0, &relative, NULL,
+            "RelatIF: rank score / sqrt(self-influence), from the \"self\" scores record of SELF",
+            .metavar = "SELF"),
     {0}};
   const fi_tool tool = {
     "rank", "top-m helpful, harmful and influential training examples per test point",
-    "[-m M] [--join EXAMPLES] [--query FILES] [--model M | --classes A,B,..] [--text] < scores > ranked", opts,
+    "[-m M] [--join EXAMPLES] [--query FILES] [--model M | --classes A,B,..] [--relative SELF] [--text] < scores > ranked", opts,
     "helpful: the most negative scores (removing them would raise the test loss), most "
     "negative first; harmful: the most positive, most positive first; influential: the "
     "largest |score|. helpful and harmful hold only scores of their sign, so they may be "
     "shorter than M. Ties keep input order. Scores records with the same test id (shards "
     "of a fan-out) are merged first, in input order; output follows the order in which "
-    "test ids first appear. Class names come from the joined records' label_name and pred_name, "
+    "test ids first appear. --relative SELF divides each score by the square root of the training "
+    "example's self-influence (RelatIF), so that examples with large gradients stop topping every "
+    "list; the lists then carry the divided scores. Class names come from the joined records' label_name and pred_name, "
     "else from --model or --classes, else the class number. See formats/ranked.md."};
   fi_parse_options(&tool, argc, argv);
   if (model && classes) fi_usage_error("--model and --classes both name the classes: give one");
@@ -47,6 +52,11 @@ int main(int argc, char **argv) {
   fi_scores *s = fi_scores_merge(r);
   fi_reader_close(r);
   if (fi_scores_ntests(s) == 0) fi_die("no scores records on standard input");
+  if (relative) { /* before anything is selected: the lists are of the divided scores */
+    fi_reader *sr = fi_reader_open(relative);
+    fi_scores_relative(s, sr);
+    fi_reader_close(sr);
+  }
   /* A join that matches nothing is the wrong file (train and test swapped). */
   fi_join *j = fi_join_new(), *q = fi_join_new();
   if (join && fi_join_load(j, join, fi_scores_train_ids(s)) == 0)

@@ -82,9 +82,7 @@ static void factor_shape(const fi_record *rec, const char *key, int64_t *r, int6
   }
 }
 
-/* The layer NAME of parameter "NAME.weight" / "NAME.bias" (kind set), or
- * NULL when the name has neither suffix. Returns a malloc'd NAME. */
-static char *layer_of(const char *pname, fi_gpart_kind *kind) {
+char *fi_grad_param_layer(const char *pname, fi_gpart_kind *kind) {
   size_t n = strlen(pname);
   static const struct { const char *suffix; fi_gpart_kind kind; } sfx[] = {
       {".weight", FI_GPART_WEIGHT}, {".bias", FI_GPART_BIAS}};
@@ -147,7 +145,7 @@ fi_grad_layout *fi_grad_layout_new(const fi_record *rec, int64_t P) {
     if (fi_rec_has(rec, pt->key)) {
       const float *g;
       pt->numel = fi_rec_f32(rec, pt->key, -1, &g, 1);
-    } else if ((name = layer_of(pname, &kind))) {
+    } else if ((name = fi_grad_param_layer(pname, &kind))) {
       char *akey = key_of("a", name);
       int has = fi_rec_has(rec, akey);
       free(akey);

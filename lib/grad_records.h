@@ -56,6 +56,9 @@ typedef struct {
   int64_t P;              /* elements of the dense vector */
 } fi_grad_layout;
 
+/* The layer NAME of parameter "NAME.weight" / "NAME.bias" (kind set), or
+ * NULL when the name has neither suffix. Returns a malloc'd NAME. */
+char *fi_grad_param_layer(const char *pname, fi_gpart_kind *kind);
 /* Whether rec is a gradient record: it has "grad", or "params" with a
  * factor or dense part for its first parameter. */
 int fi_grad_is_record(const fi_record *rec);

@@ -2,9 +2,12 @@
  * (ihvp_records.h). */
 #include "ihvp_records.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
+#include "grad_records.h"
 #include "util.h"
 
 void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
@@ -217,6 +220,185 @@ int64_t fi_ihvps_find(const fi_ihvps *h, const char *id) {
   return -1;
 }
 
+/* ---- the factored form ---- */
+
+/* "PREFIX.NAME" (malloc'd). */
+static char *key_of(const char *prefix, const char *name) {
+  size_t n = strlen(prefix) + strlen(name) + 2;
+  char *k = fi_malloc(n);
+  snprintf(k, n, "%s.%s", prefix, name);
+  return k;
+}
+
+/* Whether rec carries s_test in the factored form. */
+static int is_factored(const fi_record *rec) {
+  for (int i = 0; i < fi_rec_nfields(rec); i++) {
+    const char *k = fi_rec_key_at(rec, i);
+    if (!strncmp(k, "s_a.", 4) || !strncmp(k, "s.", 2)) return 1;
+  }
+  return 0;
+}
+
+/* A factor tensor of rec: its rows (a 1-D tensor is one row) and width. */
+static const float *factor(const fi_record *rec, const char *prefix, const char *name, int64_t *r,
+                           int64_t *width) {
+  char *key = key_of(prefix, name);
+  fi_tensor t;
+  fi_rec_tensor(rec, key, &t, 1);
+  if (t.ndim != 1 && t.ndim != 2)
+    fi_rec_die(rec, "factor '%s' has %d dimensions (1 or 2: [w] or [r, w])", key, t.ndim);
+  *r = t.ndim == 1 ? 1 : t.shape[0];
+  *width = t.shape[t.ndim - 1];
+  const float *x;
+  fi_rec_f32(rec, key, -1, &x, 1);
+  free(key);
+  return x;
+}
+
+/* The parts and layers of the first factored record, from its params. */
+static fi_ihvp_factors *factored_layout(const fi_record *rec, const char *params, int64_t *P) {
+  if (!params) fi_rec_die(rec, "factored ihvp record (s_a.NAME / s.PNAME) without \"params\"");
+  fi_ihvp_factors *F = fi_calloc(1, sizeof *F);
+  int64_t *wa = NULL; /* s_a widths, per layer */
+  for (const char *p = params; *p;) {
+    size_t n = strcspn(p, ",");
+    char *pname = fi_malloc(n + 1);
+    memcpy(pname, p, n);
+    pname[n] = 0;
+    p += n + (p[n] == ',');
+    F->parts = fi_realloc(F->parts, fi_mul_size(F->nparts + 1, sizeof *F->parts, "parts"));
+    fi_ihvp_fpart *pt = &F->parts[F->nparts];
+    *pt = (fi_ihvp_fpart){.pname = pname, .layer = -1};
+    char *skey = key_of("s", pname), *akey = NULL, *name = NULL;
+    fi_gpart_kind kind;
+    if (fi_rec_has(rec, skey)) {
+      const float *x;
+      pt->numel = fi_rec_f32(rec, skey, -1, &x, 1);
+    } else if ((name = fi_grad_param_layer(pname, &kind)) && fi_rec_has(rec, akey = key_of("s_a", name))) {
+      int j = 0;
+      while (j < F->nlayers && strcmp(F->layers[j].name, name)) j++;
+      if (j == F->nlayers) {
+        F->layers = fi_realloc(F->layers, fi_mul_size(j + 1, sizeof *F->layers, "layers"));
+        wa = fi_realloc(wa, fi_mul_size(j + 1, sizeof *wa, "layers"));
+        fi_ihvp_flayer *l = &F->layers[j];
+        *l = (fi_ihvp_flayer){.name = name, .weight = -1, .bias = -1};
+        name = NULL;
+        int64_t ra, rd;
+        factor(rec, "s_a", l->name, &ra, &wa[j]);
+        factor(rec, "s_delta", l->name, &rd, &l->out);
+        F->nlayers++;
+      }
+      *(kind == FI_GPART_WEIGHT ? &F->layers[j].weight : &F->layers[j].bias) = F->nparts;
+      pt->layer = j;
+    } else {
+      fi_rec_die(rec, "parameter '%s' of params has neither factors s_a.NAME / s_delta.NAME "
+                 "nor a dense part '%s'", pname, skey);
+    }
+    free(skey);
+    free(akey);
+    free(name);
+    F->nparts++;
+  }
+  if (F->nparts == 0) fi_rec_die(rec, "empty params");
+  for (int j = 0; j < F->nlayers; j++) { /* s_a's last column is the bias's when there is one */
+    fi_ihvp_flayer *l = &F->layers[j];
+    l->in = wa[j] - (l->bias >= 0);
+    if (l->in < 0 || (l->weight >= 0 && l->in == 0))
+      fi_rec_die(rec, "'s_a.%s' has width %lld: no room for the weight columns and the bias column",
+                 l->name, (long long)wa[j]);
+  }
+  free(wa);
+  *P = 0;
+  for (int i = 0; i < F->nparts; i++) {
+    fi_ihvp_fpart *pt = &F->parts[i];
+    if (pt->layer >= 0) {
+      const fi_ihvp_flayer *l = &F->layers[pt->layer];
+      pt->numel = l->weight == i ? l->in * l->out : l->out;
+    }
+    pt->off = *P;
+    *P += pt->numel;
+  }
+  return F;
+}
+
+/* Append record t's factors (its rows of every layer) and dense parts. */
+static void factored_read(fi_ihvp_factors *F, const fi_record *rec, int64_t t) {
+  for (int j = 0; j < F->nlayers; j++) {
+    fi_ihvp_flayer *l = &F->layers[j];
+    const int64_t wa = l->in + (l->bias >= 0);
+    int64_t ra, rd, w1, w2;
+    const float *sa = factor(rec, "s_a", l->name, &ra, &w1);
+    const float *sd = factor(rec, "s_delta", l->name, &rd, &w2);
+    if (w1 != wa || w2 != l->out)
+      fi_rec_die(rec, "'s_a.%s' / 's_delta.%s' have widths %lld / %lld, the first record's %lld / %lld",
+                 l->name, l->name, (long long)w1, (long long)w2, (long long)wa, (long long)l->out);
+    if (ra != rd)
+      fi_rec_die(rec, "'s_a.%s' has %lld rows, 's_delta.%s' %lld", l->name, (long long)ra, l->name,
+                 (long long)rd);
+    l->off = fi_realloc(l->off, fi_mul_size(t + 2, sizeof *l->off, "ihvp"));
+    if (t == 0) l->off[0] = 0;
+    const int64_t r0 = l->off[t];
+    l->off[t + 1] = r0 + ra;
+    l->sa = fi_realloc(l->sa, fi_mul_size(fi_mul_size(r0 + ra, wa, "ihvp factors"), sizeof(float), "ihvp"));
+    l->sd = fi_realloc(l->sd, fi_mul_size(fi_mul_size(r0 + ra, l->out, "ihvp factors"), sizeof(float), "ihvp"));
+    if (ra == 0) continue; /* a zero s_test for this layer */
+    memcpy(l->sa + r0 * wa, sa, (size_t)(ra * wa) * sizeof(float));
+    memcpy(l->sd + r0 * l->out, sd, (size_t)(ra * l->out) * sizeof(float));
+  }
+  for (int i = 0; i < F->nparts; i++) {
+    fi_ihvp_fpart *pt = &F->parts[i];
+    if (pt->layer >= 0) continue;
+    char *key = key_of("s", pt->pname);
+    const float *x;
+    fi_rec_f32(rec, key, pt->numel, &x, 1);
+    free(key);
+    pt->s = fi_realloc(pt->s, fi_mul_size(fi_mul_size(t + 1, pt->numel, "ihvp"), sizeof(float), "ihvp"));
+    memcpy(pt->s + t * pt->numel, x, (size_t)pt->numel * sizeof(float));
+  }
+}
+
+static void factors_free(fi_ihvp_factors *F) {
+  if (!F) return;
+  for (int i = 0; i < F->nparts; i++) {
+    free(F->parts[i].pname);
+    free(F->parts[i].s);
+  }
+  for (int j = 0; j < F->nlayers; j++) {
+    free(F->layers[j].name);
+    free(F->layers[j].off);
+    free(F->layers[j].sa);
+    free(F->layers[j].sd);
+  }
+  free(F->parts);
+  free(F->layers);
+  free(F);
+}
+
+void fi_ihvps_part(const fi_ihvps *h, int64_t t, int i, float *out) {
+  const fi_ihvp_fpart *pt = &h->F->parts[i];
+  if (pt->layer < 0) {
+    memcpy(out, pt->s + t * pt->numel, (size_t)pt->numel * sizeof(float));
+    return;
+  }
+  const fi_ihvp_flayer *l = &h->F->layers[pt->layer];
+  const int64_t wa = l->in + (l->bias >= 0), r0 = l->off[t], r = l->off[t + 1] - r0;
+  const float *sa = l->sa + r0 * wa, *sd = l->sd + r0 * l->out;
+  memset(out, 0, (size_t)pt->numel * sizeof(float));
+  if (r == 0) return;
+  if (l->weight == i) /* S_W = sd^T sa[:, :in] */
+    fi_gemm(1, 0, l->out, l->in, r, 1.0f, sd, l->out, sa, wa, 0.0f, out, l->in);
+  else                /* s_b = sd^T sa[:, in] */
+    for (int64_t u = 0; u < r; u++)
+      for (int64_t o = 0; o < l->out; o++) out[o] += sd[u * l->out + o] * sa[u * wa + l->in];
+}
+
+void fi_ihvps_densify(fi_ihvps *h) {
+  if (h->S) return;
+  h->S = fi_aligned(fi_mul_size(h->T, h->P, "ihvp"), sizeof(float));
+  for (int64_t t = 0; t < h->T; t++)
+    for (int i = 0; i < h->F->nparts; i++) fi_ihvps_part(h, t, i, h->S + t * h->P + h->F->parts[i].off);
+}
+
 void fi_ihvps_load(fi_ihvps *h, const char *path) {
   memset(h, 0, sizeof *h);
   h->path = fi_strdup(path);
@@ -224,24 +406,28 @@ void fi_ihvps_load(fi_ihvps *h, const char *path) {
   const fi_record *rec;
   int64_t cap = 0;
   while ((rec = fi_read(r))) {
-    const float *v;
-    int64_t P = fi_rec_f32(rec, "ihvp", h->T ? h->P : -1, &v, 1);
     const char *ps = fi_rec_str(rec, "params", NULL, 0);
     if (h->T == 0) {
-      h->P = P;
       h->params = ps ? fi_strdup(ps) : NULL;
+      if (is_factored(rec)) h->F = factored_layout(rec, ps, &h->P);
     } else if ((ps == NULL) != (h->params == NULL) || (ps && strcmp(ps, h->params))) {
       fi_rec_die(rec, "params '%s' differ from the first ihvp record's '%s'", ps ? ps : "?",
                  h->params ? h->params : "?");
     }
+    const float *v = NULL;
+    if (!h->F) {
+      int64_t P = fi_rec_f32(rec, "ihvp", h->T ? h->P : -1, &v, 1);
+      if (h->T == 0) h->P = P;
+    }
     if (h->T == cap) {
       cap = cap ? 2 * cap : 16;
       h->ids = fi_realloc(h->ids, fi_mul_size(cap, sizeof *h->ids, "ihvp ids"));
-      h->S = fi_realloc(h->S, fi_mul_size(fi_mul_size(cap, P, "ihvp"), sizeof(float), "ihvp"));
+      if (!h->F) h->S = fi_realloc(h->S, fi_mul_size(fi_mul_size(cap, h->P, "ihvp"), sizeof(float), "ihvp"));
     }
     if (fi_ihvps_find(h, fi_rec_id(rec)) >= 0) fi_rec_die(rec, "duplicate ihvp id");
     h->ids[h->T] = fi_strdup(fi_rec_id(rec));
-    memcpy(h->S + h->T * P, v, P * sizeof(float));
+    if (h->F) factored_read(h->F, rec, h->T);
+    else memcpy(h->S + h->T * h->P, v, h->P * sizeof(float));
     h->T++;
   }
   fi_reader_close(r);
@@ -254,5 +440,6 @@ void fi_ihvps_free(fi_ihvps *h) {
   free(h->S);
   free(h->params);
   free(h->path);
+  factors_free(h->F);
   memset(h, 0, sizeof *h);
 }

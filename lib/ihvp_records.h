@@ -52,18 +52,49 @@ fi_ihvp_parts *fi_ihvp_combine_read(int nfiles, char *const *files);
 long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w);
 
 /* ---- reading: the ihvp records of one file, for influence ---- */
-/* The ihvp records of one file: S [T, P], row t = s_test of ids[t]. */
+/* The factored form (formats/ihvp.md, the ihvp --factored-s contract): per
+ * factored layer NAME, S_t = sum_u s_delta_u s_a_u^T ([out, in+b]: weight
+ * columns, then the bias column when NAME.bias is in params); any other
+ * parameter dense as s.PNAME. Parts follow params, as in gradient records. */
+typedef struct {
+  char *name;             /* layer NAME */
+  int64_t in, out;        /* s_a's width is in + bias */
+  int weight, bias;       /* the parts of NAME.weight / NAME.bias, or -1 */
+  int64_t *off;           /* [T+1]: test t's rows are off[t] .. off[t+1) */
+  float *sa, *sd;         /* [off[T], in+bias], [off[T], out] */
+} fi_ihvp_flayer;
+typedef struct {
+  char *pname;
+  int layer;              /* a factored layer's weight or bias, or -1: dense */
+  int64_t off, numel;     /* its place in the dense vector */
+  float *s;               /* dense part: [T, numel] (s.PNAME of each record) */
+} fi_ihvp_fpart;
+typedef struct {
+  int nparts, nlayers;
+  fi_ihvp_fpart *parts;
+  fi_ihvp_flayer *layers;
+} fi_ihvp_factors;
+
+/* The ihvp records of one file: S [T, P], row t = s_test of ids[t]; or,
+ * for records in the factored form, F (and S NULL). */
 typedef struct {
   int64_t T, P;
   char **ids;
   float *S;
   char *params;     /* their common "params", or NULL */
   char *path;       /* the file, for messages */
+  fi_ihvp_factors *F;
 } fi_ihvps;
 
-/* Load every record of path ("ihvp" f32[P] each, equal P and "params").
- * Dies on a duplicate id, differing params, or no records. */
+/* Load every record of path ("ihvp" f32[P] each, equal P and "params"; or
+ * all in the factored form, with equal params and widths; a record with
+ * both forms is read by its factors). Dies on a duplicate id, differing
+ * params or widths, or no records. */
 void fi_ihvps_load(fi_ihvps *h, const char *path);
+/* Test t's values of part i of a factored h (F's parts), into out[numel]. */
+void fi_ihvps_part(const fi_ihvps *h, int64_t t, int i, float *out);
+/* Fill S [T, P] of a factored h from its factors (no-op when S exists). */
+void fi_ihvps_densify(fi_ihvps *h);
 void fi_ihvps_free(fi_ihvps *h);
 /* Row of id, or -1. */
 int64_t fi_ihvps_find(const fi_ihvps *h, const char *id);

@@ -1,7 +1,6 @@
 /* influence.h - influence scores -grad L(z_i) . s_test (formats/scores.md)
  * from ihvp records, in the three ways the influence tool offers:
- *   a gradient stream: dense "grad" records, or the factored a.* / delta.*
- *     records of grad --factored (scored layer by layer, never forming g_i);
+ *   a gradient stream: score_stream.h;
  *   fused: the model computes the training gradients itself, batch by batch
  *     (fi_influence_scores), for the whole training set,
  *   or only for each test point's candidate ids.
@@ -18,15 +17,6 @@
 /* {id, ids[0..n), scores[0..n)}. */
 void fi_scores_write(fi_writer *w, const char *id, const char *const *ids,
                      const float *scores, int64_t n);
-
-/* Score every gradient record of r against every row of h, batch records at
- * a time; writes T scores records (train ids in input order); dies when r
- * has no record. Factored
- * records need m and the selection ps (dense-layer tensors only) that
- * describe h's P elements; dense ones need neither (m may be NULL). Returns
- * the number of records written. */
-long long fi_score_gradient_stream(const fi_ihvps *h, const fi_model *m, const fi_psel *ps,
-                                   int64_t batch, fi_reader *r, fi_writer *w);
 
 /* Fused mode over all of train, batch examples per fi_influence_scores
  * call; writes T scores records. Returns T. */

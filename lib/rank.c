@@ -75,6 +75,40 @@ fi_scores *fi_scores_merge(fi_reader *r) {
   return s;
 }
 
+void fi_scores_relative(fi_scores *s, fi_reader *r) {
+  const fi_record *rec;
+  const int64_t ne = fi_strset_count(s->train);
+  double *root = fi_malloc(fi_mul_size(ne ? ne : 1, sizeof *root, "self-influence"));
+  for (int64_t e = 0; e < ne; e++) root[e] = -1; /* none yet */
+  int found = 0;
+  while ((rec = fi_read(r))) {
+    if (strcmp(fi_rec_id(rec), "self")) continue;
+    if (found) fi_rec_die(rec, "a second \"self\" record");
+    found = 1;
+    const char **ids;
+    int64_t k = fi_rec_strs(rec, "ids", &ids, 1);
+    const float *sc;
+    fi_rec_f32(rec, "scores", k, &sc, 1);
+    for (int64_t i = 0; i < k; i++) {
+      int64_t e = fi_strset_find(s->train, ids[i]);
+      if (e < 0) continue; /* self-influence of an example not scored here */
+      if (!(sc[i] > 0))
+        fi_rec_die(rec, "training example '%s' has self-influence %g: RelatIF divides by its square "
+                   "root, which needs a positive definite curvature (add damping)", ids[i], sc[i]);
+      root[e] = sqrt((double)sc[i]);
+    }
+  }
+  if (!found) fi_die("%s: no scores record with id \"self\" (influence --self writes it)", fi_reader_name(r));
+  for (int64_t e = 0; e < ne; e++)
+    if (root[e] < 0)
+      fi_die("%s: training example '%s' is scored but has no self-influence in the \"self\" record",
+             fi_reader_name(r), fi_strset_at(s->train, e));
+  for (int64_t t = 0; t < fi_strset_count(s->tests); t++)
+    for (int64_t i = 0; i < s->ts[t].n; i++)
+      s->ts[t].score[i] = (float)(s->ts[t].score[i] / root[s->ts[t].train[i]]);
+  free(root);
+}
+
 void fi_scores_free(fi_scores *s) {
   if (!s) return;
   for (int64_t t = 0; t < fi_strset_count(s->tests); t++) {

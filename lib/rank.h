@@ -3,7 +3,8 @@
  *   merge:  scores records (formats/scores.md) that carry the same test id
  *           (shards of a fan-out each score some training ids) become one
  *           list per test point, in input order; test points keep the order
- *           of their first appearance;
+ *           of their first appearance; optionally each score divided by
+ *           the square root of its training example's self-influence;
  *   select: the top-m helpful (most negative), harmful (most positive) and
  *           influential (largest |score|) training examples, ties in input
  *           order;
@@ -28,6 +29,13 @@ const char *fi_scores_test_id(const fi_scores *s, int64_t t);
 /* The test ids, and the training ids scored for any of them. */
 const fi_strset *fi_scores_test_ids(const fi_scores *s);
 const fi_strset *fi_scores_train_ids(const fi_scores *s);
+
+/* RelatIF (Barshan et al. 2020): every score becomes score / sqrt(self_i),
+ * self_i the training example's self-influence g_i^T (H + lambda)^-1 g_i,
+ * taken from the scores record with id "self" of r (influence --self).
+ * Dies naming the id when a scored training id has none, or a self-
+ * influence that is not positive; dies when r has no "self" record. */
+void fi_scores_relative(fi_scores *s, fi_reader *r);
 
 /* ---- select ---- */
 typedef struct {
