@@ -36,7 +36,7 @@ QUERY_INFO := $(QUERY),$(OUT)/test-pred.mp
 CLASSES := T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot
 # Fashion-MNIST is ink on paper: high values dark.
 PICTURE_OPTS ?= --invert
-PICTURE_TITLE ?= PyTorch CNN on Fashion-MNIST: test image | most helpful training images | most harmful training images (EK-FAC influence; negative helps)
+PICTURE_TITLE ?= PyTorch CNN on Fashion-MNIST: test image | most helpful training images | most harmful training images ($(METHOD) influence; negative helps)
 TRAIN_PY := $(FASTIF)/examples/torch-cnn/train.py
 
 KNOB_PATHS += FMNIST

@@ -158,10 +158,23 @@ $(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(OUT)/fit-grad.mp $(BIN)/ihvp $(OUT)/.knob
 	$(COMMIT) $<
 endif
 
-# One scores record per query, over its own candidates.
-$(OUT)/scores.mp: $(OUT)/ihvp.mp $(OUT)/candidates.mp $(OUT)/cand-grad.mp $(BIN)/influence $(OUT)/.knobs-scores
+# One scores record per query, over its own candidates: influence scores a
+# gradient stream against every ihvp record it is given, so each query gets
+# its ihvp record and the gradients of its own K candidates (pick --ids takes
+# a candidates record's ids). The steps' logs go to scores.mp.d/log.
+$(OUT)/scores.mp: $(OUT)/ihvp.mp $(OUT)/candidates.mp $(OUT)/cand-grad.mp $(BIN)/influence $(BIN)/pick $(BIN)/dump \
+    $(OUT)/.knobs-scores
 	$(BEGIN) $< $(OUT)/candidates.mp $(OUT)/cand-grad.mp
-	$(BIN)/influence --ihvp $< --candidates $(OUT)/candidates.mp < $(OUT)/cand-grad.mp > $@.tmp
+	rm -rf $@.d && mkdir $@.d
+	$(BIN)/dump $(OUT)/candidates.mp 2> $@.d/log | sed -n 's/^{"id":"\([^"]*\)".*/\1/p' > $@.d/queries
+	while read -r q; do \
+	  echo "$$q" > $@.d/q; \
+	  $(BIN)/pick --ids $@.d/q $(OUT)/candidates.mp > $@.d/cand 2>> $@.d/log; \
+	  $(BIN)/pick --ids $@.d/q $< > $@.d/ihvp 2>> $@.d/log; \
+	  $(BIN)/pick --ids $@.d/cand $(OUT)/cand-grad.mp 2>> $@.d/log | \
+	    $(BIN)/influence --ihvp $@.d/ihvp 2>> $@.d/log || { grep -v ': done ' $@.d/log >&2; exit 1; }; \
+	done < $@.d/queries > $@.tmp
+	@echo "influence: $$(wc -l < $@.d/queries) queries, each over its own candidates"
 	$(COMMIT) $<
 
 $(OUT)/ranked.mp: $(OUT)/scores.mp $(TRAIN) $(BIN)/rank $(OUT)/.knobs-ranked
