@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "curvature.h"
 #include "ihvp_records.h"
 #include "model_oracle.h"
 #include "solve.h"
@@ -22,7 +23,7 @@ int main(int argc, char **argv) {
   static const char *const methods[] = {"lissa", "cg", "exact", "hvp", "identity", NULL};
   static const char *const hessians[] = {"full", "ggn", NULL};
   static const char *const labels[] = {"gold", "pred", NULL};
-  const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL;
+  const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL, *curvature = NULL;
   fi_num_auto scale_opt;
   int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk;
   uint64_t seed;
@@ -35,6 +36,10 @@ int main(int argc, char **argv) {
   const fi_opt opts[] = {
     FI_PATH("model", 'm', &model, NULL, "model file"),
     FI_PATH("train", 0, &train, NULL, "training examples (the Hessian's data)"),
+    FI_PATH("curvature", 0, &curvature, NULL,
+            "a curvature file (curvature -o): s = (C + lambda)^-1 v block by block, no model file; "
+            "lambda = --damping (here default 0.1) x the block's mean eigenvalue, or --shift",
+            .metavar = "CURV"),
     FI_CHOICE("method", 0, &method_i, "lissa", methods,
               "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H; "
               "identity = s = v, the gradient-dot-product baseline (no model file needed for gradient records)"),
@@ -112,9 +117,12 @@ int main(int argc, char **argv) {
   const int scale_auto = scale_opt.is_auto;
   const fi_solver *sv = fi_solver_find(method);
   /* The model's Hessian needs the model and its training set; identity needs neither. */
-  const int model_oracle = !sv->no_oracle;
+  const int model_oracle = !sv->no_oracle && !curvature;
+  if (curvature && (fi_opt_given("method") || fi_opt_given("hessian")))
+    fi_usage_error("--curvature is its own solve: --method and --hessian do not apply");
   if (model_oracle && (!model || !train)) fi_usage_error("--model and --train are required");
-  if (!model_oracle && train) fi_usage_error("--train is the Hessian's data: --method %s uses none", method);
+  if (!model_oracle && train)
+    fi_usage_error("--train is the Hessian's data: %s uses none", curvature ? "--curvature" : method);
   const int absolute = fi_opt_given("shift");
   if (absolute && fi_opt_given("damping"))
     fi_usage_error("--shift and --damping give the same ridge two ways: give one");
@@ -164,7 +172,21 @@ int main(int argc, char **argv) {
   fi_solve_common sc = {.scale = need_scale ? scale : 0, .damping = damping, .shift = shift,
                         .absolute = absolute, .seed = seed};
   fi_err e;
-  if (fi_solve_set_shift(sv, &sc, &e)) fi_opt_fail(&e);
+  if (!curvature && fi_solve_set_shift(sv, &sc, &e)) fi_opt_fail(&e);
+  /* --curvature: a ridge per block, relative to its mean eigenvalue (Kronfluence's 0.1) or absolute */
+  fi_curv *cv = curvature ? fi_curv_load(curvature) : NULL;
+  fi_curv_ws *cws = cv ? fi_curv_ws_new(cv) : NULL;
+  const fi_curv_ridge ridge = {.damping = fi_opt_given("damping") ? damping : 0.1,
+                               .shift = absolute ? shift : -1};
+  double *lam = cv ? fi_calloc(cv->nblocks, sizeof *lam) : NULL;
+  const char **bnames = cv ? fi_calloc(cv->nblocks, sizeof *bnames) : NULL;
+  if (cv) {
+    fi_curv_lambdas(cv, &ridge, lam);
+    for (int b = 0; b < cv->nblocks; b++) bnames[b] = cv->b[b].name;
+    fi_log("%s: %s curvature of %lld records, %d blocks, P = %lld; lambda %s", curvature,
+           fi_curv_methods[cv->method], (long long)cv->n, cv->nblocks, (long long)cv->P,
+           absolute ? "= --shift" : "= damping x each block's mean eigenvalue");
+  }
   if (sv->solves && sc.scale > 0)
     fi_log("shift %.6g = damping %.6g x scale %.6g%s", sc.shift, sc.damping, sc.scale,
            absolute ? " (--shift given)" : "");
@@ -181,6 +203,9 @@ int main(int argc, char **argv) {
       .exact = {.max_p = max_exact}};
   fi_ihvp_meta meta = {.solver = sv, .opt = &so, .params = params, .label = label,
                        .hessian = model_oracle ? hessian : NULL};
+  fi_ihvp_curv_meta cmeta = {.kind = cv ? fi_curv_methods[cv->method] : NULL, .absolute = absolute,
+                             .damping = ridge.damping, .shift = shift, .nblocks = cv ? cv->nblocks : 0,
+                             .blocks = bnames, .lam = lam, .params = params, .label = label};
 
   fi_reader *r = fi_reader_open("-");
   fi_writer *w = fi_writer_open("-");
@@ -196,8 +221,9 @@ int main(int argc, char **argv) {
   for (int64_t ns; (ns = fi_test_vectors_next(tv, &V, &ids)) > 0;) {
     if (P < 0) { /* no model: the gradient records say what they are over */
       o.P = P = fi_test_vectors_P(tv);
-      if (fi_test_vectors_params(tv)) meta.params = fi_test_vectors_params(tv);
+      if (fi_test_vectors_params(tv)) meta.params = cmeta.params = fi_test_vectors_params(tv);
     }
+    if (cv && nout == 0 && fi_curv_check_vectors(cv, P, fi_test_vectors_params(tv), &e)) fi_opt_fail(&e);
     if (ns > scap) {
       free(S);
       S = fi_aligned(fi_mul_size(scap = ns, P, "ihvp"), sizeof(float));
@@ -205,9 +231,13 @@ int main(int argc, char **argv) {
     fi_progress("solving %lld vectors, %lld written, %.1f s solving so far", (long long)ns, nout, tsolve);
     double t0 = fi_now();
     fi_solve_info info;
-    if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
+    if (cv) fi_curv_inverse(cv, lam, cws, ns, V, S);
+    else if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
     tsolve += fi_now() - t0;
-    for (int64_t s = 0; s < ns; s++, nout++) fi_ihvp_write(w, ids[s], S + s * P, P, &meta, &info);
+    for (int64_t s = 0; s < ns; s++, nout++) {
+      if (cv) fi_ihvp_write_curvature(w, ids[s], S + s * P, P, &cmeta);
+      else fi_ihvp_write(w, ids[s], S + s * P, P, &meta, &info);
+    }
   }
   fi_progress_end();
   /* An empty input is an upstream failure, not an empty answer. */
@@ -221,6 +251,10 @@ int main(int argc, char **argv) {
   fi_test_vectors_free(tv);
   free(S);
   fi_model_oracle_free(mo);
+  fi_curv_ws_free(cws);
+  fi_curv_free(cv);
+  free(lam);
+  free(bnames);
   if (tr) fi_examples_free(tr);
   if (m) fi_model_free(m);
   return 0;

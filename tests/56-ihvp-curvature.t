@@ -23,4 +23,45 @@ with open(sys.argv[1] + "/ex.ms", "wb") as f:
 PY
 runb ihvp --method identity < "$T/ex.ms"; is "$rc" 1 "identity on examples without a model: exit 1"
 like "$err" "record 'e'.*without a model file" "... naming the record"
+
+# --curvature: s = (C + lambda)^-1 v against numpy's dense solve with the
+# same block-diagonal C, for every method, relative and absolute ridge
+for kind in r7bias r1bias r7; do
+  [ -e "$T/$kind.train" ] || $PY "$REF" write "$T/$kind.train" $kind 300 11
+  $PY "$REF" write "$T/$kind.test" $kind 40 12
+  for m in kfac ekfac diag; do
+    curvature --method $m --grads "$T/$kind.train" -o "$T/$kind.$m" 2>/dev/null
+    for ridge in "damping 0.1" "shift 0.05"; do
+      set -- $ridge
+      if [ "$1" = damping ] && [ "$m" = kfac ]; then runb ihvp --curvature "$T/$kind.$m" < "$T/$kind.test"; # default 0.1
+      else runb ihvp --curvature "$T/$kind.$m" --$1 $2 < "$T/$kind.test"; fi
+      is "$rc" 0 "$kind $m --$1 $2: ihvp --curvature runs"
+      e=$($PY "$REF" check-ihvp "$T/.run.out" "$T/$kind.train" "$T/$kind.test" $m $1 $2 2>&1)
+      ok "$kind $m --$1 $2: s and the per-block lambdas match numpy's dense solve (max rel err $e)" lt "$e" 1e-3
+    done
+  done
+done
+runb ihvp --curvature "$T/r7.kfac" < "$T/r7bias.test"; is "$rc" 1 "test gradients over other params: exit 1"
+like "$err" "--curvature: the test gradients" "... naming the option and the mismatch"
+runb ihvp --curvature "$T/r7.kfac" --method cg < "$T/r7.test"; is "$rc" 2 "--curvature with --method: usage error"
+runb ihvp --curvature "$T/r7.test" < "$T/r7.test"; is "$rc" 1 "a gradient stream is not a curvature file: exit 1"
+like "$err" "not a curvature file" "... saying so"
+
+# When delta and a are independent, K-FAC (rank 1) and EK-FAC (rank 7, where
+# K-FAC's A (x) G counts the r rows twice) approach the dense empirical
+# Fisher solve (F + shift I)^-1 v as N grows.
+for case in "r1bias kfac" "r7bias ekfac"; do
+  set -- $case
+  $PY "$REF" write "$T/$1.ind.test" $1 10 99 independent
+  errs=
+  for n in 200 6400; do
+    $PY "$REF" write "$T/$1.ind.$n" $1 $n 5 independent
+    curvature --method $2 --grads "$T/$1.ind.$n" -o "$T/$1.ind.$n.curv" 2>/dev/null
+    ihvp --curvature "$T/$1.ind.$n.curv" --shift 0.1 < "$T/$1.ind.test" > "$T/$1.ind.$n.ihvp" 2>/dev/null
+    errs="$errs $($PY "$REF" fisher-error "$T/$1.ind.$n.ihvp" "$T/$1.ind.$n" "$T/$1.ind.test" 0.1)"
+  done
+  set -- $1 $2 $errs
+  ok "$1 $2: distance to the dense Fisher solve shrinks with N (N=200: $3, N=6400: $4)" \
+    $PY -c "import sys; sys.exit(not ($4 < 0.5 * $3 and $4 < 0.1))"
+done
 done_testing

@@ -256,3 +256,30 @@ if __name__ == "__main__":
             g = dense(recs[r["id"]])
             worst = max(worst, np.abs(r["ihvp"] - g).max() / np.abs(g).max())
         print("%.3g" % worst)
+    elif cmd == "check-ihvp":  # check-ihvp IHVP TRAIN TEST METHOD damping|shift X
+        out, train, test = read(sys.argv[2]), read(sys.argv[3]), {r["id"]: r for r in read(sys.argv[4])}
+        method, how, x = sys.argv[5], sys.argv[6], float(sys.argv[7])
+        fitted = fit(train, method)
+        C, offs, P = dense_curvature(train, method, fitted)
+        lam = ridge(train, method, fitted, **{how: x})
+        me = mean_eigs(train, method, fitted)
+        worst = 0.0
+        for r in out:
+            assert r["method"] == "curvature" and r["curvature"] == method
+            assert r[how] == x, (r.get(how), x)
+            want = [x if how == "shift" else x * me[b] for b in r["blocks"]]
+            worst = max(worst, np.abs(np.asarray(r["shifts"]) - want).max() / max(want))
+            v = dense(test[r["id"]])
+            s = np.linalg.solve(C + np.diag(lam), v)  # dense solve, not the eigenbasis route
+            worst = max(worst, np.linalg.norm(r["ihvp"] - s) / np.linalg.norm(s))
+        print("%.3g" % worst)
+    elif cmd == "fisher-error":  # fisher-error IHVP TRAIN TEST SHIFT: distance to the dense Fisher solve
+        out, train, test = read(sys.argv[2]), read(sys.argv[3]), {r["id"]: r for r in read(sys.argv[4])}
+        shift = float(sys.argv[5])
+        Gm = np.array([dense(r) for r in train])
+        F = Gm.T @ Gm / len(train)
+        err = 0.0
+        for r in out:
+            s = np.linalg.solve(F + shift * np.eye(len(F)), dense(test[r["id"]]))
+            err = max(err, np.linalg.norm(r["ihvp"] - s) / np.linalg.norm(s))
+        print("%.4g" % err)
