@@ -54,7 +54,9 @@ K       ?= 100
 INDEX_SPEC ?= Flat
 # kfac | ekfac | diag (curvature file), cg | lissa | exact (--fisher), identity
 METHOD  ?= ekfac
-DAMPING ?= 0.001
+# ihvp --damping: with a curvature file, the ridge of each block is DAMPING x
+# its mean eigenvalue; with --fisher, DAMPING x the solver's scale
+DAMPING ?= 0.1
 SEED    ?= 1
 # ranked list length
 M       ?= 10
