@@ -19,7 +19,7 @@ of its scores with the exact ones over the N images (mean, min over the Q
 queries), and the overlap of its 10 most helpful (most negative) and 10 most
 harmful with the exact ones. Writes OUT/ggn.tsv, prints the table.
 
-Environment: BIN (tools), N (2000), Q (10), EPOCHS (3), SHIFT_REL (0.1), SEED (1)."""
+Environment: BIN (tools), N (2000), Q (10), EPOCHS (10), SHIFT_REL (0.1), SEED (1)."""
 
 import json
 import os
@@ -44,7 +44,7 @@ OUT = sys.argv[1]
 BIN = os.environ.get("BIN", os.path.join(FASTIF, "bin"))
 N = int(os.environ.get("N", 2000))
 Q = int(os.environ.get("Q", 10))
-EPOCHS = float(os.environ.get("EPOCHS", 3))
+EPOCHS = float(os.environ.get("EPOCHS", 10))
 SHIFT_REL = float(os.environ.get("SHIFT_REL", 0.1))
 SEED = int(os.environ.get("SEED", 1))
 FMNIST = os.environ.get("FMNIST", "/usr/share/datasets/fashion-mnist")
