@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "curvature.h"
+#include "fisher_oracle.h"
 #include "ihvp_records.h"
 #include "model_oracle.h"
 #include "solve.h"
@@ -23,7 +24,8 @@ int main(int argc, char **argv) {
   static const char *const methods[] = {"lissa", "cg", "exact", "hvp", "identity", NULL};
   static const char *const hessians[] = {"full", "ggn", NULL};
   static const char *const labels[] = {"gold", "pred", NULL};
-  const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL, *curvature = NULL;
+  const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL, *curvature = NULL,
+             *fisher = NULL;
   fi_num_auto scale_opt;
   int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk;
   uint64_t seed;
@@ -40,6 +42,9 @@ int main(int argc, char **argv) {
             "a curvature file (curvature -o): s = (C + lambda)^-1 v block by block, no model file; "
             "lambda = --damping (here default 0.1) x the block's mean eigenvalue, or --shift",
             .metavar = "CURV"),
+    FI_PATH("fisher", 0, &fisher, NULL,
+            "training gradient records: every method over their empirical Fisher (1/N) sum g_i g_i^T "
+            "in place of H, no model file", .metavar = "TRAIN-GRADS"),
     FI_CHOICE("method", 0, &method_i, "lissa", methods,
               "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H; "
               "identity = s = v, the gradient-dot-product baseline (no model file needed for gradient records)"),
@@ -117,17 +122,20 @@ int main(int argc, char **argv) {
   const int scale_auto = scale_opt.is_auto;
   const fi_solver *sv = fi_solver_find(method);
   /* The model's Hessian needs the model and its training set; identity needs neither. */
-  const int model_oracle = !sv->no_oracle && !curvature;
-  if (curvature && (fi_opt_given("method") || fi_opt_given("hessian")))
-    fi_usage_error("--curvature is its own solve: --method and --hessian do not apply");
+  const int model_oracle = !sv->no_oracle && !curvature && !fisher;
+  if (curvature && (fi_opt_given("method") || fi_opt_given("hessian") || fisher))
+    fi_usage_error("--curvature is its own solve: --method, --hessian and --fisher do not apply");
+  if (fisher && (sv->no_oracle || fi_opt_given("hessian")))
+    fi_usage_error("--fisher is the curvature: give it with --method lissa, cg, exact or hvp, without --hessian");
   if (model_oracle && (!model || !train)) fi_usage_error("--model and --train are required");
   if (!model_oracle && train)
-    fi_usage_error("--train is the Hessian's data: %s uses none", curvature ? "--curvature" : method);
+    fi_usage_error("--train is the Hessian's data: %s uses none",
+                   curvature ? "--curvature" : fisher ? "--fisher" : method);
   const int absolute = fi_opt_given("shift");
   if (absolute && fi_opt_given("damping"))
     fi_usage_error("--shift and --damping give the same ridge two ways: give one");
   /* Only LiSSA's recursion needs the scale once the shift is given. */
-  const int need_scale = model_oracle && sv->solves && (sv->recursion || !absolute);
+  const int need_scale = (model_oracle || fisher) && sv->solves && (sv->recursion || !absolute);
   /* Parallelism is ours (threads over repeats/vectors); nested BLAS
    * threads would only oversubscribe the cores. */
   if (threads > 1 && sv->solves) fi_blas_threads(1);
@@ -140,6 +148,7 @@ int main(int argc, char **argv) {
   int64_t P = m ? ps.size : -1;
   fi_examples *tr = NULL;
   fi_model_oracle *mo = NULL;
+  fi_fisher_oracle *fo = NULL;
   const int ggn = hessian_i == GGN;
   fi_oracle o = {.P = P, .nthreads = 1, .name = "identity"};
   if (model_oracle) {
@@ -152,6 +161,10 @@ int main(int argc, char **argv) {
                              chunk < ntrain ? chunk : ntrain, &o);
     fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
            (long long)o.N, (long long)P, params, method, ggn ? ", Gauss-Newton curvature" : "");
+  } else if (fisher) {
+    fo = fi_fisher_oracle_new(fisher, threads, chunk, &o);
+    fi_log("%s: empirical Fisher of %lld training gradients, %lld parameters, method %s", fisher,
+           (long long)o.N, (long long)o.P, method);
   }
   /* What a failure tells the user to change, by kind (the library's
    * message says what happened). */
@@ -202,7 +215,7 @@ int main(int argc, char **argv) {
       .cg = {.tol = tol, .max_iter = max_iter},
       .exact = {.max_p = max_exact}};
   fi_ihvp_meta meta = {.solver = sv, .opt = &so, .params = params, .label = label,
-                       .hessian = model_oracle ? hessian : NULL};
+                       .hessian = model_oracle ? hessian : fisher ? "fisher" : NULL};
   fi_ihvp_curv_meta cmeta = {.kind = cv ? fi_curv_methods[cv->method] : NULL, .absolute = absolute,
                              .damping = ridge.damping, .shift = shift, .nblocks = cv ? cv->nblocks : 0,
                              .blocks = bnames, .lam = lam, .params = params, .label = label};
@@ -219,8 +232,10 @@ int main(int argc, char **argv) {
   long long nout = 0;
   double tsolve = 0;
   for (int64_t ns; (ns = fi_test_vectors_next(tv, &V, &ids)) > 0;) {
-    if (P < 0) { /* no model: the gradient records say what they are over */
-      o.P = P = fi_test_vectors_P(tv);
+    if (P < 0 || (fo && nout == 0)) { /* no model: the gradient records say what they are over */
+      P = fi_test_vectors_P(tv);
+      if (fo && fi_fisher_oracle_check(fo, P, fi_test_vectors_params(tv), &e)) fi_opt_fail(&e);
+      o.P = P;
       if (fi_test_vectors_params(tv)) meta.params = cmeta.params = fi_test_vectors_params(tv);
     }
     if (cv && nout == 0 && fi_curv_check_vectors(cv, P, fi_test_vectors_params(tv), &e)) fi_opt_fail(&e);
@@ -251,6 +266,7 @@ int main(int argc, char **argv) {
   fi_test_vectors_free(tv);
   free(S);
   fi_model_oracle_free(mo);
+  fi_fisher_oracle_free(fo);
   fi_curv_ws_free(cws);
   fi_curv_free(cv);
   free(lam);

@@ -64,4 +64,24 @@ for case in "r1bias kfac" "r7bias ekfac"; do
   ok "$1 $2: distance to the dense Fisher solve shrinks with N (N=200: $3, N=6400: $4)" \
     $PY -c "import sys; sys.exit(not ($4 < 0.5 * $3 and $4 < 0.1))"
 done
+# --fisher TRAIN-GRADS: the solvers over the empirical Fisher of a gradient
+# stream (products by GEMM over the factors), no model file
+runb ihvp --fisher "$T/train.g" --method hvp < "$T/test.g"; is "$rc" 0 "--fisher --method hvp runs"
+e=$($PY "$REF" fisher-hvp "$T/.run.out" "$T/train.g" "$T/test.g")
+ok "F v = (1/N) sum g_i (g_i . v) matches numpy (max rel err $e)" lt "$e" 1e-5
+for m in exact cg; do
+  runb ihvp --fisher "$T/train.g" --method $m --shift 0.1 --tol 1e-9 < "$T/test.g"; is "$rc" 0 "--fisher --method $m runs"
+  like "$(dump < "$T/.run.out" | head -n 1)" '"hessian":"fisher"' "$m: the record says the curvature was the Fisher"
+  e=$($PY "$REF" fisher-error "$T/.run.out" "$T/train.g" "$T/test.g" 0.1)
+  ok "$m: (F + 0.1 I)^-1 v matches numpy's dense solve (max rel err $e)" lt "$e" 1e-4
+done
+# LiSSA contracts by shift/scale per step (scale auto ~ 5000 here): a shift of
+# 20 converges in J = 3000 steps; its error is then the batch noise.
+runb ihvp --fisher "$T/train.g" --method lissa --shift 20 --depth 3000 --batch 8 --repeats 4 < "$T/test.g"
+is "$rc" 0 "--fisher --method lissa runs (scale auto)"
+e=$($PY "$REF" fisher-error "$T/.run.out" "$T/train.g" "$T/test.g" 20)
+ok "lissa (J=3000, B=8, T=4) within 0.1 of the dense solve, as tests/50-ihvp.t holds it (max rel err $e)" lt "$e" 0.1
+runb ihvp --fisher "$T/r7.train" --method cg --shift 0.1 < "$T/test.g"; is "$rc" 1 "--fisher over other params: exit 1"
+like "$err" "--fisher: the test gradients" "... naming the option"
+runb ihvp --fisher "$T/train.g" --method identity < "$T/test.g"; is "$rc" 2 "--fisher with identity: usage error"
 done_testing

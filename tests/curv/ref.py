@@ -283,3 +283,12 @@ if __name__ == "__main__":
             s = np.linalg.solve(F + shift * np.eye(len(F)), dense(test[r["id"]]))
             err = max(err, np.linalg.norm(r["ihvp"] - s) / np.linalg.norm(s))
         print("%.4g" % err)
+    elif cmd == "fisher-hvp":  # fisher-hvp HVP TRAIN TEST: F v against numpy
+        out, train, test = read(sys.argv[2]), read(sys.argv[3]), {r["id"]: r for r in read(sys.argv[4])}
+        Gm = np.array([dense(r) for r in train])
+        err = 0.0
+        for r in out:
+            v = dense(test[r["id"]])
+            want = Gm.T @ (Gm @ v) / len(train)
+            err = max(err, np.linalg.norm(r["hvp"] - want) / np.linalg.norm(want))
+        print("%.3g" % err)
