@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """torch-correct.py OUT - error correction (FastIF Sec. 6.3) with a PyTorch
-CNN (make experiments-torch; pipelines/experiments/RESULTS.md).
+CNN (make experiments-torch; pipelines/experiments/TORCH.md).
 
 The CNN of examples/torch-cnn/model.py is trained in torch (Adam, EPOCHS) on
 the first NTRAIN Fashion-MNIST training images; the 10,000 test images split

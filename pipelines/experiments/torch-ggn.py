@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """torch-ggn.py OUT - fastif's curvature approximations against exact
 Gauss-Newton influence computed in PyTorch, on a CNN small enough for a dense
-GGN (make experiments-torch; pipelines/experiments/RESULTS.md).
+GGN (make experiments-torch; pipelines/experiments/TORCH.md).
 
 A CNN of examples/torch-cnn/model.py with widths 4, 8, 16 (P = 3,146) is
 trained in torch on N Fashion-MNIST images. Reference: G = (1/N) sum_i
