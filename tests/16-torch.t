@@ -21,7 +21,7 @@ tap_lines() { # file count: report each line, then that all count checks ran
 }
 
 (cd "$TT" && $PY factors.py) > "$T/factors.out" 2>&1
-tap_lines "$T/factors.out" 22
+tap_lines "$T/factors.out" 23
 
 # ---- an exported FastifNet mlp through the C tools
 ok "prepare: data, FastifNet export, the adapter's streams" $PY "$TT/interop.py" prepare "$T"

@@ -13,6 +13,7 @@ import fastif_stream as fs
 
 FLT_TRUE_MIN = 2.0 ** -149      # eval's loss floor (formats/predictions.md)
 LABELS = ("gold", "pred", "sample")
+FACTORS = ("auto", "always")
 
 
 class FastifTorchError(ValueError):

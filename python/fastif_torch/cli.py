@@ -11,7 +11,7 @@ import torch
 
 import fastif_stream as fs
 
-from ._common import LABELS, FastifTorchError
+from ._common import FACTORS, LABELS, FastifTorchError
 from .gradients import write_gradients
 from .outputs import write_embeddings, write_predictions
 
@@ -66,6 +66,9 @@ def _parser():
                    help="the loss's label: gold, pred (the prediction) or sample (drawn from the "
                         "softmax, seeded: the true Fisher) (default gold)")
     g.add_argument("--seed", type=int, default=0, metavar="N", help="seed of --label sample (default 0)")
+    g.add_argument("--factors", choices=FACTORS, default="auto",
+                   help="auto: a layer travels dense where that is smaller; always: every Linear/Conv "
+                        "as factors (for fitting curvature: Kronecker blocks) (default auto)")
     e = cmds["embeddings"]
     e.add_argument("--module", required=True, metavar="NAME",
                    help="the module whose output is the embedding ('' for the model's output)")
@@ -200,7 +203,7 @@ def main(argv=None):
         if a.cmd == "gradients":
             layers = a.layers.split(",") if a.layers else None
             n = write_gradients(model, batches, out, layers=layers, label=a.label, seed=a.seed,
-                                positions=positions)
+                                positions=positions, factors=a.factors)
         elif a.cmd == "embeddings":
             n = write_embeddings(model, a.module, batches, out, select=select)
         else:

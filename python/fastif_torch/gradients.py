@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.stateless import functional_call
 
-from ._common import (LABELS, FastifTorchError, Output, batches_of, check_finite,
+from ._common import (FACTORS, LABELS, FastifTorchError, Output, batches_of, check_finite,
                       choose_labels, f32, logits_of, note, note_random, refuse_batch_statistics, take,
                       where)
 
@@ -283,7 +283,7 @@ class _Dense:
 
 
 def write_gradients(model, batches, path, layers=None, label="gold", loss=None, seed=0,
-                    positions=None):
+                    positions=None, factors="auto"):
     """Write one gradient record per example (formats/gradients.md, layer-factor form).
 
     model      an nn.Module; put it in eval mode (BatchNorm in training mode is refused).
@@ -302,16 +302,22 @@ def write_gradients(model, batches, path, layers=None, label="gold", loss=None, 
     positions  for token models: a function inputs -> bool [B, n], True at real
                (non-padding) positions; rows of layers applied per position are kept
                only there (e.g. positions=lambda inp: ~inp[1] for a key padding mask).
+    factors    "auto": a layer travels dense where that is smaller (below);
+               "always": every supported layer as factors, whatever their size, so
+               that `curvature` fits a Kronecker block for it (a dense part only
+               gets a diagonal): the choice for the gradients curvature is fitted on.
 
     nn.Linear, nn.Conv1d, nn.Conv2d (im2col, rows = output locations) travel as
     a.NAME [r, in] / delta.NAME [r, out] (1-D for a Linear on [batch, in]); a layer
     is written dense (grad.NAME.weight, grad.NAME.bias) when r*(in+out) >= in*out
-    on the first batch, for grouped convolutions and for GPT-2 Conv1D (its weight
+    on the first batch (unless factors="always"), for grouped convolutions and for GPT-2 Conv1D (its weight
     is [in, out]). Every other selected parameter travels dense as grad.PNAME.
     Returns the number of records written.
     """
     if label not in LABELS:
         raise FastifTorchError(f"label must be one of {', '.join(LABELS)}, not {label!r}")
+    if factors not in FACTORS:
+        raise FastifTorchError(f"factors must be one of {', '.join(FACTORS)}, not {factors!r}")
     if isinstance(layers, str):
         layers = [layers]
     refuse_batch_statistics(model)
@@ -324,14 +330,16 @@ def write_gradients(model, batches, path, layers=None, label="gold", loss=None, 
         l.handle = l.m.register_forward_hook(l.hook(state))
     try:
         with Output(path) as out:
-            _write(model, batches, out, chosen, cand, state, label, lossfn, seed, positions)
+            _write(model, batches, out, chosen, cand, state, label, lossfn, seed, positions,
+                   factors)
     finally:
         for l in cand:
             l.handle.remove()
     return out.n
 
 
-def _write(model, batches, out, chosen, cand, state, label, lossfn, seed, positions):
+def _write(model, batches, out, chosen, cand, state, label, lossfn, seed, positions,
+                   factors):
     factored = dense = None
     plist = ",".join(chosen)
     for ids, inputs, gold in batches_of(batches):
@@ -359,7 +367,7 @@ def _write(model, batches, out, chosen, cand, state, label, lossfn, seed, positi
         if not (per_ex or lv.dim() == 0):
             raise FastifTorchError(f"the loss must return [{B}] per-example losses or their sum, "
                                    f"not shape {list(lv.shape)}")
-        tensors = _layer_tensors(factored, lv.sum(), B, _positions(positions, inputs, B))
+        tensors = _layer_tensors(factored, lv.sum(), B, _positions(positions, inputs, B), factors)
         tensors.update({f"grad.{k}": f32(v) for k, v in dense(inputs, y).items()})
         check_finite(ids, first, {k: v[0] if isinstance(v, tuple) else v for k, v in tensors.items()})
         losses = lv.detach().double().cpu().tolist() if per_ex else None
@@ -392,7 +400,7 @@ def _positions(fn, inputs, B):
     return keep.cpu()
 
 
-def _layer_tensors(factored, total, B, keep_mask):
+def _layer_tensors(factored, total, B, keep_mask, factors):
     """Backward through the summed loss; the factored layers' record tensors."""
     tensors = {}
     if not factored:
@@ -408,7 +416,7 @@ def _layer_tensors(factored, total, B, keep_mask):
             r = int(keep.sum(1).max()) if keep is not None else a.shape[1]
             i_, o_ = a.shape[2], d.shape[2]
             l.dense = (l.kind == "gpt2" or (l.kind == "conv" and l.m.groups != 1)
-                       or r * (i_ + o_) >= i_ * o_)
+                       or (factors == "auto" and r * (i_ + o_) >= i_ * o_))
         if l.dense:
             g = l.dense_grads(a, d)
             l.check_sum({k: v.sum(0) for k, v in g.items()}, autograd)

@@ -129,6 +129,11 @@ check("grouped Conv2d and a Linear with r(in+out) >= in*out travel dense, exact"
           write(m, [(["a"], torch.randn(1, 4, 7, 7, dtype=torch.float64), Y4[:1])])[0]))(
           Grouped().double().eval()))
 
+check("factors='always': the Linear that went dense travels as factors, still exact; the grouped "
+      "Conv2d stays dense",
+      lambda: against_vmap(Grouped().double().eval(), torch.randn(5, 4, 7, 7, dtype=torch.float64),
+                           Y4[:5], ["fc", "small"], factors="always"))
+
 
 class Conv1D(nn.Module):
     """GPT-2's Conv1D as transformers writes it: weight [in, out]."""
