@@ -28,13 +28,14 @@ int main(int argc, char **argv) {
   uint64_t seed;
   double damping, tol;
   int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
-  int mean = 0, from_examples = 0, do_combine = 0;
+  int mean = 0, from_examples = 0, do_combine = 0, rows_i;
   char ncpu[32];
   long nc = sysconf(_SC_NPROCESSORS_ONLN);
   snprintf(ncpu, sizeof ncpu, "%ld", nc > 0 ? nc : 1);
   const fi_opt opts[] = {
     FI_PATH("model", 'm', &model, NULL, "model file"),
     FI_PATH("train", 0, &train, NULL, "training examples (the Hessian's data)"),
+    FI_CHOICE("train-rows", 0, &rows_i, "file", fi_rows_choices, FI_ROWS_HELP),
     FI_CHOICE("method", 0, &method_i, "lissa", methods,
               "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H"),
     FI_CHOICE("hessian", 0, &hessian_i, "full", hessians,
@@ -117,7 +118,7 @@ int main(int argc, char **argv) {
   char err[256];
   if (fi_psel_parse(m, params, &ps, err, sizeof err)) fi_usage_error("--params: %s", err);
   const int64_t P = ps.size;
-  fi_examples *tr = fi_examples_load(m, train, 1);
+  fi_examples *tr = fi_examples_load_as(m, train, 1, rows_i == FI_ROWS_FILE);
   fi_examples_cache_bags(tr, m); /* the model is fixed here: sum each bag once */
   if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
   /* a chunk never needs to exceed the training set */

@@ -11,11 +11,12 @@
 int main(int argc, char **argv) {
   const char *ihvp = NULL, *model = NULL, *train = NULL, *cands = NULL, *params = NULL;
   int64_t batch;
-  int threads, with_l2 = 0;
+  int threads, with_l2 = 0, rows_i;
   const fi_opt opts[] = {
     FI_PATH("ihvp", 0, &ihvp, NULL, "ihvp records (s_test per test point)", .required = 1),
     FI_PATH("model", 'm', &model, NULL, "model file (fused mode, or factored gradients)"),
     FI_PATH("train", 0, &train, NULL, "training examples: fused mode computes their gradients"),
+    FI_CHOICE("train-rows", 0, &rows_i, "file", fi_rows_choices, FI_ROWS_HELP),
     FI_PATH("candidates", 0, &cands, NULL,
             "fused mode: score only each record's \"ids\" against the ihvp with the record's id"),
     FI_STR("params", 'p', &params, NULL, "selected parameters (default: the ihvp records' params)",
@@ -62,7 +63,7 @@ int main(int argc, char **argv) {
     nout = fi_score_gradient_stream(&h, m, &ps, batch, r, w);
     fi_reader_close(r);
   } else {
-    fi_examples *tr = fi_examples_load(m, train, 1);
+    fi_examples *tr = fi_examples_load_as(m, train, 1, rows_i == FI_ROWS_FILE);
     if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
     if (!cands) {
       nout = fi_score_training_set(&h, m, &ps, tr, batch, with_l2, w);

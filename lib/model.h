@@ -64,6 +64,18 @@ typedef struct fi_examples fi_examples;
 fi_examples *fi_examples_new(const fi_model *m);
 void fi_examples_free(fi_examples *ex);
 void fi_examples_clear(fi_examples *ex);
+/* Keep the dense inputs of the examples added from now on (none yet) in
+ * an unlinked temp file under $TMPDIR instead of memory, so memory does
+ * not grow with N by N x d floats (formats/DESIGN.md, "Training sets of any
+ * size"); results are bitwise the same. No-op for bow (bucket lists stay
+ * in memory). */
+void fi_examples_to_file(fi_examples *ex);
+int fi_examples_in_file(const fi_examples *ex);
+/* The tools' --train-rows choice (file | memory), in this order. */
+enum { FI_ROWS_FILE = 0, FI_ROWS_MEMORY };
+extern const char *const fi_rows_choices[];
+#define FI_ROWS_HELP "where the training inputs live: file = an unlinked temp file under $TMPDIR " \
+  "(memory does not grow with N x d), memory = in RAM; the results are the same"
 /* Parse one example record (x / text / tokens, label) and append it.
  * need_label: die if "label" is missing; labels are checked against the
  * model's class count. Dies naming the record on any mismatch. */
@@ -71,6 +83,8 @@ void fi_examples_add(fi_examples *ex, const fi_record *rec, int need_label);
 /* Read up to max records (max <= 0: all) from r; returns how many. */
 int64_t fi_examples_read(fi_examples *ex, fi_reader *r, int64_t max, int need_label);
 fi_examples *fi_examples_load(const fi_model *m, const char *path, int need_label);
+/* The same, with rows_in_file: the dense inputs in a temp file (fi_examples_to_file). */
+fi_examples *fi_examples_load_as(const fi_model *m, const char *path, int need_label, int rows_in_file);
 int64_t fi_examples_count(const fi_examples *ex);
 const char *fi_examples_id(const fi_examples *ex, int64_t i);
 int32_t fi_examples_label(const fi_examples *ex, int64_t i);
