@@ -5,6 +5,7 @@
 #include "influence.h"
 #include "model.h"
 #include "opts.h"
+#include "pool.h"
 #include "stream.h"
 #include "util.h"
 
@@ -23,8 +24,9 @@ int main(int argc, char **argv) {
            .metavar = "LIST"),
     FI_FLAG("with-l2", 0, &with_l2, "fused mode: add l2*w to each training gradient"),
     FI_I64("batch", 'b', &batch, "256", "training examples per GEMM batch", .min = 1, .max = 1e7),
-    FI_INT("threads", 't', &threads, "0", "BLAS threads (0: OpenBLAS's default, OPENBLAS_NUM_THREADS or all cores)",
-           .min = 0, .max = 1024),
+    FI_INT("threads", 't', &threads, "0",
+           "threads (0: the cores / $FASTIF_JOBS, the jobs of a fan-out; fused mode: over batches, "
+           "same scores for any count; else OpenBLAS's)", .min = 0, .max = 1024),
     {0}};
   const fi_tool tool = {
     "influence", "influence scores -grad L(z_i) . s_test (positive = harmful, negative = helpful)",
@@ -35,8 +37,11 @@ int main(int argc, char **argv) {
     "batch, never holding N x P. Writes {id, ids, scores f32[n]} per test point, train ids "
     "in input (or candidate) order. See formats/scores.md."};
   fi_parse_options(&tool, argc, argv);
-  /* all the work is BLAS calls from this one thread: its pool is the only one */
-  if (threads > 0) fi_blas_threads(threads);
+  if (threads == 0) threads = fi_pool_default_threads();
+  /* fused over all of train: our threads over batches, one BLAS thread each
+   * (no nested pools, no barrier per GEMM); else BLAS calls from this one
+   * thread: its pool is the only one */
+  fi_blas_threads(train && !cands ? 1 : threads);
   if (train && !model) fi_usage_error("--train needs --model");
   if (cands && !train) fi_usage_error("--candidates needs --model and --train (fused mode)");
   if (with_l2 && !train) fi_usage_error("--with-l2 goes with fused mode (--train)");
@@ -63,10 +68,15 @@ int main(int argc, char **argv) {
     nout = fi_score_gradient_stream(&h, m, &ps, batch, r, w);
     fi_reader_close(r);
   } else {
+    double t0 = fi_now();
     fi_examples *tr = fi_examples_load_as(m, train, 1, rows_i == FI_ROWS_FILE);
     if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
+    double tread = fi_now() - t0;
     if (!cands) {
-      nout = fi_score_training_set(&h, m, &ps, tr, batch, with_l2, w);
+      fi_fused_times ft;
+      nout = fi_score_training_set(&h, m, &ps, tr, batch, with_l2, threads, &ft, w);
+      fi_log("times: read %.3f s, scoring %.3f s on %d threads (forward/backward %.3f, score GEMMs "
+             "%.3f thread-s), writing %.3f s", tread, ft.wall, ft.threads, ft.pass, ft.scores, ft.write);
     } else {
       fi_reader *cr = fi_reader_open(cands);
       nout = fi_score_candidates(&h, m, &ps, tr, train, cr, batch, with_l2, w);

@@ -139,6 +139,10 @@ int fi_argmax(const float *p, int n);
 /* --label pred: set examples 0..nb-1's labels to the model's predictions
  * (probs: scratch [nb, C]). */
 void fi_label_by_prediction(const fi_model *m, fi_ws *ws, fi_examples *ex, int64_t nb, float *probs);
+/* Seconds this workspace spent in fi_influence_scores: the forward and
+ * backward passes, and the layers' score GEMMs (fused influence's
+ * breakdown, make bench). */
+void fi_ws_times(const fi_ws *ws, double *pass, double *scores);
 /* OpenBLAS's thread pool size (tools that run their own threads set 1). */
 void fi_blas_threads(int n);
 

@@ -44,6 +44,24 @@ open(d + '/cands', 'wb').write(out)
 PY
 both candidates /dev/null influence --ihvp "$T/s" "${M[@]}" --candidates "$T/cands" --batch 16
 
+# Fused scores over threads: the batches are the same for any --threads,
+# each computed by one thread, so the bytes are the same (1, 2 and 5 threads
+# over 24 batches of 64, the last one short; and the fan-out default).
+for t in 1 2 5; do
+  influence --ihvp "$T/s" "${M[@]}" --batch 64 --threads $t > "$T/th$t" 2>"$T/th$t.err"
+  is "$?" 0 "fused --threads $t runs"
+done
+ok "fused: --threads 2 writes the bytes of --threads 1" cmp "$T/th1" "$T/th2"
+ok "fused: --threads 5 writes the bytes of --threads 1" cmp "$T/th1" "$T/th5"
+like "$(cat "$T/th2.err")" "scoring .* on 2 threads" "the log says how many threads scored"
+FASTIF_JOBS=2 influence --ihvp "$T/s" "${M[@]}" --batch 64 > "$T/thj" 2>"$T/thj.err"
+like "$(cat "$T/thj.err")" "on $(( $(nproc) / 2 > 1 ? $(nproc) / 2 : 1 )) threads" \
+  "--threads 0 under FASTIF_JOBS=2: cores / 2 threads"
+ok "and the same bytes" cmp "$T/th1" "$T/thj"
+FASTIF_JOBS=many run influence --ihvp "$T/s" "${M[@]}"
+is "$rc" 1 "FASTIF_JOBS not a number: exit 1"
+like "$err" "FASTIF_JOBS='many'" "naming it"
+
 # the rows' temp file goes under $TMPDIR; one that cannot be written is a one-line error
 TMPDIR=/nonexistent/dir run influence --ihvp "$T/s" "${M[@]}"
 is "$rc" 1 "an unusable TMPDIR: exit 1"
