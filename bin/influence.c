@@ -7,6 +7,7 @@
 #include "opts.h"
 #include "pool.h"
 #include "stream.h"
+#include "strset.h"
 #include "util.h"
 
 int main(int argc, char **argv) {
@@ -69,8 +70,15 @@ int main(int argc, char **argv) {
     fi_reader_close(r);
   } else {
     double t0 = fi_now();
-    fi_examples *tr = fi_examples_load_as(m, train, 1, rows_i == FI_ROWS_FILE);
-    if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
+    /* candidates in a file: keep only the training examples they name */
+    fi_strset *only = NULL;
+    int64_t nread;
+    if (cands && fi_is_regular_file(cands)) {
+      only = fi_strset_new();
+      fi_strset_add_arrays(only, cands, "ids");
+    }
+    fi_examples *tr = fi_examples_load_only(m, train, 1, rows_i == FI_ROWS_FILE, only, &nread);
+    if (nread == 0) fi_die("%s: no training examples", train);
     double tread = fi_now() - t0;
     if (!cands) {
       fi_fused_times ft;
@@ -81,6 +89,9 @@ int main(int argc, char **argv) {
       fi_reader *cr = fi_reader_open(cands);
       nout = fi_score_candidates(&h, m, &ps, tr, train, cr, batch, with_l2, w);
       fi_reader_close(cr);
+      if (only) fi_log("times: read %.3f s (kept the %lld of %lld training examples the candidates name)",
+                       tread, (long long)fi_examples_count(tr), (long long)nread);
+      fi_strset_free(only);
     }
     fi_examples_free(tr);
   }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model_internal.h"
+#include "strset.h"
 #include "util.h"
 
 /* ---- bow featuriser ---- */
@@ -291,11 +292,22 @@ fi_examples *fi_examples_load(const fi_model *m, const char *path, int need_labe
 }
 
 fi_examples *fi_examples_load_as(const fi_model *m, const char *path, int need_label, int rows_in_file) {
+  return fi_examples_load_only(m, path, need_label, rows_in_file, NULL, NULL);
+}
+
+fi_examples *fi_examples_load_only(const fi_model *m, const char *path, int need_label,
+                                   int rows_in_file, const fi_strset *only, int64_t *nread) {
   fi_examples *ex = fi_examples_new(m);
   if (rows_in_file) fi_examples_to_file(ex);
   fi_reader *r = fi_reader_open(path);
-  fi_examples_read(ex, r, 0, need_label);
+  const fi_record *rec;
+  int64_t n = 0;
+  while ((rec = fi_read(r))) {
+    n++;
+    if (!only || fi_strset_find(only, fi_rec_id(rec)) >= 0) fi_examples_add(ex, rec, need_label);
+  }
   fi_reader_close(r);
+  if (nread) *nread = n;
   return ex;
 }
 

@@ -85,6 +85,13 @@ int64_t fi_examples_read(fi_examples *ex, fi_reader *r, int64_t max, int need_la
 fi_examples *fi_examples_load(const fi_model *m, const char *path, int need_label);
 /* The same, with rows_in_file: the dense inputs in a temp file (fi_examples_to_file). */
 fi_examples *fi_examples_load_as(const fi_model *m, const char *path, int need_label, int rows_in_file);
+/* Only the records whose id is in `only` (NULL: all); the others are read
+ * (the stream is still checked) but not kept, so scoring K candidates of
+ * a huge training set holds K examples. *nread (may be NULL) gets the
+ * number of records read. */
+struct fi_strset;
+fi_examples *fi_examples_load_only(const fi_model *m, const char *path, int need_label,
+                                   int rows_in_file, const struct fi_strset *only, int64_t *nread);
 int64_t fi_examples_count(const fi_examples *ex);
 const char *fi_examples_id(const fi_examples *ex, int64_t i);
 int32_t fi_examples_label(const fi_examples *ex, int64_t i);

@@ -43,6 +43,12 @@ out = b''.join(msgpack.packb({'id': t, 'ids': [tr[(k * 397 + 11 * i) % 1500] for
 open(d + '/cands', 'wb').write(out)
 PY
 both candidates /dev/null influence --ihvp "$T/s" "${M[@]}" --candidates "$T/cands" --batch 16
+# A candidates file: only the named training examples are kept; from a pipe
+# (which cannot be read twice) all are; the scores are the same bytes.
+influence --ihvp "$T/s" "${M[@]}" --candidates <(cat "$T/cands") --batch 16 > "$T/cand-pipe" 2>/dev/null
+ok "candidates from a pipe (all examples kept) = from a file (only the named kept)" \
+  cmp "$T/cand-pipe" "$T/candidates.file"
+like "$(cat "$T/candidates.err")" "kept the [0-9]+ of 1500 training examples" "the log says how many were kept"
 
 # Fused scores over threads: the batches are the same for any --threads,
 # each computed by one thread, so the bytes are the same (1, 2 and 5 threads
