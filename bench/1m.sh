@@ -28,6 +28,7 @@ timed() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a + b }'; }
 
+load0=$(cut -d" " -f1 /proc/loadavg)  # how busy the machine was, printed at the end
 # ---- data, model, test gradients ---------------------------------------
 if [ ! -s "$W/fm-$NMAX.mp" ]; then
   log "generating $NMAX examples"
@@ -186,3 +187,5 @@ scores equal the full run's (max rel. diff ${hit_ivf#* }, ${hit_flat#* }). \`inf
 only the candidates' examples; that read is most of its time.
 
 EOF
+echo "Load average (1 min) on this $(nproc)-core machine: $load0 when this section started, $(cut -d" " -f1 /proc/loadavg) when it ended."
+echo

@@ -27,6 +27,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
 gf() { awk -v f="$1" -v s="$2" 'BEGIN { printf "%.1f", f / s / 1e9 }'; }
 
+load0=$(cut -d" " -f1 /proc/loadavg)  # how busy the machine was, printed at the end
 log "threads: data, model and s_test vectors (N = $N)"
 import-idx --limit "$N" --images $FM/train-images-idx3-ubyte.gz --labels $FM/train-labels-idx1-ubyte.gz \
   --prefix tr- > "$W/train.mp" 2>/dev/null
@@ -108,3 +109,5 @@ The other process is \`bench/sgemm.c\` on one thread. The rule for the default
 \`pipelines/fanout-influence.sh\` exports as its \`-j\`.
 
 EOF
+echo "Load average (1 min) on this $(nproc)-core machine: $load0 when this section started, $(cut -d" " -f1 /proc/loadavg) when it ended."
+echo
