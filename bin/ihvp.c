@@ -31,13 +31,14 @@ int main(int argc, char **argv) {
   uint64_t seed;
   double damping, shift, tol;
   int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
-  int mean = 0, from_examples = 0, do_combine = 0, factored_s = 0;
+  int mean = 0, from_examples = 0, do_combine = 0, factored_s = 0, rows_i;
   char ncpu[32];
   long nc = sysconf(_SC_NPROCESSORS_ONLN);
   snprintf(ncpu, sizeof ncpu, "%ld", nc > 0 ? nc : 1);
   const fi_opt opts[] = {
     FI_PATH("model", 'm', &model, NULL, "model file"),
     FI_PATH("train", 0, &train, NULL, "training examples (the Hessian's data)"),
+    FI_CHOICE("train-rows", 0, &rows_i, "file", fi_rows_choices, FI_ROWS_HELP),
     FI_PATH("curvature", 0, &curvature, NULL,
             "a curvature file (curvature -o): s = (C + lambda)^-1 v block by block, no model file; "
             "lambda = --damping (here default 0.1) x the block's mean eigenvalue, or --shift",
@@ -155,7 +156,7 @@ int main(int argc, char **argv) {
   const int ggn = hessian_i == GGN;
   fi_oracle o = {.P = P, .nthreads = 1, .name = "identity"};
   if (model_oracle) {
-    tr = fi_examples_load(m, train, 1);
+    tr = fi_examples_load_as(m, train, 1, rows_i == FI_ROWS_FILE);
     fi_examples_cache_bags(tr, m); /* the model is fixed here: sum each bag once */
     if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
     /* a chunk never needs to exceed the training set */

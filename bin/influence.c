@@ -9,14 +9,16 @@
 #include "opts.h"
 #include "score_stream.h"
 #include "self_influence.h"
+#include "pool.h"
 #include "stream.h"
+#include "strset.h"
 #include "util.h"
 
 int main(int argc, char **argv) {
   const char *ihvp = NULL, *model = NULL, *train = NULL, *cands = NULL, *params = NULL;
   const char *curvature = NULL;
   int64_t batch;
-  int threads, with_l2 = 0, self = 0;
+  int threads, with_l2 = 0, self = 0, rows_i;
   double damping, shift;
   const fi_opt opts[] = {
     FI_PATH("ihvp", 0, &ihvp, NULL, "ihvp records (s_test per test point); required unless --self"),
@@ -30,14 +32,16 @@ int main(int argc, char **argv) {
               .min = 0, .max = 1e300),
     FI_PATH("model", 'm', &model, NULL, "model file (fused mode; with a gradient stream, checked against it)"),
     FI_PATH("train", 0, &train, NULL, "training examples: fused mode computes their gradients"),
+    FI_CHOICE("train-rows", 0, &rows_i, "file", fi_rows_choices, FI_ROWS_HELP),
     FI_PATH("candidates", 0, &cands, NULL,
             "fused mode: score only each record's \"ids\" against the ihvp with the record's id"),
     FI_STR("params", 'p', &params, NULL, "selected parameters (default: the ihvp records' params)",
            .metavar = "LIST"),
     FI_FLAG("with-l2", 0, &with_l2, "fused mode: add l2*w to each training gradient"),
     FI_I64("batch", 'b', &batch, "256", "training examples per GEMM batch", .min = 1, .max = 1e7),
-    FI_INT("threads", 't', &threads, "0", "BLAS threads (0: OpenBLAS's default, OPENBLAS_NUM_THREADS or all cores)",
-           .min = 0, .max = 1024),
+    FI_INT("threads", 't', &threads, "0",
+           "threads (0: the cores / $FASTIF_JOBS, the jobs of a fan-out; fused mode: over batches, "
+           "same scores for any count; else OpenBLAS's)", .min = 0, .max = 1024),
     {0}};
   const fi_tool tool = {
     "influence", "influence scores -grad L(z_i) . s_test (positive = harmful, negative = helpful)",
@@ -49,8 +53,11 @@ int main(int argc, char **argv) {
     "batch, never holding N x P. Writes {id, ids, scores f32[n]} per test point, train ids "
     "in input (or candidate) order. See formats/scores.md."};
   fi_parse_options(&tool, argc, argv);
-  /* all the work is BLAS calls from this one thread: its pool is the only one */
-  if (threads > 0) fi_blas_threads(threads);
+  if (threads == 0) threads = fi_pool_default_threads();
+  /* fused over all of train: our threads over batches, one BLAS thread each
+   * (no nested pools, no barrier per GEMM); else BLAS calls from this one
+   * thread: its pool is the only one */
+  fi_blas_threads(train && !cands ? 1 : threads);
   if (self) { /* self-influence under a fitted curvature: its own path, no ihvp records */
     if (!curvature || ihvp || model || train)
       fi_usage_error("--self needs --curvature, and no --ihvp, --model or --train");
@@ -104,14 +111,29 @@ int main(int argc, char **argv) {
     fi_reader_close(r);
   } else {
     fi_ihvps_densify(&h); /* fused mode multiplies by dense s_test */
-    fi_examples *tr = fi_examples_load(m, train, 1);
-    if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
+    double t0 = fi_now();
+    /* candidates in a file: keep only the training examples they name */
+    fi_strset *only = NULL;
+    int64_t nread;
+    if (cands && fi_is_regular_file(cands)) {
+      only = fi_strset_new();
+      fi_strset_add_arrays(only, cands, "ids");
+    }
+    fi_examples *tr = fi_examples_load_only(m, train, 1, rows_i == FI_ROWS_FILE, only, &nread);
+    if (nread == 0) fi_die("%s: no training examples", train);
+    double tread = fi_now() - t0;
     if (!cands) {
-      nout = fi_score_training_set(&h, m, &ps, tr, batch, with_l2, w);
+      fi_fused_times ft;
+      nout = fi_score_training_set(&h, m, &ps, tr, batch, with_l2, threads, &ft, w);
+      fi_log("times: read %.3f s, scoring %.3f s on %d threads (forward/backward %.3f, score GEMMs "
+             "%.3f thread-s), writing %.3f s", tread, ft.wall, ft.threads, ft.pass, ft.scores, ft.write);
     } else {
       fi_reader *cr = fi_reader_open(cands);
       nout = fi_score_candidates(&h, m, &ps, tr, train, cr, batch, with_l2, w);
       fi_reader_close(cr);
+      if (only) fi_log("times: read %.3f s (kept the %lld of %lld training examples the candidates name)",
+                       tread, (long long)fi_examples_count(tr), (long long)nread);
+      fi_strset_free(only);
     }
     fi_examples_free(tr);
   }

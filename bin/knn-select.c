@@ -20,6 +20,9 @@ int main(int argc, char **argv) {
       FI_STR("id", 0, &mean_id, "mean", "with --mean: id of the output record", .metavar = "NAME"),
       FI_STR("field", 0, &q.field, "emb", "embedding field of the input records", .metavar = "KEY"),
       FI_I64("batch", 0, &q.batch, "1024", "queries per FAISS search call", .metavar = "N"),
+      FI_I64("nprobe", 0, &q.nprobe, "0",
+             "with --index of an IVF spec: inverted lists visited per query (0: FAISS's default, 1; "
+             "the number of lists: exact)", .metavar = "N", .min = 0, .max = 2147483647),
       FI_INT("threads", 0, &threads, "1",
              "FAISS threads (0: OMP_NUM_THREADS or all cores; 1 suits parallel fan-out)", .metavar = "N",
              .min = 0, .max = 4096),
@@ -28,7 +31,7 @@ int main(int argc, char **argv) {
       .name = "knn-select",
       .purpose = "build a kNN index of training embeddings, or find each query's nearest training records",
       .usage = "--build INDEX [--index-spec SPEC] < train-embeddings\n"
-               "   or: knn-select --index INDEX -k K [--mean] [--batch N] < query-embeddings > candidates",
+               "   or: knn-select --index INDEX -k K [--mean] [--batch N] [--nprobe N] < query-embeddings > candidates",
       .opts = opts,
       .details = "--build writes INDEX (a FAISS index; FAISS id = input order) and INDEX.ids (the record\n"
                  "ids, formats/index.md); both appear whole or not at all. --index writes candidates\n"
@@ -36,8 +39,9 @@ int main(int argc, char **argv) {
   };
   fi_parse_options(&tool, argc, argv);
   if (!build == !index) fi_usage_error("give exactly one of --build INDEX or --index INDEX");
-  if (build && (fi_opt_given("k") || mean || fi_opt_given("id") || fi_opt_given("batch")))
-    fi_usage_error("-k, --mean, --id and --batch go with --index, not --build");
+  if (build && (fi_opt_given("k") || mean || fi_opt_given("id") || fi_opt_given("batch") ||
+                fi_opt_given("nprobe")))
+    fi_usage_error("-k, --mean, --id, --batch and --nprobe go with --index, not --build");
   if (index && fi_opt_given("index-spec")) fi_usage_error("--index-spec goes with --build");
   if (index && !fi_opt_given("k")) fi_usage_error("--index needs -k K");
   if (fi_opt_given("id") && !mean) fi_usage_error("--id names the --mean record; give --mean");

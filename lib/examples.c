@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model_internal.h"
+#include "strset.h"
 #include "util.h"
 
 /* ---- bow featuriser ---- */
@@ -80,6 +81,7 @@ fi_examples *fi_examples_new(const fi_model *m) {
     for (int c = 0; c < ex->nclasses; c++) ex->classes[c] = m->classes[c] ? fi_strdup(m->classes[c]) : NULL;
   }
   ex->rowptr = fi_calloc(1, sizeof(int64_t));
+  ex->rowfd = -1;
   return ex;
 }
 
@@ -96,6 +98,7 @@ void fi_examples_clear(fi_examples *ex) {
   ex->n = 0;
   ex->ntok = 0;
   ex->rowptr[0] = 0;
+  fi_examples_file_clear(ex);
   if (ex->ht)
     for (uint64_t i = 0; i < ex->htcap; i++) ex->ht[i] = -1;
   for (int b = 0; b < ex->nblocks; b++) free(ex->blocks[b]);
@@ -106,6 +109,7 @@ void fi_examples_clear(fi_examples *ex) {
 void fi_examples_free(fi_examples *ex) {
   if (!ex) return;
   drop_bags(ex);
+  fi_examples_file_close(ex);
   free(ex->ids);
   free(ex->labels);
   free(ex->x);
@@ -187,7 +191,7 @@ static void grow_rows(fi_examples *ex) {
   ex->labels = fi_realloc(ex->labels, fi_mul_size((size_t)cap, sizeof(int32_t), "examples"));
   if (ex->bow)
     ex->rowptr = fi_realloc(ex->rowptr, fi_mul_size((size_t)cap + 1, sizeof(int64_t), "examples"));
-  else
+  else if (ex->rowfd < 0)
     ex->x = fi_realloc(ex->x, fi_mul_size(fi_mul_size((size_t)cap, (size_t)ex->d, "examples"),
                                           sizeof(float), "examples"));
   ex->cap = cap;
@@ -263,7 +267,8 @@ void fi_examples_add(fi_examples *ex, const fi_record *rec, int need_label) {
                  ex->d ? "dense" : "");
     const float *x;
     fi_rec_f32(rec, "x", ex->d, &x, 1);
-    memcpy(ex->x + j * ex->d, x, (size_t)ex->d * sizeof(float));
+    float *row = ex->rowfd >= 0 ? fi_examples_file_slot(ex) : ex->x + j * ex->d;
+    memcpy(row, x, (size_t)ex->d * sizeof(float));
   }
   ex->labels[j] = (int32_t)y;
   ex->ids[j] = arena_strdup(ex, id);
@@ -283,10 +288,26 @@ int64_t fi_examples_read(fi_examples *ex, fi_reader *r, int64_t max, int need_la
 }
 
 fi_examples *fi_examples_load(const fi_model *m, const char *path, int need_label) {
+  return fi_examples_load_as(m, path, need_label, 0);
+}
+
+fi_examples *fi_examples_load_as(const fi_model *m, const char *path, int need_label, int rows_in_file) {
+  return fi_examples_load_only(m, path, need_label, rows_in_file, NULL, NULL);
+}
+
+fi_examples *fi_examples_load_only(const fi_model *m, const char *path, int need_label,
+                                   int rows_in_file, const fi_strset *only, int64_t *nread) {
   fi_examples *ex = fi_examples_new(m);
+  if (rows_in_file) fi_examples_to_file(ex);
   fi_reader *r = fi_reader_open(path);
-  fi_examples_read(ex, r, 0, need_label);
+  const fi_record *rec;
+  int64_t n = 0;
+  while ((rec = fi_read(r))) {
+    n++;
+    if (!only || fi_strset_find(only, fi_rec_id(rec)) >= 0) fi_examples_add(ex, rec, need_label);
+  }
   fi_reader_close(r);
+  if (nread) *nread = n;
   return ex;
 }
 

@@ -11,11 +11,13 @@
 // faiss_get_last_error() and returns FAISS_EXCEPT (-2), STD_EXCEPT (-4) or
 // UNKNOWN_EXCEPT (-1); 0 means success. No exception crosses into C.
 
+#include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 
+#include <faiss/AutoTune.h>
 #include <faiss/Index.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
@@ -218,3 +220,33 @@ int faiss_read_index_fname(const char* fname, int io_flags, FaissIndex** p_out) 
     FI_FAISS_CATCH
 }
 
+
+// nprobe and the like at query time (knn-select --nprobe): ParameterSpace
+// finds the IVF part inside wrappers (IndexPreTransform, IDMap) and throws
+// for an index without the parameter.
+void faiss_ParameterSpace_free(FaissParameterSpace* obj) {
+    delete reinterpret_cast<faiss::ParameterSpace*>(obj);
+}
+
+int faiss_ParameterSpace_new(FaissParameterSpace** space) {
+    FI_FAISS_TRY {
+        need(space, "output pointer");
+        *space = reinterpret_cast<FaissParameterSpace*>(new faiss::ParameterSpace());
+    }
+    FI_FAISS_CATCH
+}
+
+int faiss_ParameterSpace_set_index_parameter(
+        const FaissParameterSpace* space,
+        FaissIndex* index,
+        const char* name,
+        double value) {
+    FI_FAISS_TRY {
+        need(space, "parameter space");
+        need(index, "index");
+        need(name, "parameter name");
+        reinterpret_cast<const faiss::ParameterSpace*>(space)->set_index_parameter(
+                I(index), name, value);
+    }
+    FI_FAISS_CATCH
+}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
 #include "util.h"
 
 void fi_scores_write(fi_writer *w, const char *id, const char *const *ids,
@@ -29,33 +30,85 @@ static void check_score(float sc, const char *train_id, const char *test_id) {
 
 /* ---- fused ---- */
 
+/* Batch b is examples [b*batch, (b+1)*batch): the same partition for any
+ * thread count, each batch computed alone by one thread (with one BLAS
+ * thread), so the scores are bitwise the same for every --threads. Jobs are
+ * pulled, not dealt: a thread slowed by another process takes fewer
+ * batches and nobody waits at a barrier. */
+typedef struct {
+  const fi_ihvps *h;
+  const fi_model *m;
+  const fi_psel *ps;
+  const fi_examples *train;
+  int64_t N, batch;
+  int with_l2;
+  fi_ws **ws;               /* per thread */
+  int64_t **idx;            /* per thread [batch] */
+  float **out;              /* per thread [T, batch] */
+  float *all;               /* [T, N] */
+} fused;
+
+static void fused_job(void *arg, int thread, int64_t b) {
+  fused *F = arg;
+  const int64_t T = F->h->T, i0 = b * F->batch;
+  const int64_t nb = F->N - i0 < F->batch ? F->N - i0 : F->batch;
+  int64_t *idx = F->idx[thread];
+  float *out = F->out[thread];
+  for (int64_t i = 0; i < nb; i++) idx[i] = i0 + i;
+  fi_influence_scores(F->m, F->ws[thread], F->ps, F->train, idx, nb, F->h->S, (int)T, F->with_l2, out);
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t i = 0; i < nb; i++) check_score(out[t * nb + i], fi_examples_id(F->train, i0 + i), F->h->ids[t]);
+  for (int64_t t = 0; t < T; t++) memcpy(F->all + t * F->N + i0, out + t * nb, nb * sizeof(float));
+  fi_progress_add(nb);
+}
+
 long long fi_score_training_set(const fi_ihvps *h, const fi_model *m, const fi_psel *ps,
                                 const fi_examples *train, int64_t batch, int with_l2,
-                                fi_writer *w) {
+                                int nthreads, fi_fused_times *times, fi_writer *w) {
   const int64_t N = fi_examples_count(train), T = h->T;
   if (batch > N) batch = N > 0 ? N : 1; /* buffers follow the data, not the option */
-  fi_ws *ws = fi_ws_new(m);
-  float *out = fi_aligned(fi_mul_size(T, batch, "scores"), sizeof(float));
-  float *all = fi_aligned(fi_mul_size(T, N ? N : 1, "scores"), sizeof(float));
-  int64_t *idx = fi_malloc(fi_mul_size(batch, sizeof *idx, "batch"));
-  for (int64_t i0 = 0; i0 < N; i0 += batch) {
-    int64_t nb = N - i0 < batch ? N - i0 : batch;
-    for (int64_t i = 0; i < nb; i++) idx[i] = i0 + i;
-    fi_influence_scores(m, ws, ps, train, idx, nb, h->S, (int)T, with_l2, out);
-    for (int64_t t = 0; t < T; t++)
-      for (int64_t i = 0; i < nb; i++) check_score(out[t * nb + i], fi_examples_id(train, i0 + i), h->ids[t]);
-    for (int64_t t = 0; t < T; t++) memcpy(all + t * N + i0, out + t * nb, nb * sizeof(float));
-    fi_progress("%lld/%lld training examples", (long long)(i0 + nb), (long long)N);
+  const int64_t nbatch = (N + batch - 1) / batch;
+  if (nthreads < 1) nthreads = 1;
+  if (nthreads > nbatch) nthreads = (int)(nbatch > 0 ? nbatch : 1);
+  fused F = {.h = h, .m = m, .ps = ps, .train = train, .N = N, .batch = batch, .with_l2 = with_l2};
+  F.ws = fi_calloc(nthreads, sizeof *F.ws);
+  F.idx = fi_calloc(nthreads, sizeof *F.idx);
+  F.out = fi_calloc(nthreads, sizeof *F.out);
+  for (int t = 0; t < nthreads; t++) {
+    F.ws[t] = fi_ws_new(m);
+    F.idx[t] = fi_malloc(fi_mul_size(batch, sizeof **F.idx, "batch"));
+    F.out[t] = fi_aligned(fi_mul_size(T, batch, "scores"), sizeof(float));
   }
+  F.all = fi_aligned(fi_mul_size(T, N ? N : 1, "scores"), sizeof(float));
+  double t0 = fi_now();
+  fi_progress("scoring against %lld ihvp records", (long long)T);
+  fi_progress_count("training examples", N);
+  fi_pool_run(nthreads, nbatch, fused_job, &F);
+  fi_progress_count(NULL, 0);
   fi_progress_end();
+  double t1 = fi_now();
   const char **tid = fi_malloc(fi_mul_size(N ? N : 1, sizeof *tid, "ids"));
   for (int64_t i = 0; i < N; i++) tid[i] = fi_examples_id(train, i);
-  for (int64_t t = 0; t < T; t++) fi_scores_write(w, h->ids[t], tid, all + t * N, N);
+  for (int64_t t = 0; t < T; t++) fi_scores_write(w, h->ids[t], tid, F.all + t * N, N);
+  if (times) {
+    *times = (fi_fused_times){.wall = t1 - t0, .write = fi_now() - t1, .threads = nthreads};
+    for (int t = 0; t < nthreads; t++) {
+      double pass, sc;
+      fi_ws_times(F.ws[t], &pass, &sc);
+      times->pass += pass;
+      times->scores += sc;
+    }
+  }
   free(tid);
-  free(out);
-  free(all);
-  free(idx);
-  fi_ws_free(ws);
+  for (int t = 0; t < nthreads; t++) {
+    fi_ws_free(F.ws[t]);
+    free(F.idx[t]);
+    free(F.out[t]);
+  }
+  free(F.ws);
+  free(F.idx);
+  free(F.out);
+  free(F.all);
   fi_log("%lld training examples x %lld ihvp records", (long long)N, (long long)T);
   return (long long)T;
 }

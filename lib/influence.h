@@ -5,7 +5,8 @@
  *     (fi_influence_scores), for the whole training set,
  *   or only for each test point's candidate ids.
  * Every way writes one scores record {id, ids, scores f32[n]} per test point.
- * All the arithmetic is BLAS on the calling thread. */
+ * The fused pass over all of train runs on threads of its own; the rest is
+ * BLAS on the calling thread. */
 #ifndef FI_INFLUENCE_H
 #define FI_INFLUENCE_H
 #include <stdint.h>
@@ -18,11 +19,21 @@
 void fi_scores_write(fi_writer *w, const char *id, const char *const *ids,
                      const float *scores, int64_t n);
 
+/* Where the fused pass's time went: wall seconds of the scoring pass and of
+ * writing the records, and thread-seconds summed over the threads in the
+ * forward/backward passes and in the score GEMMs (fi_ws_times). */
+typedef struct {
+  double wall, write, pass, scores;
+  int threads;
+} fi_fused_times;
+
 /* Fused mode over all of train, batch examples per fi_influence_scores
- * call; writes T scores records. Returns T. */
+ * call, the batches pulled by nthreads threads (each calling BLAS, which
+ * the caller sets to one thread); the scores do not depend on nthreads.
+ * Writes T scores records; fills *times when not NULL. Returns T. */
 long long fi_score_training_set(const fi_ihvps *h, const fi_model *m, const fi_psel *ps,
                                 const fi_examples *train, int64_t batch, int with_l2,
-                                fi_writer *w);
+                                int nthreads, fi_fused_times *times, fi_writer *w);
 
 /* Fused mode on candidates: for every record {id, ids} of cands, the scores
  * of its ids (which must be in train, named train_path in messages) against

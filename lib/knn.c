@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
+#include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 #include <fcntl.h>
@@ -242,15 +243,32 @@ int fi_knn_query_check(const fi_knn_query *q, const fi_knn *k, fi_err *e) {
   if (q->batch < 1 || q->batch > FI_KNN_MAX_BATCH)
     return fi_err_set(e, FI_ERR_USAGE, "batch", "must be between 1 and %d, not %lld", FI_KNN_MAX_BATCH,
                       (long long)q->batch);
+  if (q->nprobe < 0 || q->nprobe > INT32_MAX)
+    return fi_err_set(e, FI_ERR_USAGE, "nprobe", "must be between 1 and %d, not %lld", INT32_MAX,
+                      (long long)q->nprobe);
   if (k && q->k > k->n)
     return fi_err_set(e, FI_ERR_DATA, "k", "k=%lld is larger than the index %s (%lld vectors)", (long long)q->k,
                       k->path ? k->path : "", (long long)k->n);
   return 0;
 }
 
+/* nprobe on the index (a query-time setting, not saved with it); FAISS caps
+ * it at the number of lists. */
+static int set_nprobe(const fi_knn *k, int64_t nprobe, fi_err *e) {
+  FaissParameterSpace *space = NULL;
+  if (faiss_ParameterSpace_new(&space) != 0) fi_die("FAISS parameter space: %s", fi_knn_faiss_error());
+  int rc = faiss_ParameterSpace_set_index_parameter(space, k->index, "nprobe", (double)nprobe);
+  faiss_ParameterSpace_free(space);
+  if (rc != 0)
+    return fi_err_set(e, FI_ERR_DATA, "nprobe", "the index %s ('%s') has no inverted lists to probe (%s)",
+                      k->path ? k->path : "", k->spec, fi_knn_faiss_error());
+  return 0;
+}
+
 int64_t fi_knn_search_stream(const fi_knn *k, const fi_knn_query *q, fi_reader *r, fi_writer *w,
                              double *seconds, fi_err *e) {
   if (fi_knn_query_check(q, k, e)) return -1;
+  if (q->nprobe > 0 && set_nprobe(k, q->nprobe, e)) return -1;
   const int d = k->d;
   const int64_t kk = q->k;
   qbatch b = {.cap = q->mean_id ? 1 : q->batch, .idcap = 4096};

@@ -53,9 +53,11 @@ typedef struct {
   int64_t batch;        /* queries per FAISS search call: 1 .. FI_KNN_MAX_BATCH */
   const char *field;    /* the embedding field of the query records */
   const char *mean_id;  /* NULL; or one query, the mean of all, written under this id */
+  int64_t nprobe;       /* 0: the index's own; else the inverted lists an IVF index visits */
 } fi_knn_query;
 
-/* 0 if q's settings are valid, else -1 with e (setting "k" or "batch");
+/* 0 if q's settings are valid, else -1 with e (setting "k", "batch" or
+ * "nprobe": only an IVF index has one);
  * against the index k when it is not NULL (k at most its size), else only
  * what holds for any index, so a tool can check before loading one. */
 int fi_knn_query_check(const fi_knn_query *q, const fi_knn *k, fi_err *e);

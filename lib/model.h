@@ -64,6 +64,18 @@ typedef struct fi_examples fi_examples;
 fi_examples *fi_examples_new(const fi_model *m);
 void fi_examples_free(fi_examples *ex);
 void fi_examples_clear(fi_examples *ex);
+/* Keep the dense inputs of the examples added from now on (none yet) in
+ * an unlinked temp file under $TMPDIR instead of memory, so memory does
+ * not grow with N by N x d floats (formats/DESIGN.md, "Training sets of any
+ * size"); results are bitwise the same. No-op for bow (bucket lists stay
+ * in memory). */
+void fi_examples_to_file(fi_examples *ex);
+int fi_examples_in_file(const fi_examples *ex);
+/* The tools' --train-rows choice (file | memory), in this order. */
+enum { FI_ROWS_FILE = 0, FI_ROWS_MEMORY };
+extern const char *const fi_rows_choices[];
+#define FI_ROWS_HELP "where the training inputs live: file = an unlinked temp file under $TMPDIR " \
+  "(memory does not grow with N x d), memory = in RAM; the results are the same"
 /* Parse one example record (x / text / tokens, label) and append it.
  * need_label: die if "label" is missing; labels are checked against the
  * model's class count. Dies naming the record on any mismatch. */
@@ -71,6 +83,15 @@ void fi_examples_add(fi_examples *ex, const fi_record *rec, int need_label);
 /* Read up to max records (max <= 0: all) from r; returns how many. */
 int64_t fi_examples_read(fi_examples *ex, fi_reader *r, int64_t max, int need_label);
 fi_examples *fi_examples_load(const fi_model *m, const char *path, int need_label);
+/* The same, with rows_in_file: the dense inputs in a temp file (fi_examples_to_file). */
+fi_examples *fi_examples_load_as(const fi_model *m, const char *path, int need_label, int rows_in_file);
+/* Only the records whose id is in `only` (NULL: all); the others are read
+ * (the stream is still checked) but not kept, so scoring K candidates of
+ * a huge training set holds K examples. *nread (may be NULL) gets the
+ * number of records read. */
+struct fi_strset;
+fi_examples *fi_examples_load_only(const fi_model *m, const char *path, int need_label,
+                                   int rows_in_file, const struct fi_strset *only, int64_t *nread);
 int64_t fi_examples_count(const fi_examples *ex);
 const char *fi_examples_id(const fi_examples *ex, int64_t i);
 int32_t fi_examples_label(const fi_examples *ex, int64_t i);
@@ -130,6 +151,10 @@ void fi_label_by_prediction(const fi_model *m, fi_ws *ws, fi_examples *ex, int64
  * of the "true Fisher" (Kronfluence's default). */
 void fi_label_by_sampling(const fi_model *m, fi_ws *ws, fi_examples *ex, int64_t nb, float *probs,
                           uint64_t seed);
+/* Seconds this workspace spent in fi_influence_scores: the forward and
+ * backward passes, and the layers' score GEMMs (fused influence's
+ * breakdown, make bench). */
+void fi_ws_times(const fi_ws *ws, double *pass, double *scores);
 /* OpenBLAS's thread pool size (tools that run their own threads set 1). */
 void fi_blas_threads(int n);
 

@@ -43,6 +43,7 @@ struct fi_ws {
   int32_t *lab;
   int64_t *rows;                    /* example index of each batch row */
   fi_scratch scratch;
+  double t_pass, t_scores;          /* fi_ws_times */
 };
 
 /* ---- workspace ---- */
@@ -200,6 +201,9 @@ static double forward(const fi_model *m, fi_ws *ws, const fi_examples *ex, const
   int64_t d0 = ws->w[0];
   if (!ws->dense_in) {
     ws->in0 = NULL; /* the input layer reads the examples */
+  } else if (ex->rowfd >= 0) {
+    fi_examples_rows(ex, ws->rows, nb, ws->a[0]); /* rows in a file: read the batch's */
+    ws->in0 = ws->a[0];
   } else if (!idx) {
     ws->in0 = ex->x; /* rows 0..nb-1 are already a contiguous batch */
   } else {
@@ -450,8 +454,11 @@ void fi_influence_scores(const fi_model *m, fi_ws *ws, const fi_psel *ps, const 
                          float *scores) {
   selmap s;
   sel_build(m, ps, &s);
+  double t0 = fi_now();
   forward(m, ws, ex, idx, nb, 1);
   backward(m, ws, ex, nb, s.lmin);
+  double t1 = fi_now();
+  ws->t_pass += t1 - t0;
   int64_t P = ps->size;
   for (int64_t e = 0; e < (int64_t)T * nb; e++) scores[e] = 0;
   /* the float sums in their historical order: the layers from the
@@ -478,4 +485,10 @@ void fi_influence_scores(const fi_model *m, fi_ws *ws, const fi_psel *ps, const 
       for (int64_t i = 0; i < nb; i++) scores[(int64_t)t * nb + i] -= (float)(m->l2 * c);
     }
   }
+  ws->t_scores += fi_now() - t1;
+}
+
+void fi_ws_times(const fi_ws *ws, double *pass, double *scores) {
+  *pass = ws->t_pass;
+  *scores = ws->t_scores;
 }

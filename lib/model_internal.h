@@ -66,11 +66,24 @@ struct fi_examples {
   const fi_model *bag_m;
   float *bag, *bag_invn;
   int64_t bag_n;
+  /* fi_examples_to_file (example_file.c): dense rows [0, nfile) in the
+   * unlinked file rowfd, rows [nfile, n) in wbuf [wcap, d]; x unused. */
+  int rowfd;                /* -1: rows in x */
+  float *wbuf;
+  int64_t wcap, nfile;
 };
 
 /* bow: example j's mean embedding bag into row [dim]; returns 1/ntokens
  * (0 for an empty text, whose bag is the zero vector). */
 float fi_bow_bag(const fi_model *m, const fi_examples *ex, int64_t j, float *row);
+
+/* Rows in a file (example_file.c): where the next added row goes (flushing
+ * the buffer when full); rows[0..nb) gathered into dst [nb, d]; emptying
+ * the file (fi_examples_clear); closing it (fi_examples_free). */
+float *fi_examples_file_slot(fi_examples *ex);
+void fi_examples_rows(const fi_examples *ex, const int64_t *rows, int64_t nb, float *dst);
+void fi_examples_file_clear(fi_examples *ex);
+void fi_examples_file_close(fi_examples *ex);
 
 /* Validate a batch against the model before computing on it. */
 void fi_model_check_examples(const fi_model *m, const fi_examples *ex);

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -48,4 +49,15 @@ void fi_pool_run(int nthreads, int64_t njobs, fi_job_fn fn, void *arg) {
   for (int t = 1; t < nthreads; t++) pthread_join(th[t], NULL);
   free(th);
   free(ws);
+}
+
+int fi_pool_default_threads(void) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores < 1) cores = 1;
+  long long jobs = 1;
+  const char *e = getenv("FASTIF_JOBS");
+  if (e && *e && (fi_parse_ll(e, &jobs) || jobs < 1))
+    fi_die("FASTIF_JOBS='%s' is not a positive number of jobs", e);
+  long n = cores / (jobs > cores ? cores : (long)jobs);
+  return n > 1 ? (int)n : 1;
 }

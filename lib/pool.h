@@ -15,4 +15,10 @@ typedef void (*fi_job_fn)(void *arg, int thread, int64_t job);
  * be created. */
 void fi_pool_run(int nthreads, int64_t njobs, fi_job_fn fn, void *arg);
 
+/* The default thread count of a tool's --threads 0: the online cores
+ * divided by $FASTIF_JOBS (the jobs a GNU parallel fan-out runs side by
+ * side on this host, exported by pipelines/fanout-*.sh; unset = 1), at
+ * least 1. So k jobs on c cores use c/k threads each, not c each. */
+int fi_pool_default_threads(void);
+
 #endif

@@ -597,3 +597,8 @@ long fi_utf8_invalid_at(const unsigned char *s, size_t n) {
   }
   return -1;
 }
+
+int fi_is_regular_file(const char *path) {
+  struct stat st;
+  return path && strcmp(path, "-") && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}

@@ -65,6 +65,8 @@ double fi_now(void);   /* monotonic seconds */
  * it. Returns the descriptor (0 for standard input) and sets *name to what
  * messages call it. */
 int fi_open_input(const char *path, const char **name);
+/* 1 if path names a regular file (which can be read twice), else 0. */
+int fi_is_regular_file(const char *path);
 
 /* Output files: a regular file (or a new one) is written to a temp file
  * beside it and renamed over it on commit, so it appears whole or not at all;

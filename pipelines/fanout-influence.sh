@@ -65,11 +65,15 @@ if [ -n "$ssh" ]; then
   wd=.fastif-fanout-$(hostname)-$$  # private remote dir (relative to the remote home)
   # Jobs on other hosts get the model, the ihvp and their shard sent, and
   # return scores and log; the fastif tools must be on the remote PATH.
-  remote=(--sshlogin "$ssh" --env PATH --basefile model --basefile ihvp.mp --transferfile {}
+  remote=(--sshlogin "$ssh" --env PATH --env FASTIF_JOBS --basefile model --basefile ihvp.mp --transferfile {}
           --return '{.}.scores' --return '{.}.log' --cleanup --workdir "$wd")
 fi
 extra=""
 [ $# -gt 0 ] && extra=$(printf '%q ' "$@")
+# -j jobs side by side on each host: influence's default --threads is that
+# host's cores / FASTIF_JOBS, so the jobs share the cores instead of each
+# starting a thread per core.
+export FASTIF_JOBS=$jobs
 seq 0 $((shards - 1)) | sed 's/.*/shard-&.mp/' |
   parallel --halt now,fail=1 --joblog joblog -j "$jobs" "${remote[@]}" \
     "influence --ihvp ihvp.mp --model model --train {} --batch $batch $extra > {.}.scores 2> {.}.log" ||

@@ -157,4 +157,38 @@ import sys, msgpack
 print(" ".join(r["ids"][0] for r in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False)))' "$T/self-cand.mp")" \
    "tr5 tr77 tr300" "IVF index: training vectors find themselves"
 
+# --nprobe: with nprobe = nlist an IVF index visits every list, so it finds
+# what the flat index finds (the same ids in the same order; distances equal
+# to float rounding: IVF computes them one by one, Flat by GEMM); with
+# nprobe = 1 it misses some (its recall is the speed it buys).
+knn-select --index "$T/idx" -k 10 < "$T/query.mp" > "$T/flat10.mp" 2>/dev/null
+for np in 8 100; do
+  knn-select --index "$T/ivf" -k 10 --nprobe $np < "$T/query.mp" > "$T/ivf-np$np.mp" 2>/dev/null
+  is "$?" 0 "IVF8,Flat --nprobe $np runs"
+done
+knn-select --index "$T/ivf" -k 10 --nprobe 1 < "$T/query.mp" > "$T/ivf-np1.mp" 2>/dev/null
+$PY - "$T" <<'EOF'
+import sys, msgpack, numpy as np
+T = sys.argv[1]
+rd = lambda f: list(msgpack.Unpacker(open(f"{T}/{f}", "rb"), raw=False))
+flat = rd("flat10.mp")
+dist = lambda r: np.frombuffer(r["dist"]["data"], "<f4")
+for f in ("ivf-np8.mp", "ivf-np100.mp"):
+    got = rd(f)
+    assert [r["id"] for r in got] == [r["id"] for r in flat], f
+    for a, b in zip(got, flat):
+        assert a["ids"] == b["ids"], (f, a["id"], a["ids"], b["ids"])
+        assert np.allclose(dist(a), dist(b), rtol=1e-4, atol=1e-4), (f, a["id"])
+one = rd("ivf-np1.mp")
+recall = np.mean([len(set(a["ids"]) & set(b["ids"])) / 10 for a, b in zip(one, flat)])
+print("# recall@10 with nprobe 1 of 8:", recall)
+assert recall < 1, "nprobe 1 of 8 lists should miss some neighbours"
+EOF
+is $? 0 "IVF with nprobe = nlist (and above) equals flat; nprobe 1 misses some"
+run knn-select --index "$T/idx" -k 3 --nprobe 4 < "$T/query.mp"
+is "$rc" 1 "--nprobe on a flat index exits 1"
+like "$err" "^knn-select: error: --nprobe: .*no inverted lists" "naming --nprobe"
+run knn-select --build "$T/z" --nprobe 4 < "$T/train.mp"
+is "$rc" 2 "--nprobe with --build is a usage error"
+
 done_testing
