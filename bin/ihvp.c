@@ -17,10 +17,10 @@
 
 int main(int argc, char **argv) {
   enum { LISSA, CG, EXACT, HVP };
-  enum { FULL, GGN };
+  enum { HESS_AUTO, FULL, GGN };
   enum { GOLD, PRED };
   static const char *const methods[] = {"lissa", "cg", "exact", "hvp", NULL};
-  static const char *const hessians[] = {"full", "ggn", NULL};
+  static const char *const hessians[] = {"auto", "full", "ggn", NULL};
   static const char *const labels[] = {"gold", "pred", NULL};
   const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL;
   fi_num_auto scale_opt;
@@ -37,9 +37,11 @@ int main(int argc, char **argv) {
     FI_PATH("train", 0, &train, NULL, "training examples (the Hessian's data)"),
     FI_CHOICE("method", 0, &method_i, "lissa", methods,
               "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H"),
-    FI_CHOICE("hessian", 0, &hessian_i, "full", hessians,
+    FI_CHOICE("hessian", 0, &hessian_i, "auto", hessians,
               "curvature H: full = the Hessian; ggn = the Gauss-Newton matrix J^T (diag p - p p^T) J + l2, "
-              "positive semi-definite, so cg converges and lissa stays stable on non-convex models (mlp, bow)"),
+              "positive semi-definite, so cg converges and lissa stays stable on non-convex models; "
+              "auto = ggn for mlp and bow (their Hessian is indefinite: cg breaks down, lissa needs "
+              "a ridge that biases the answer), full for linear (convex; there G = H)"),
     FI_I64("depth", 'J', &depth, "1000", "lissa: recursion steps J", .min = 0, .max = 1e12),
     FI_I64("batch", 'B', &batch, "1",
            "lissa: training examples per step (uniform, with replacement); also the batch of --scale auto",
@@ -92,7 +94,9 @@ int main(int argc, char **argv) {
     "f32[P] are test gradients; other records are examples whose loss gradient is computed. "
     "--method hvp writes {id, hvp, method, params, label} with hvp = H v (no shift, no "
     "solve; full batch over --train), to check HVPs against another implementation. "
-    "--hessian ggn puts G in place of H everywhere (and \"hessian\": \"ggn\" in the records). "
+    "--hessian ggn puts the Gauss-Newton matrix G in place of H everywhere (and \"hessian\": "
+    "\"ggn\" in the records); it is the default for mlp and bow models, whose Hessian is "
+    "indefinite (--hessian full keeps it). "
     "See formats/ihvp.md.",
     .positional_min = 0, .positional_max = 1 << 20};
   int first = fi_parse_options(&tool, argc, argv);
@@ -107,7 +111,7 @@ int main(int argc, char **argv) {
   }
   if (argc - first > 0) fi_usage_error("unexpected argument '%s' (files are for --combine)", argv[first]);
   if (!model || !train) fi_usage_error("--model and --train are required");
-  const char *method = methods[method_i], *hessian = hessians[hessian_i], *label = labels[label_i];
+  const char *method = methods[method_i], *label = labels[label_i];
   double scale = scale_opt.value;
   const int scale_auto = scale_opt.is_auto;
   const fi_solver *sv = fi_solver_find(method);
@@ -130,7 +134,9 @@ int main(int argc, char **argv) {
   if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
   /* a chunk never needs to exceed the training set */
   const int64_t ntrain = fi_examples_count(tr);
-  const int ggn = hessian_i == GGN;
+  const int ggn = hessian_i == GGN ||
+                  (hessian_i == HESS_AUTO && fi_model_default_curvature(m) == FI_CURV_GGN);
+  const char *hessian = ggn ? "ggn" : "full";
   fi_oracle o;
   fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN,
                                             threads, chunk < ntrain ? chunk : ntrain, &o);
@@ -162,7 +168,7 @@ int main(int argc, char **argv) {
   else if (sv->solves)
     fi_log("shift %.6g (--shift given)", sc.shift);
   snprintf(diverged, sizeof diverged,
-           "increase --scale (now %g; --scale auto estimates the batch %ss' top eigenvalue) or "
+           "increase --scale (now %g; --scale auto estimates the batch %s's top eigenvalue) or "
            "%s (now %g)", sc.scale, fi_oracle_name(&o), absolute ? "--shift" : "--damping",
            absolute ? sc.shift : sc.damping);
   const fi_solve_opts so = {

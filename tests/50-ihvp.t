@@ -32,7 +32,7 @@ runb ihvp $M --method exact --damping 0.002 < "$T/test.ex"; is "$rc" 0 "exact ru
 runb ihvp $M --method cg --damping 0.002 --tol 1e-7 < "$T/test.ex"; is "$rc" 0 "cg runs"; cp "$T/.run.out" "$T/cg"
 runb ihvp $M --method lissa --depth 1500 --repeats 8 --damping 0.002 < "$T/test.ex"; is "$rc" 0 "lissa runs"
 cp "$T/.run.out" "$T/lissa"
-like "$err" "scale auto: largest eigenvalue of the batch Hessians" "scale auto is logged"
+like "$err" "scale auto: largest eigenvalue of the batch Hessian" "scale auto is logged"
 
 cmpv() { # file-a file-b -> prints max relative error and min correlation over records
   $PY - "$1" "$2" <<'PY'
