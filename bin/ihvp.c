@@ -2,6 +2,8 @@
  * for test gradients (formats/ihvp.md). The work is in lib/test_vectors.c
  * (inputs), lib/model_oracle.h (H), lib/solve.h (the methods) and
  * lib/ihvp_records.c (records out, --combine). */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +17,10 @@
 #include "test_vectors.h"
 #include "util.h"
 
+/* The library's defaults as option defaults (text). */
+#define STR_(x) #x
+#define FI_STR_(x) STR_(x)
+
 int main(int argc, char **argv) {
   enum { LISSA, CG, EXACT, HVP };
   enum { HESS_AUTO, FULL, GGN };
@@ -24,9 +30,9 @@ int main(int argc, char **argv) {
   static const char *const labels[] = {"gold", "pred", NULL};
   const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL;
   fi_num_auto scale_opt;
-  int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk;
+  int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk, resid_n;
   uint64_t seed;
-  double damping, shift, tol;
+  double damping, shift, tol, resid_warn;
   int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
   int mean = 0, from_examples = 0, do_combine = 0;
   char ncpu[32];
@@ -79,6 +85,12 @@ int main(int argc, char **argv) {
     FI_I64("group", 0, &group, "32", "test vectors solved together (memory: about 3*group*P floats)",
            .min = 1, .max = 1e6),
     FI_I64("chunk", 0, &chunk, "1024", "examples per HVP pass over a full batch", .min = 1, .max = 1e9),
+    FI_I64("residual-examples", 0, &resid_n, FI_STR_(FI_RESIDUAL_MAX_N),
+           "the residual |(H + shift I) s - v| / |v| of every answer is measured with one product over "
+           "the training set, or over this many evenly spaced examples of a larger one; 0 = all",
+           .min = 0, .max = 1e15),
+    FI_DOUBLE("residual-warn", 0, &resid_warn, FI_STR_(FI_RESIDUAL_WARN),
+              "say on stderr when a record's relative residual is above this", .min = 0, .max = 1e300),
     FI_FLAG("combine", 0, &do_combine,
             "average LiSSA ihvp records with the same id from FILEs (or stdin), weighted by sum_of"),
     {0}};
@@ -185,7 +197,13 @@ int main(int argc, char **argv) {
                                             label_i == PRED, "--label", "--params", chunk,
                                             mean ? mean_id : NULL);
   float *S = NULL; /* sized by the groups read, not by --group */
+  double *res = NULL, *spread = NULL;
   int64_t scap = 0;
+  /* The quality report over the run: the worst residual and spread. */
+  double worst = -1, worst_spread = -1, sum_res = 0;
+  char worst_id[128] = "";
+  long long nbad = 0;
+  int64_t res_examples = 0;
   const float *V;
   const char *const *ids;
   long long nout = 0;
@@ -193,14 +211,37 @@ int main(int argc, char **argv) {
   for (int64_t ns; (ns = fi_test_vectors_next(tv, &V, &ids)) > 0;) {
     if (ns > scap) {
       free(S);
+      free(res);
+      free(spread);
       S = fi_aligned(fi_mul_size(scap = ns, P, "ihvp"), sizeof(float));
+      res = fi_malloc(fi_mul_size(ns, sizeof *res, "residuals"));
+      spread = fi_malloc(fi_mul_size(ns, sizeof *spread, "spreads"));
     }
     fi_progress("solving %lld vectors, %lld written, %.1f s solving so far", (long long)ns, nout, tsolve);
     double t0 = fi_now();
-    fi_solve_info info;
+    fi_solve_info info = {.spread = spread};
     if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
     tsolve += fi_now() - t0;
-    for (int64_t s = 0; s < ns; s++, nout++) fi_ihvp_write(w, ids[s], S + s * P, P, &meta, &info);
+    if (sv->solves) {
+      fi_progress("measuring the residuals of %lld vectors", (long long)ns);
+      res_examples = fi_solve_residuals(&o, so.c.shift, resid_n, ns, V, S, res);
+    }
+    for (int64_t s = 0; s < ns; s++, nout++) {
+      fi_ihvp_quality q = {.residual = -1, .spread = -1};
+      if (sv->solves) {
+        if (!isfinite(res[s]))
+          fi_die("record '%s': the %s-vector product of its answer is not finite (%s)", ids[s],
+                 fi_oracle_name(&o), advice[FI_SOLVE_NONFINITE]);
+        q = (fi_ihvp_quality){.residual = res[s], .residual_n = res_examples,
+                              .spread = info.spread ? spread[s] : -1};
+        sum_res += res[s];
+        if (res[s] > resid_warn) nbad++;
+        if (res[s] > worst) snprintf(worst_id, sizeof worst_id, "%s", ids[s]);
+        worst = fmax(worst, res[s]);
+        worst_spread = fmax(worst_spread, q.spread);
+      }
+      fi_ihvp_write_q(w, ids[s], S + s * P, P, &meta, &info, &q);
+    }
   }
   fi_progress_end();
   /* An empty input is an upstream failure, not an empty answer. */
@@ -209,10 +250,26 @@ int main(int argc, char **argv) {
   fi_reader_close(r);
   fi_log("%lld input records, %s time %.3fs", fi_test_vectors_nread(tv), sv->solves ? "solver" : "HVP",
          tsolve);
+  if (sv->solves) {
+    char sp[96] = "";
+    if (worst_spread >= 0) snprintf(sp, sizeof sp, "; repeats' relative spread up to %.3g", worst_spread);
+    fi_log("relative residual |(%s + shift I) s - v| / |v| (product over %lld of %lld training "
+           "examples): max %.3g ('%s'), mean %.3g%s", ggn ? "G" : "H", (long long)res_examples,
+           (long long)o.N, worst, worst_id, sum_res / (double)(nout ? nout : 1), sp);
+  }
+  /* Method-specific: what would bring the residual down. */
+  if (nbad)
+    fi_log("warning: %lld of %lld records have a relative residual above %g (worst %.3g, '%s'): "
+           "their scores may be off; %s", nbad, nout, resid_warn, worst, worst_id,
+           sv->recursion ? "raise --depth, --batch or --repeats, or use --method cg or exact"
+           : sv == &fi_solver_cg ? "lower --tol or raise --max-iter"
+                                : "the system is near-singular: add --shift");
   fi_writer_close(w);
   fi_done(nout);
   fi_test_vectors_free(tv);
   free(S);
+  free(res);
+  free(spread);
   fi_model_oracle_free(mo);
   fi_examples_free(tr);
   fi_model_free(m);

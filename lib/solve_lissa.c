@@ -247,7 +247,8 @@ fi_solve_status fi_lissa_solve(const fi_oracle *o, const fi_solve_opts *so, int6
   /* Waves of jobs in (vector, repeat) order; each vector's repeats are
    * summed in double in repeat order as they come: independent of threads
    * and of how repeats were split across processes (ihvp --combine). */
-  double *acc = fi_calloc(P, sizeof(double));
+  double *acc = fi_calloc(P, sizeof(double)), ss = 0;
+  double *spread = info && T > 1 ? info->spread : NULL;
   fi_solve_status st = FI_SOLVE_OK;
   for (int64_t j0 = 0; j0 < njobs && !st; j0 += wave) {
     int64_t nw = njobs - j0 < wave ? njobs - j0 : wave;
@@ -263,9 +264,15 @@ fi_solve_status fi_lissa_solve(const fi_oracle *o, const fi_solve_opts *so, int6
       }
       const float *x = L.R + k * P;
       for (int64_t q = 0; q < P; q++) acc[q] += x[q];
+      if (spread) {
+        double xn = fi_norm2(x, P);
+        ss += xn * xn;
+      }
       if (r == T - 1) {
         for (int64_t q = 0; q < P; q++) S[i * P + q] = (float)(acc[q] / (double)T);
+        if (spread) spread[i] = fi_repeat_spread(acc, ss, T, P);
         memset(acc, 0, P * sizeof *acc);
+        ss = 0;
       }
     }
   }
@@ -282,7 +289,7 @@ fi_solve_status fi_lissa_solve(const fi_oracle *o, const fi_solve_opts *so, int6
   free(L.fail);
   free(L.R);
   free(pl.Lq);
-  if (info) *info = (fi_solve_info){.sum_of = T};
+  if (info) *info = (fi_solve_info){.sum_of = T, .spread = spread};
   return st;
 }
 
