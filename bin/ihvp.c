@@ -22,17 +22,17 @@
 #define FI_STR_(x) STR_(x)
 
 int main(int argc, char **argv) {
-  enum { LISSA, CG, EXACT, HVP };
+  enum { AUTO, LISSA, CG, EXACT, HVP };
   enum { HESS_AUTO, FULL, GGN };
   enum { GOLD, PRED };
-  static const char *const methods[] = {"lissa", "cg", "exact", "hvp", NULL};
+  static const char *const methods[] = {"auto", "lissa", "cg", "exact", "hvp", NULL};
   static const char *const hessians[] = {"auto", "full", "ggn", NULL};
   static const char *const labels[] = {"gold", "pred", NULL};
   const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL;
   fi_num_auto scale_opt;
   int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk, resid_n;
   uint64_t seed;
-  double damping, shift, tol, resid_warn;
+  double damping, shift, tol, resid_warn, auto_seconds;
   int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
   int mean = 0, from_examples = 0, do_combine = 0;
   char ncpu[32];
@@ -41,8 +41,12 @@ int main(int argc, char **argv) {
   const fi_opt opts[] = {
     FI_PATH("model", 'm', &model, NULL, "model file"),
     FI_PATH("train", 0, &train, NULL, "training examples (the Hessian's data)"),
-    FI_CHOICE("method", 0, &method_i, "lissa", methods,
-              "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H"),
+    FI_CHOICE("method", 0, &method_i, "auto", methods,
+              "solver; auto = exact when it takes about --auto-seconds or less (estimated from N x P^2), "
+              "else lissa with its residual checked; hvp = no solve: write the product H v (field \"hvp\") "
+              "with the solvers' full-batch H"),
+    FI_DOUBLE("auto-seconds", 0, &auto_seconds, "1",
+              "--method auto: the estimated time up to which exact is chosen", .min = 0, .max = 1e300),
     FI_CHOICE("hessian", 0, &hessian_i, "auto", hessians,
               "curvature H: full = the Hessian; ggn = the Gauss-Newton matrix J^T (diag p - p p^T) J + l2, "
               "positive semi-definite, so cg converges and lissa stays stable on non-convex models; "
@@ -123,18 +127,15 @@ int main(int argc, char **argv) {
   }
   if (argc - first > 0) fi_usage_error("unexpected argument '%s' (files are for --combine)", argv[first]);
   if (!model || !train) fi_usage_error("--model and --train are required");
-  const char *method = methods[method_i], *label = labels[label_i];
+  const char *label = labels[label_i];
   double scale = scale_opt.value;
   const int scale_auto = scale_opt.is_auto;
-  const fi_solver *sv = fi_solver_find(method);
   const int absolute = fi_opt_given("shift");
   if (absolute && fi_opt_given("damping"))
     fi_usage_error("--shift and --damping give the same ridge two ways: give one");
-  /* Only LiSSA's recursion needs the scale once the shift is given. */
-  const int need_scale = sv->solves && (sv->recursion || !absolute);
   /* Parallelism is ours (threads over repeats/vectors); nested BLAS
    * threads would only oversubscribe the cores. */
-  if (threads > 1 && sv->solves) fi_blas_threads(1);
+  if (threads > 1 && method_i != HVP) fi_blas_threads(1);
 
   fi_model *m = fi_model_load(model);
   fi_psel ps;
@@ -152,8 +153,17 @@ int main(int argc, char **argv) {
   fi_oracle o;
   fi_model_oracle *mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN,
                                             threads, chunk < ntrain ? chunk : ntrain, &o);
+  double est = 0;
+  const fi_solver *sv = method_i == AUTO ? fi_solver_auto(o.N, P, max_exact, auto_seconds, &est)
+                                         : fi_solver_find(methods[method_i]);
   fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
-         (long long)o.N, (long long)P, params, method, ggn ? ", Gauss-Newton curvature" : "");
+         (long long)o.N, (long long)P, params, sv->name, ggn ? ", Gauss-Newton curvature" : "");
+  if (method_i == AUTO)
+    fi_log("method auto: %s (exact would take about %.2g s%s, the limit is --auto-seconds %g)%s",
+           sv->name, est, P > max_exact ? " and P is above --max-exact" : "", auto_seconds,
+           sv == &fi_solver_lissa ? "; its answers are checked by their residual" : "");
+  /* Only LiSSA's recursion needs the scale once the shift is given. */
+  const int need_scale = sv->solves && (sv->recursion || !absolute);
   /* What a failure tells the user to change, by kind (the library's
    * message says what happened). */
   char diverged[256];
@@ -168,7 +178,7 @@ int main(int argc, char **argv) {
   fi_solve_error se;
   if (scale_auto) scale = 0;
   if (scale_auto && need_scale &&
-      fi_auto_scale(&o, batch, scale_batches, scale_iters, seed, &scale, &se))
+      fi_auto_scale(&o, batch, scale_batches, scale_iters, FI_SCALE_PROBE_SEED, &scale, &se))
     fi_die("--scale auto: %s (%s)", se.msg, advice[se.status]);
   fi_solve_common sc = {.scale = need_scale ? scale : 0, .damping = damping, .shift = shift,
                         .absolute = absolute, .seed = seed};
@@ -260,7 +270,8 @@ int main(int argc, char **argv) {
   /* Method-specific: what would bring the residual down. */
   if (nbad)
     fi_log("warning: %lld of %lld records have a relative residual above %g (worst %.3g, '%s'): "
-           "their scores may be off; %s", nbad, nout, resid_warn, worst, worst_id,
+           "their scores may be off%s; %s", nbad, nout, resid_warn, worst, worst_id,
+           method_i == AUTO ? " (--method auto ran lissa)" : "",
            sv->recursion ? "raise --depth, --batch or --repeats, or use --method cg or exact"
            : sv == &fi_solver_cg ? "lower --tol or raise --max-iter"
                                 : "the system is near-singular: add --shift");

@@ -103,6 +103,15 @@ typedef struct {
 /* The method called name, or NULL. */
 const fi_solver *fi_solver_find(const char *name);
 
+/* Method auto: exact when its estimated time is at most `seconds` (and P
+ * at most max_p), otherwise lissa, whose answer the caller checks by its
+ * residual. The estimate is FI_EXACT_SECONDS x N x P^2: building the dense
+ * operator (P full-batch products over N examples) dominates; measured on
+ * this project's 2-core machine (formats/ihvp.md, "--method auto").
+ * *est gets the estimate. */
+#define FI_EXACT_SECONDS 1.1e-9
+const fi_solver *fi_solver_auto(int64_t N, int64_t P, int64_t max_p, double seconds, double *est);
+
 /* The one check of the shared settings, at the library's entry: completes
  * c for method sv. c->absolute = 0: shift = damping * scale; 1: c->shift
  * was given and damping = shift / scale (scale 0, allowed for a method
@@ -182,6 +191,10 @@ double fi_repeat_spread(const double *acc, double ss, int64_t T, int64_t P);
  * when a product is not finite. */
 double fi_top_eigenvalue(const fi_oracle *o, int64_t batch, int nbatches, int iters,
                          uint64_t seed);
+/* The probe's seed (batches and start vectors): fixed, so that the scale,
+ * and with it the ridge damping * scale, depends on the model, the data and
+ * the batch size only; --seed changes LiSSA's noise, not the system solved. */
+#define FI_SCALE_PROBE_SEED 0x5eedca1eULL
 /* Safety factor applied to the estimate by --scale auto. */
 #define FI_SCALE_SAFETY 2.0
 /* *scale = FI_SCALE_SAFETY x fi_top_eigenvalue, logged with its search;

@@ -39,7 +39,7 @@ LABEL   ?= gold
 # kNN candidates per query
 K       ?= 100
 INDEX_SPEC ?= Flat
-METHOD  ?= lissa
+METHOD  ?= auto
 # LiSSA depth
 J       ?= 1000
 # LiSSA batch

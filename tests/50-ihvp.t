@@ -153,13 +153,38 @@ PY
 runb influence --ihvp "$T/old.ihvp" --model "$T/lin.model" --train "$T/train.ex"; is "$rc" 0 "influence reads ihvp records without the quality fields"
 runb ihvp --combine "$T/old.ihvp"; is "$rc" 0 "--combine reads them too"
 
+# --method auto (the default): exact when N x P^2 says about a second or
+# less (here N = 300, P = 500: ~0.08 s), else lissa, saying so; the records
+# say which method ran.
+runb ihvp $M < "$T/test.ex"; is "$rc" 0 "the default method runs"
+like "$err" "method auto: exact \(exact would take about 0.08[0-9]* s" "auto chose exact below the threshold, and says why"
+is "$($PY -c 'import sys, msgpack; print({r["method"] for r in msgpack.Unpacker(open(sys.argv[1], "rb"))})' "$T/.run.out")" "{'exact'}" "... and the records say exact"
+cmp -s "$T/.run.out" "$T/exact"; not_ok "(sanity: another shift than the damping 0.002 run)" test $? = 0
+runb ihvp $M --auto-seconds 0.01 --depth 100 < "$T/test.ex"
+like "$err" "method auto: lissa \(exact would take about 0.08[0-9]* s.*checked by their residual" "above the threshold auto runs lissa and says its answers are checked"
+is "$($PY -c 'import sys, msgpack; print({r["method"] for r in msgpack.Unpacker(open(sys.argv[1], "rb"))})' "$T/.run.out")" "{'lissa'}" "... and the records say lissa"
+like "$err" "warning: .*\(--method auto ran lissa\)" "a failed residual check after auto says so (no silent switching)"
+
+# --scale auto probes with a fixed seed: --seed changes LiSSA's draws, not
+# the scale, so not the ridge (the system solved).
+ihvp $M --method lissa --depth 100 --seed 1 < "$T/test.ex" > "$T/seed1" 2>/dev/null
+ihvp $M --method lissa --depth 100 --seed 2 < "$T/test.ex" > "$T/seed2" 2>/dev/null
+$PY - "$T" <<'PY'
+import msgpack, sys
+d = sys.argv[1]
+a, b = (list(msgpack.Unpacker(open(d + '/' + f, 'rb'), raw=False)) for f in ('seed1', 'seed2'))
+assert {r['scale'] for r in a} == {r['scale'] for r in b} and len({r['shift'] for r in a + b}) == 1
+assert all(x['ihvp']['data'] != y['ihvp']['data'] for x, y in zip(a, b))
+PY
+is $? 0 "--scale auto: the same scale and shift for --seed 1 and 2, different LiSSA noise"
+
 # Determinism and splitting.
-L="$M --depth 300 --repeats 3 --damping 0.002 --seed 7"
+L="$M --method lissa --depth 300 --repeats 3 --damping 0.002 --seed 7"
 ihvp $L --threads 1 < "$T/test.ex" > "$T/t1" 2>/dev/null
 ihvp $L --threads 2 < "$T/test.ex" > "$T/t2" 2>/dev/null
 ok "lissa output bitwise identical with 1 and 2 threads" cmp "$T/t1" "$T/t2"
 for r in 2 0 1; do
-  ihvp $M --depth 300 --repeats 1 --repeat-offset $r --damping 0.002 --seed 7 < "$T/test.ex" > "$T/r$r" 2>/dev/null
+  ihvp $M --method lissa --depth 300 --repeats 1 --repeat-offset $r --damping 0.002 --seed 7 < "$T/test.ex" > "$T/r$r" 2>/dev/null
 done
 runb ihvp --combine "$T/r2" "$T/r0" "$T/r1"; is "$rc" 0 "--combine runs"
 cp "$T/.run.out" "$T/comb"
@@ -182,7 +207,7 @@ PY
 is $? 0 "3 x --repeats 1 combined == --repeats 3 bitwise, spread included (= numpy's relative spread of the 3 repeats), residual left out"
 cat "$T/r0" "$T/r0" > "$T/dup"
 runb ihvp --combine "$T/dup"; is "$rc" 1 "--combine refuses overlapping repeats"
-ihvp $M --depth 300 --repeats 1 --seed 8 --damping 0.002 < "$T/test.ex" > "$T/s8" 2>/dev/null
+ihvp $M --method lissa --depth 300 --repeats 1 --seed 8 --damping 0.002 < "$T/test.ex" > "$T/s8" 2>/dev/null
 runb ihvp --combine "$T/r0" "$T/s8"; is "$rc" 1 "--combine refuses different seeds"
 
 # Gradient records in == example records in; --mean == ihvp of the mean gradient.
@@ -224,7 +249,7 @@ PY
 is $? 0 "--mean gives the ihvp of the mean loss (linear in v)"
 
 # Failures name the fix.
-runb ihvp $M --scale 0.05 --depth 200 < "$T/test.ex"
+runb ihvp $M --method lissa --scale 0.05 --depth 200 < "$T/test.ex"
 is "$rc" 1 "too-small --scale: exit 1"
 like "$err" "diverged.*increase --scale" "the divergence error names --scale"
 runb ihvp $M --method exact --max-exact 100 < "$T/test.ex"
