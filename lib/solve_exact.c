@@ -82,6 +82,14 @@ fi_solve_status fi_exact_solve_eig(const fi_oracle *o, double shift, int64_t max
     free(A);
     return fi_solve_fail(err, FI_SOLVE_ZERO, "exact: H + shift*I is zero");
   }
+  /* The ridge's bias: the eigen-directions it dominates (formats/ihvp.md,
+   * "What the ridge does"). */
+  int64_t nbelow = 0;
+  for (int64_t i = 0; i < P; i++) nbelow += fabs(w[i]) < shift;
+  if (nbelow)
+    fi_log("exact: the shift %.3g is above %lld of the %lld eigenvalues of the %s (%.3g .. %.3g): "
+           "the answer is the damped system's, and its scores can differ from the undamped "
+           "solve's", shift, (long long)nbelow, (long long)P, fi_oracle_name(o), w[0], w[P - 1]);
   int64_t nneg = 0, nnull = 0;
   double lneg = 0;
   for (int64_t i = 0; i < P; i++) {

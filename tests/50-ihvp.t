@@ -159,6 +159,7 @@ runb ihvp --combine "$T/old.ihvp"; is "$rc" 0 "--combine reads them too"
 runb ihvp $M < "$T/test.ex"; is "$rc" 0 "the default method runs"
 like "$err" "method auto: exact \(exact would take about 0.08[0-9]* s" "auto chose exact below the threshold, and says why"
 is "$($PY -c 'import sys, msgpack; print({r["method"] for r in msgpack.Unpacker(open(sys.argv[1], "rb"))})' "$T/.run.out")" "{'exact'}" "... and the records say exact"
+like "$err" "exact: the shift [0-9.e-]+ is above [0-9]+ of the 500 eigenvalues of the Hessian" "exact says how many eigen-directions the ridge dominates"
 cmp -s "$T/.run.out" "$T/exact"; not_ok "(sanity: another shift than the damping 0.002 run)" test $? = 0
 runb ihvp $M --auto-seconds 0.01 --depth 100 < "$T/test.ex"
 like "$err" "method auto: lissa \(exact would take about 0.08[0-9]* s.*checked by their residual" "above the threshold auto runs lissa and says its answers are checked"
