@@ -169,7 +169,8 @@ int main(int argc, char **argv) {
   char diverged[256];
   const char *advice[] = {
       [FI_SOLVE_DIVERGED] = diverged,
-      [FI_SOLVE_INDEFINITE] = "increase --damping (or --scale, or --shift), use --hessian ggn (positive semi-definite), or use --method exact",
+      [FI_SOLVE_INDEFINITE] = "increase --damping (or --scale, or --shift), use --hessian ggn "
+                              "(positive semi-definite), or use --method exact",
       [FI_SOLVE_NO_CONVERGENCE] = "raise --max-iter or --tol, or add --damping",
       [FI_SOLVE_TOO_LARGE] = "use --method cg or lissa, select fewer --params, or raise --max-exact",
       [FI_SOLVE_NONFINITE] = "the model overflows on the training data: check the inputs' scale "
