@@ -13,7 +13,7 @@
 static int explain(int argc, char **argv, const char *dir) {
   enum { GOLD, PRED };
   static const char *const labels[] = {"gold", "pred", NULL};
-  static const char *const methods[] = {"lissa", "cg", "exact", NULL};
+  static const char *const methods[] = {"auto", "lissa", "cg", "exact", NULL};
   const char *train, *query, *model, *out, *info, *arch, *params, *spec, *train_opts;
   int64_t epochs, k, depth, batch, repeats, m, jobs;
   uint64_t seed;
@@ -40,7 +40,7 @@ static int explain(int argc, char **argv, const char *dir) {
       FI_CHOICE("label", 0, &label, "gold", labels, "explain the loss under the gold or the predicted label"),
       FI_I64("k", 'k', &k, "100", "kNN candidates per query", .min = 1, .max = 1e12),
       FI_STR("index-spec", 0, &spec, "Flat", "FAISS index_factory string", .metavar = "SPEC"),
-      FI_CHOICE("method", 0, &method, "lissa", methods, "inverse-HVP solver (ihvp --method)"),
+      FI_CHOICE("method", 0, &method, "auto", methods, "inverse-HVP solver (ihvp --method; auto: exact when quick, else lissa)"),
       FI_I64("depth", 'J', &depth, "1000", "LiSSA recursion depth", .min = 0, .max = 1e12),
       FI_I64("batch", 'B', &batch, "1", "LiSSA batch", .min = 1, .max = 1e9),
       FI_I64("repeats", 'T', &repeats, "1", "LiSSA repeats", .min = 1, .max = 1e9),

@@ -2,6 +2,8 @@
  * for test gradients (formats/ihvp.md). The work is in lib/test_vectors.c
  * (inputs), lib/model_oracle.h (H), lib/solve.h (the methods) and
  * lib/ihvp_records.c (records out, --combine). */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,19 +19,23 @@
 #include "test_vectors.h"
 #include "util.h"
 
+/* The library's defaults as option defaults (text). */
+#define STR_(x) #x
+#define FI_STR_(x) STR_(x)
+
 int main(int argc, char **argv) {
-  enum { LISSA, CG, EXACT, HVP, IDENTITY };
-  enum { FULL, GGN };
+  enum { AUTO, LISSA, CG, EXACT, HVP, IDENTITY };
+  enum { HESS_AUTO, FULL, GGN };
   enum { GOLD, PRED };
-  static const char *const methods[] = {"lissa", "cg", "exact", "hvp", "identity", NULL};
-  static const char *const hessians[] = {"full", "ggn", NULL};
+  static const char *const methods[] = {"auto", "lissa", "cg", "exact", "hvp", "identity", NULL};
+  static const char *const hessians[] = {"auto", "full", "ggn", NULL};
   static const char *const labels[] = {"gold", "pred", NULL};
   const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL, *curvature = NULL,
              *fisher = NULL;
   fi_num_auto scale_opt;
-  int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk;
+  int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk, resid_n;
   uint64_t seed;
-  double damping, shift, tol;
+  double damping, shift, tol, resid_warn, auto_seconds;
   int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
   int mean = 0, from_examples = 0, do_combine = 0, factored_s = 0, rows_i;
   char ncpu[32];
@@ -49,12 +55,18 @@ int main(int argc, char **argv) {
     FI_PATH("fisher", 0, &fisher, NULL,
             "training gradient records: every method over their empirical Fisher (1/N) sum g_i g_i^T "
             "in place of H, no model file", .metavar = "TRAIN-GRADS"),
-    FI_CHOICE("method", 0, &method_i, "lissa", methods,
-              "solver; hvp = no solve: write the product H v (field \"hvp\") with the solvers' full-batch H; "
-              "identity = s = v, the gradient-dot-product baseline (no model file needed for gradient records)"),
-    FI_CHOICE("hessian", 0, &hessian_i, "full", hessians,
+    FI_CHOICE("method", 0, &method_i, "auto", methods,
+              "solver; auto = exact when it takes about --auto-seconds or less (estimated from N x P^2), "
+              "else lissa with its residual checked; hvp = no solve: write the product H v (field \"hvp\") "
+              "with the solvers' full-batch H; identity = s = v, the gradient-dot-product baseline (no model "
+              "file needed for gradient records)"),
+    FI_DOUBLE("auto-seconds", 0, &auto_seconds, "1",
+              "--method auto: the estimated time up to which exact is chosen", .min = 0, .max = 1e300),
+    FI_CHOICE("hessian", 0, &hessian_i, "auto", hessians,
               "curvature H: full = the Hessian; ggn = the Gauss-Newton matrix J^T (diag p - p p^T) J + l2, "
-              "positive semi-definite, so cg converges and lissa stays stable on non-convex models (mlp, bow)"),
+              "positive semi-definite, so cg converges and lissa stays stable on non-convex models; "
+              "auto = ggn for mlp and bow (their Hessian is indefinite: cg breaks down, lissa needs "
+              "a ridge that biases the answer), full for linear (convex; there G = H)"),
     FI_I64("depth", 'J', &depth, "1000", "lissa: recursion steps J", .min = 0, .max = 1e12),
     FI_I64("batch", 'B', &batch, "1",
            "lissa: training examples per step (uniform, with replacement); also the batch of --scale auto",
@@ -92,6 +104,12 @@ int main(int argc, char **argv) {
     FI_I64("group", 0, &group, "32", "test vectors solved together (memory: about 3*group*P floats)",
            .min = 1, .max = 1e6),
     FI_I64("chunk", 0, &chunk, "1024", "examples per HVP pass over a full batch", .min = 1, .max = 1e9),
+    FI_I64("residual-examples", 0, &resid_n, FI_STR_(FI_RESIDUAL_MAX_N),
+           "the residual |(H + shift I) s - v| / |v| of every answer is measured with one product over "
+           "the training set, or over this many evenly spaced examples of a larger one; 0 = all",
+           .min = 0, .max = 1e15),
+    FI_DOUBLE("residual-warn", 0, &resid_warn, FI_STR_(FI_RESIDUAL_WARN),
+              "say on stderr when a record's relative residual is above this", .min = 0, .max = 1e300),
     FI_FLAG("combine", 0, &do_combine,
             "average LiSSA ihvp records with the same id from FILEs (or stdin), weighted by sum_of"),
     {0}};
@@ -107,7 +125,9 @@ int main(int argc, char **argv) {
     "f32[P] are test gradients; other records are examples whose loss gradient is computed. "
     "--method hvp writes {id, hvp, method, params, label} with hvp = H v (no shift, no "
     "solve; full batch over --train), to check HVPs against another implementation. "
-    "--hessian ggn puts G in place of H everywhere (and \"hessian\": \"ggn\" in the records). "
+    "--hessian ggn puts the Gauss-Newton matrix G in place of H everywhere (and \"hessian\": "
+    "\"ggn\" in the records); it is the default for mlp and bow models, whose Hessian is "
+    "indefinite (--hessian full keeps it). "
     "See formats/ihvp.md.",
     .positional_min = 0, .positional_max = 1 << 20};
   int first = fi_parse_options(&tool, argc, argv);
@@ -121,28 +141,29 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc - first > 0) fi_usage_error("unexpected argument '%s' (files are for --combine)", argv[first]);
-  const char *method = methods[method_i], *hessian = hessians[hessian_i], *label = labels[label_i];
+  const char *label = labels[label_i];
   double scale = scale_opt.value;
   const int scale_auto = scale_opt.is_auto;
-  const fi_solver *sv = fi_solver_find(method);
-  /* The model's Hessian needs the model and its training set; identity needs neither. */
-  const int model_oracle = !sv->no_oracle && !curvature && !fisher;
+  /* The model's Hessian needs the model and its training set; identity needs
+   * neither; --curvature and --fisher bring their own curvature. */
+  const fi_solver *named = method_i == AUTO ? NULL : fi_solver_find(methods[method_i]);
+  const int no_oracle = named && named->no_oracle;
+  const int model_oracle = !no_oracle && !curvature && !fisher;
   if (curvature && (fi_opt_given("method") || fi_opt_given("hessian") || fisher))
     fi_usage_error("--curvature is its own solve: --method, --hessian and --fisher do not apply");
-  if (fisher && (sv->no_oracle || fi_opt_given("hessian")))
-    fi_usage_error("--fisher is the curvature: give it with --method lissa, cg, exact or hvp, without --hessian");
+  if (fisher && (no_oracle || fi_opt_given("hessian")))
+    fi_usage_error("--fisher is the curvature: give it with --method auto, lissa, cg, exact or hvp, without --hessian");
   if (model_oracle && (!model || !train)) fi_usage_error("--model and --train are required");
   if (!model_oracle && train)
     fi_usage_error("--train is the Hessian's data: %s uses none",
-                   curvature ? "--curvature" : fisher ? "--fisher" : method);
+                   curvature ? "--curvature" : fisher ? "--fisher" : methods[method_i]);
   const int absolute = fi_opt_given("shift");
   if (absolute && fi_opt_given("damping"))
     fi_usage_error("--shift and --damping give the same ridge two ways: give one");
-  /* Only LiSSA's recursion needs the scale once the shift is given. */
-  const int need_scale = (model_oracle || fisher) && sv->solves && (sv->recursion || !absolute);
-  /* Parallelism is ours (threads over repeats/vectors); nested BLAS
-   * threads would only oversubscribe the cores. */
-  if (threads > 1 && sv->solves) fi_blas_threads(1);
+  /* The solvers' parallelism is ours (threads over repeats/vectors); nested
+   * BLAS threads would only oversubscribe the cores. The product, identity
+   * and --curvature's GEMMs run on this thread and keep BLAS's. */
+  if (threads > 1 && method_i != HVP && !no_oracle && !curvature) fi_blas_threads(1);
 
   /* Without a model file the input must be gradient records; P is theirs. */
   fi_model *m = model ? fi_model_load(model) : NULL;
@@ -153,7 +174,9 @@ int main(int argc, char **argv) {
   fi_examples *tr = NULL;
   fi_model_oracle *mo = NULL;
   fi_fisher_oracle *fo = NULL;
-  const int ggn = hessian_i == GGN;
+  const int ggn = hessian_i == GGN ||
+                  (m && hessian_i == HESS_AUTO && fi_model_default_curvature(m) == FI_CURV_GGN);
+  const char *hessian = ggn ? "ggn" : "full";
   fi_oracle o = {.P = P, .nthreads = 1, .name = "identity"};
   if (model_oracle) {
     tr = fi_examples_load_as(m, train, 1, rows_i == FI_ROWS_FILE);
@@ -163,19 +186,32 @@ int main(int argc, char **argv) {
     const int64_t ntrain = fi_examples_count(tr);
     mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN, threads,
                              chunk < ntrain ? chunk : ntrain, &o);
-    fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
-           (long long)o.N, (long long)P, params, method, ggn ? ", Gauss-Newton curvature" : "");
   } else if (fisher) {
     fo = fi_fisher_oracle_new(fisher, threads, chunk, &o);
-    fi_log("%s: empirical Fisher of %lld training gradients, %lld parameters, method %s", fisher,
-           (long long)o.N, (long long)o.P, method);
   }
+  double est = 0;
+  const fi_solver *sv = named ? named
+                        : curvature ? &fi_solver_identity /* its own inverse, below */
+                        : fi_solver_auto(o.N, o.P, max_exact, auto_seconds, &est);
+  if (model_oracle)
+    fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
+           (long long)o.N, (long long)P, params, sv->name, ggn ? ", Gauss-Newton curvature" : "");
+  else if (fisher)
+    fi_log("%s: empirical Fisher of %lld training gradients, %lld parameters, method %s", fisher,
+           (long long)o.N, (long long)o.P, sv->name);
+  if (method_i == AUTO && !curvature)
+    fi_log("method auto: %s (exact would take about %.2g s%s, the limit is --auto-seconds %g)%s",
+           sv->name, est, o.P > max_exact ? " and P is above --max-exact" : "", auto_seconds,
+           sv == &fi_solver_lissa ? "; its answers are checked by their residual" : "");
+  /* Only LiSSA's recursion needs the scale once the shift is given. */
+  const int need_scale = (model_oracle || fisher) && sv->solves && (sv->recursion || !absolute);
   /* What a failure tells the user to change, by kind (the library's
    * message says what happened). */
   char diverged[256];
   const char *advice[] = {
       [FI_SOLVE_DIVERGED] = diverged,
-      [FI_SOLVE_INDEFINITE] = "increase --damping (or --scale), or use --method exact",
+      [FI_SOLVE_INDEFINITE] = "increase --damping (or --scale, or --shift), use --hessian ggn "
+                              "(positive semi-definite), or use --method exact",
       [FI_SOLVE_NO_CONVERGENCE] = "raise --max-iter or --tol, or add --damping",
       [FI_SOLVE_TOO_LARGE] = "use --method cg or lissa, select fewer --params, or raise --max-exact",
       [FI_SOLVE_NONFINITE] = "the model overflows on the training data: check the inputs' scale "
@@ -184,7 +220,7 @@ int main(int argc, char **argv) {
   fi_solve_error se;
   if (scale_auto) scale = 0;
   if (scale_auto && need_scale &&
-      fi_auto_scale(&o, batch, scale_batches, scale_iters, seed, &scale, &se))
+      fi_auto_scale(&o, batch, scale_batches, scale_iters, FI_SCALE_PROBE_SEED, &scale, &se))
     fi_die("--scale auto: %s (%s)", se.msg, advice[se.status]);
   fi_solve_common sc = {.scale = need_scale ? scale : 0, .damping = damping, .shift = shift,
                         .absolute = absolute, .seed = seed};
@@ -210,7 +246,7 @@ int main(int argc, char **argv) {
   else if (sv->solves && absolute)
     fi_log("shift %.6g (--shift given)", sc.shift);
   snprintf(diverged, sizeof diverged,
-           "increase --scale (now %g; --scale auto estimates the batch %ss' top eigenvalue) or "
+           "increase --scale (now %g; --scale auto estimates the batch %s's top eigenvalue) or "
            "%s (now %g)", sc.scale, fi_oracle_name(&o), absolute ? "--shift" : "--damping",
            absolute ? sc.shift : sc.damping);
   const fi_solve_opts so = {
@@ -246,7 +282,13 @@ int main(int argc, char **argv) {
                                             label_i == PRED, "--label", "--params", chunk,
                                             mean ? mean_id : NULL);
   float *S = NULL; /* sized by the groups read, not by --group */
+  double *res = NULL, *spread = NULL;
   int64_t scap = 0;
+  /* The quality report over the run: the worst residual and spread. */
+  double worst = -1, worst_spread = -1, sum_res = 0;
+  char worst_id[128] = "";
+  long long nbad = 0;
+  int64_t res_examples = 0;
   const float *V;
   const char *const *ids;
   long long nout = 0;
@@ -261,17 +303,41 @@ int main(int argc, char **argv) {
     if (cv && nout == 0 && fi_curv_check_vectors(cv, P, fi_test_vectors_params(tv), &e)) fi_opt_fail(&e);
     if (ns > scap) {
       free(S);
+      free(res);
+      free(spread);
       S = fi_aligned(fi_mul_size(scap = ns, P, "ihvp"), sizeof(float));
+      res = fi_malloc(fi_mul_size(ns, sizeof *res, "residuals"));
+      spread = fi_malloc(fi_mul_size(ns, sizeof *spread, "spreads"));
     }
     fi_progress("solving %lld vectors, %lld written, %.1f s solving so far", (long long)ns, nout, tsolve);
     double t0 = fi_now();
-    fi_solve_info info;
+    fi_solve_info info = {.spread = spread};
     if (cv) fi_curv_inverse(cv, lam, cws, ns, V, S);
     else if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
     tsolve += fi_now() - t0;
+    if (!cv && sv->solves) {
+      fi_progress("measuring the residuals of %lld vectors", (long long)ns);
+      res_examples = fi_solve_residuals(&o, so.c.shift, resid_n, ns, V, S, res);
+    }
     for (int64_t s = 0; s < ns; s++, nout++) {
-      if (cv) fi_ihvp_write_curvature(w, ids[s], S + s * P, P, &cmeta);
-      else fi_ihvp_write(w, ids[s], S + s * P, P, &meta, &info);
+      if (cv) { /* C's inverse is exact: the residual would measure rounding */
+        fi_ihvp_write_curvature(w, ids[s], S + s * P, P, &cmeta);
+        continue;
+      }
+      fi_ihvp_quality q = {.residual = -1, .spread = -1};
+      if (sv->solves) {
+        if (!isfinite(res[s]))
+          fi_die("record '%s': the %s-vector product of its answer is not finite (%s)", ids[s],
+                 fi_oracle_name(&o), advice[FI_SOLVE_NONFINITE]);
+        q = (fi_ihvp_quality){.residual = res[s], .residual_n = res_examples,
+                              .spread = info.spread ? spread[s] : -1};
+        sum_res += res[s];
+        if (res[s] > resid_warn) nbad++;
+        if (res[s] > worst) snprintf(worst_id, sizeof worst_id, "%s", ids[s]);
+        worst = fmax(worst, res[s]);
+        worst_spread = fmax(worst_spread, q.spread);
+      }
+      fi_ihvp_write_q(w, ids[s], S + s * P, P, &meta, &info, &q);
     }
   }
   fi_progress_end();
@@ -281,10 +347,27 @@ int main(int argc, char **argv) {
   fi_reader_close(r);
   fi_log("%lld input records, %s time %.3fs", fi_test_vectors_nread(tv), sv->solves ? "solver" : "HVP",
          tsolve);
+  if (sv->solves) {
+    char sp[96] = "";
+    if (worst_spread >= 0) snprintf(sp, sizeof sp, "; repeats' relative spread up to %.3g", worst_spread);
+    fi_log("relative residual |(%s + shift I) s - v| / |v| (product over %lld of %lld training "
+           "examples): max %.3g ('%s'), mean %.3g%s", ggn ? "G" : "H", (long long)res_examples,
+           (long long)o.N, worst, worst_id, sum_res / (double)(nout ? nout : 1), sp);
+  }
+  /* Method-specific: what would bring the residual down. */
+  if (nbad)
+    fi_log("warning: %lld of %lld records have a relative residual above %g (worst %.3g, '%s'): "
+           "their scores may be off%s; %s", nbad, nout, resid_warn, worst, worst_id,
+           method_i == AUTO ? " (--method auto ran lissa)" : "",
+           sv->recursion ? "raise --depth, --batch or --repeats, or use --method cg or exact"
+           : sv == &fi_solver_cg ? "lower --tol or raise --max-iter"
+                                : "the system is near-singular: add --shift");
   fi_writer_close(w);
   fi_done(nout);
   fi_test_vectors_free(tv);
   free(S);
+  free(res);
+  free(spread);
   fi_model_oracle_free(mo);
   fi_fisher_oracle_free(fo);
   fi_curv_ws_free(cws);

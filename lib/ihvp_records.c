@@ -12,6 +12,12 @@
 
 void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
                    const fi_ihvp_meta *meta, const fi_solve_info *info) {
+  fi_ihvp_write_q(w, id, s, P, meta, info, NULL);
+}
+
+void fi_ihvp_write_q(fi_writer *w, const char *id, const float *s, int64_t P,
+                     const fi_ihvp_meta *meta, const fi_solve_info *info,
+                     const fi_ihvp_quality *q) {
   const fi_solver *sv = meta->solver;
   const fi_solve_common *c = &meta->opt->c;
   fi_wrecord(w, id);
@@ -30,6 +36,11 @@ void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
   fi_wstr(w, "params", meta->params);
   fi_wstr(w, "label", meta->label);
   if (sv->solves) fi_wint(w, "sum_of", info->sum_of);
+  if (sv->solves && q && q->residual >= 0) {
+    fi_wdouble(w, "residual", q->residual);
+    fi_wint(w, "residual_n", q->residual_n);
+  }
+  if (sv->solves && q && q->spread >= 0) fi_wdouble(w, "spread", q->spread);
   fi_wrecord_end(w);
 }
 
@@ -85,6 +96,7 @@ typedef struct {          /* one id's records */
   double scale, damping, shift;
   int64_t nparts, cap;
   int64_t *off, *cnt;     /* repeat_offset, sum_of per part */
+  double *spread;         /* per part: its "spread", or -1 (absent) */
   float **vec;
   int64_t P;
 } cgroup;
@@ -154,6 +166,7 @@ static void add_part(cgroup **gs, int64_t *ng, int64_t *gcap, const fi_record *r
     g->off = fi_realloc(g->off, g->cap * sizeof *g->off);
     g->cnt = fi_realloc(g->cnt, g->cap * sizeof *g->cnt);
     g->vec = fi_realloc(g->vec, g->cap * sizeof *g->vec);
+    g->spread = fi_realloc(g->spread, g->cap * sizeof *g->spread);
   }
   for (int64_t k = 0; k < g->nparts; k++)
     if (off < g->off[k] + g->cnt[k] && g->off[k] < off + cnt)
@@ -162,6 +175,10 @@ static void add_part(cgroup **gs, int64_t *ng, int64_t *gcap, const fi_record *r
                  (long long)(g->off[k] + g->cnt[k] - 1));
   g->off[g->nparts] = off;
   g->cnt[g->nparts] = cnt;
+  double sp = -1;
+  if (cnt > 1 && fi_rec_double(rec, "spread", &sp, 0) && !(sp >= 0))
+    fi_rec_die(rec, "bad spread %g", sp);
+  g->spread[g->nparts] = cnt > 1 ? sp : 0;
   g->vec[g->nparts] = fi_malloc(fi_mul_size(P, sizeof(float), "ihvp"));
   memcpy(g->vec[g->nparts], v, P * sizeof(float));
   g->nparts++;
@@ -172,7 +189,8 @@ static void write_group(fi_writer *w, cgroup *g) {
   int64_t *ord = fi_malloc(g->nparts * sizeof *ord), total = 0;
   for (int64_t k = 0; k < g->nparts; k++) ord[k] = k;
   qsort_r(ord, g->nparts, sizeof *ord, cmp_part, g);
-  double *acc = fi_calloc(g->P, sizeof *acc);
+  double *acc = fi_calloc(g->P, sizeof *acc), ss = 0;
+  int have_spread = 1;
   for (int64_t k = 0; k < g->nparts; k++) {
     /* The record says repeats offset..offset+total-1: they must all be here. */
     if (k > 0 && g->off[ord[k]] != g->off[ord[k - 1]] + g->cnt[ord[k - 1]])
@@ -182,6 +200,11 @@ static void write_group(fi_writer *w, cgroup *g) {
     double c = (double)g->cnt[ord[k]];
     for (int64_t j = 0; j < g->P; j++) acc[j] += c * v[j];
     total += g->cnt[ord[k]];
+    /* The repeats' sum of squared norms: a part's own, from its mean and
+     * spread (exact for single repeats, the same sum as one run's). */
+    double vn = fi_norm2(v, g->P), sp = g->spread[ord[k]];
+    if (sp < 0) have_spread = 0;
+    else ss += g->cnt[ord[k]] > 1 ? (c - 1) * sp * sp * vn * vn + c * vn * vn : vn * vn;
   }
   float *out = fi_malloc(fi_mul_size(g->P, sizeof(float), "ihvp"));
   for (int64_t j = 0; j < g->P; j++) out[j] = (float)(acc[j] / (double)total);
@@ -191,7 +214,9 @@ static void write_group(fi_writer *w, cgroup *g) {
                 .repeat_offset = g->off[ord[0]]}};
   const fi_ihvp_meta meta = {.solver = &fi_solver_lissa, .opt = &opt, .params = g->params,
                              .label = g->label, .hessian = g->hessian};
-  fi_ihvp_write(w, g->id, out, g->P, &meta, &(fi_solve_info){.sum_of = total});
+  const fi_ihvp_quality q = {.residual = -1,
+                             .spread = total > 1 && have_spread ? fi_repeat_spread(acc, ss, total, g->P) : -1};
+  fi_ihvp_write_q(w, g->id, out, g->P, &meta, &(fi_solve_info){.sum_of = total}, &q);
   free(out);
   free(acc);
   free(ord);
@@ -228,6 +253,7 @@ long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w) {
     free(g->vec);
     free(g->off);
     free(g->cnt);
+    free(g->spread);
     free(g->id);
     free(g->params);
     free(g->label);

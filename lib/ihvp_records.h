@@ -17,10 +17,23 @@ typedef struct {
   const char *hessian;        /* "ggn" is recorded; NULL or "full" (the default) is not */
 } fi_ihvp_meta;
 
+/* The measured quality of one record's answer (formats/ihvp.md,
+ * "Quality"); a negative value is not measured and not written. */
+typedef struct {
+  double residual;      /* ||(C + shift I) s - v|| / ||v|| */
+  int64_t residual_n;   /* training examples of its product */
+  double spread;        /* relative spread of the repeats averaged (T > 1) */
+} fi_ihvp_quality;
+
 /* One record for vector s [P]: {id, ihvp, method, [hessian,] <the method's
- * fields>, scale, damping, shift, seed, params, label, sum_of}, or for a
- * method that does not solve (hvp) {id, hvp, method, [hessian,] params,
- * label}. info: what the solve of its group reported. */
+ * fields>, [scale, damping,] shift, seed, params, label, sum_of,
+ * [residual, residual_n,] [spread]}, or for a method that does not solve
+ * (hvp) {id, hvp, method, [hessian,] params, label}. info: what the solve
+ * of its group reported; q: NULL, or what was measured. */
+void fi_ihvp_write_q(fi_writer *w, const char *id, const float *s, int64_t P,
+                     const fi_ihvp_meta *meta, const fi_solve_info *info,
+                     const fi_ihvp_quality *q);
+/* The same without a quality report. */
 void fi_ihvp_write(fi_writer *w, const char *id, const float *s, int64_t P,
                    const fi_ihvp_meta *meta, const fi_solve_info *info);
 
@@ -64,8 +77,9 @@ void fi_ihvp_write_factored(fi_writer *w, const char *id, const fi_ihvp_curv_met
  * differ within an id, or overlapping repeats); then write, per id in order
  * of first appearance, their average weighted by sum_of, summed in double
  * in repeat order: T single-repeat records (offsets 0..T-1) give exactly
- * the bits of one --repeats T run. The write frees c and returns the
- * number of records written. */
+ * the bits of one --repeats T run, spread included. The parts' residuals
+ * do not give the average's (that needs v): combined records have none.
+ * The write frees c and returns the number of records written. */
 typedef struct fi_ihvp_parts fi_ihvp_parts;
 fi_ihvp_parts *fi_ihvp_combine_read(int nfiles, char *const *files);
 long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w);

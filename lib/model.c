@@ -258,6 +258,9 @@ fi_model *fi_model_create(const char *spec, int64_t d_in, int nclasses, double l
 const char *fi_model_type(const fi_model *m) {
   return m->arch == FI_ARCH_LINEAR ? "linear" : m->arch == FI_ARCH_MLP ? "mlp" : "bow";
 }
+fi_curvature fi_model_default_curvature(const fi_model *m) {
+  return m->arch == FI_ARCH_LINEAR ? FI_CURV_HESSIAN : FI_CURV_GGN;
+}
 int fi_model_nclasses(const fi_model *m) { return (int)m->sizes[m->nl]; }
 int64_t fi_model_input_dim(const fi_model *m) { return m->arch == FI_ARCH_BOW ? 0 : m->sizes[0]; }
 int64_t fi_model_embed_dim(const fi_model *m) { return m->sizes[m->nl - 1]; }

@@ -141,6 +141,12 @@ void fi_ggnvp(const fi_model *m, fi_ws *ws, const fi_psel *ps,
               const float *v, float *Gv);
 /* The curvature a product stands for: fi_hvp or fi_ggnvp. */
 typedef enum { FI_CURV_HESSIAN = 0, FI_CURV_GGN } fi_curvature;
+/* The curvature to use when the user names none: the Gauss-Newton matrix
+ * where the objective is not convex (mlp, bow: the Hessian is indefinite
+ * away from a minimum, so CG breaks down and LiSSA needs damping that
+ * biases the answer), the Hessian itself for softmax regression (convex,
+ * and there G = H). */
+fi_curvature fi_model_default_curvature(const fi_model *m);
 /* The predicted class: the first largest of p[0..n). */
 int fi_argmax(const float *p, int n);
 /* --label pred: set examples 0..nb-1's labels to the model's predictions

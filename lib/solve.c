@@ -16,6 +16,11 @@ const fi_solver *fi_solver_find(const char *name) {
   return NULL;
 }
 
+const fi_solver *fi_solver_auto(int64_t N, int64_t P, int64_t max_p, double seconds, double *est) {
+  *est = FI_EXACT_SECONDS * (double)N * (double)P * (double)P;
+  return P <= max_p && *est <= seconds ? &fi_solver_exact : &fi_solver_lissa;
+}
+
 fi_solve_status fi_solve_fail(fi_solve_error *err, fi_solve_status st, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

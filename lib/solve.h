@@ -60,6 +60,9 @@ typedef struct {
 typedef struct {
   int64_t iters;          /* cg: the largest iteration count of the group */
   int64_t sum_of;         /* estimates averaged per vector (lissa: repeats; else 1) */
+  double *spread;         /* in: NULL, or [m] for the relative spread of each vector's
+                             repeats (lissa with T > 1 fills it; a method without repeats
+                             sets the pointer to NULL) */
 } fi_solve_info;
 
 /* Why a solve failed: the kind decides the advice the caller gives (in its
@@ -101,6 +104,15 @@ typedef struct {
 
 /* The method called name, or NULL. */
 const fi_solver *fi_solver_find(const char *name);
+
+/* Method auto: exact when its estimated time is at most `seconds` (and P
+ * at most max_p), otherwise lissa, whose answer the caller checks by its
+ * residual. The estimate is FI_EXACT_SECONDS x N x P^2: building the dense
+ * operator (P full-batch products over N examples) dominates; measured on
+ * this project's 2-core machine (formats/ihvp.md, "--method auto").
+ * *est gets the estimate. */
+#define FI_EXACT_SECONDS 1.1e-9
+const fi_solver *fi_solver_auto(int64_t N, int64_t P, int64_t max_p, double seconds, double *est);
 
 /* The one check of the shared settings, at the library's entry: completes
  * c for method sv. c->absolute = 0: shift = damping * scale; 1: c->shift
@@ -158,6 +170,23 @@ fi_solve_status fi_exact_solve_eig(const fi_oracle *o, double shift, int64_t max
                                    const float *V, float *S, double *eig_min, double *eig_max,
                                    fi_solve_error *err);
 
+/* ---- the measured quality of a solve (solve_quality.c) ---- */
+/* Above this relative residual the tool says the answer may be off. */
+#define FI_RESIDUAL_WARN 0.1
+/* The residual's product runs over at most this many training examples. */
+#define FI_RESIDUAL_MAX_N 10000
+/* res[i] = ||(C + shift I) s_i - v_i|| / ||v_i|| for S, V [m, P], from one
+ * product each with C over the training set, or, when N > max_n (> 0),
+ * over max_n evenly spaced examples (k N / max_n, k = 0..max_n-1). A zero
+ * v_i gives 0 for s_i = 0, else 1; a non-finite product gives NaN. Returns
+ * the number of examples the products ran over. */
+int64_t fi_solve_residuals(const fi_oracle *o, double shift, int64_t max_n, int64_t m,
+                           const float *V, const float *S, double *res);
+/* The relative spread of T > 1 repeats r of one vector, from their sum
+ * sum_r x_r (acc) and their sum of squared norms (ss), in double:
+ * sqrt(sum_r ||x_r - mean||^2 / (T - 1)) / ||mean||. */
+double fi_repeat_spread(const double *acc, double ss, int64_t T, int64_t P);
+
 /* ---- the scale of --scale auto (solve_scale.c) ---- */
 /* Largest |eigenvalue| of the batch operators found by power iteration on
  * `nbatches` random batches of size `batch` (iters steps each; batches and
@@ -165,6 +194,10 @@ fi_solve_status fi_exact_solve_eig(const fi_oracle *o, double shift, int64_t max
  * when a product is not finite. */
 double fi_top_eigenvalue(const fi_oracle *o, int64_t batch, int nbatches, int iters,
                          uint64_t seed);
+/* The probe's seed (batches and start vectors): fixed, so that the scale,
+ * and with it the ridge damping * scale, depends on the model, the data and
+ * the batch size only; --seed changes LiSSA's noise, not the system solved. */
+#define FI_SCALE_PROBE_SEED 0x5eedca1eULL
 /* Safety factor applied to the estimate by --scale auto. */
 #define FI_SCALE_SAFETY 2.0
 /* *scale = FI_SCALE_SAFETY x fi_top_eigenvalue, logged with its search;

@@ -45,6 +45,7 @@ static void cg_job_run(void *arg, int thread, int64_t job) {
       break;
     }
     it++;
+    fi_progress_add(1);
     for (int64_t k = 0; k < P; k++) pf[k] = (float)p[k];
     fi_apply_full(C->o, thread, pf, Apf);
     double pAp = 0, pp = 0;
@@ -93,7 +94,9 @@ fi_solve_status fi_cg_solve(const fi_oracle *o, const fi_solve_opts *opt, int64_
   C.iters = fi_calloc(m, sizeof *C.iters);
   C.status = fi_calloc(m, sizeof *C.status);
   C.info = fi_calloc(m, sizeof *C.info);
+  fi_progress_count("CG iterations", 0);
   fi_pool_run(nt, m, cg_job_run, &C);
+  fi_progress_count(NULL, 0);
   int64_t maxit = 0;
   fi_solve_status st = FI_SOLVE_OK;
   for (int64_t i = 0; i < m && !st; i++) {

@@ -25,6 +25,7 @@ static void dense_job_run(void *arg, int thread, int64_t c) {
   fi_apply_full(D->o, thread, e, He);
   double *row = D->H + c * P; /* column c of C, stored as row c; symmetrised below */
   for (int64_t k = 0; k < P; k++) row[k] = He[k];
+  fi_progress_add(1);
 }
 
 double *fi_dense_operator(const fi_oracle *o, fi_solve_error *err) {
@@ -34,7 +35,9 @@ double *fi_dense_operator(const fi_oracle *o, fi_solve_error *err) {
   D.H = fi_aligned(fi_mul_size(P, P, "dense matrix"), sizeof(double));
   D.fws = fi_calloc(nt, sizeof *D.fws);
   for (int t = 0; t < nt; t++) D.fws[t] = fi_aligned(fi_mul_size(2, P, "dense matrix"), sizeof(float));
+  fi_progress_count("dense columns", P);
   fi_pool_run(nt, P, dense_job_run, &D);
+  fi_progress_count(NULL, 0);
   for (int64_t i = 0; i < P; i++)
     for (int64_t j = i + 1; j < P; j++) {
       double a = 0.5 * (D.H[i * P + j] + D.H[j * P + i]);
@@ -79,6 +82,14 @@ fi_solve_status fi_exact_solve_eig(const fi_oracle *o, double shift, int64_t max
     free(A);
     return fi_solve_fail(err, FI_SOLVE_ZERO, "exact: H + shift*I is zero");
   }
+  /* The ridge's bias: the eigen-directions it dominates (formats/ihvp.md,
+   * "What the ridge does"). */
+  int64_t nbelow = 0;
+  for (int64_t i = 0; i < P; i++) nbelow += fabs(w[i]) < shift;
+  if (nbelow)
+    fi_log("exact: the shift %.3g is above %lld of the %lld eigenvalues of the %s (%.3g .. %.3g): "
+           "the answer is the damped system's, and its scores can differ from the undamped "
+           "solve's", shift, (long long)nbelow, (long long)P, fi_oracle_name(o), w[0], w[P - 1]);
   int64_t nneg = 0, nnull = 0;
   double lneg = 0;
   for (int64_t i = 0; i < P; i++) {

@@ -35,6 +35,8 @@
 #define LISSA_CHECKS 16
 /* log ||h_j|| is summed at a resolution of ceil(depth / LISSA_TRACK) steps. */
 #define LISSA_TRACK 4096
+/* Steps per progress report (fi_progress_add). */
+#define LISSA_PROGRESS 1024
 /* Jobs (vector, repeat) held in memory at once, per thread. */
 #define LISSA_WAVE 8
 
@@ -124,6 +126,7 @@ static int64_t lissa_repeat(const lissa_plan *pl, int thread, int64_t r, const f
   w->Q[0] = w->Qs[0] = 0;
   memset(f, 0, sizeof *f);
   for (int64_t j = 1; j <= opt->depth; j++) {
+    if (!(j % LISSA_PROGRESS)) fi_progress_add(LISSA_PROGRESS);
     batch_hvp(pl, thread, &rng, w);
     double ss = 0, dd = 0;
     for (int64_t k = 0; k < P; k++) {
@@ -163,6 +166,7 @@ static int64_t lissa_repeat(const lissa_plan *pl, int thread, int64_t r, const f
       return j;
     }
   }
+  fi_progress_add(opt->depth % LISSA_PROGRESS);
   for (int64_t k = 0; k < P; k++) s[k] = h[k] * inv_scale;
   return 0;
 }
@@ -247,7 +251,9 @@ fi_solve_status fi_lissa_solve(const fi_oracle *o, const fi_solve_opts *so, int6
   /* Waves of jobs in (vector, repeat) order; each vector's repeats are
    * summed in double in repeat order as they come: independent of threads
    * and of how repeats were split across processes (ihvp --combine). */
-  double *acc = fi_calloc(P, sizeof(double));
+  fi_progress_count("LiSSA steps", njobs * opt->depth);
+  double *acc = fi_calloc(P, sizeof(double)), ss = 0;
+  double *spread = info && T > 1 ? info->spread : NULL;
   fi_solve_status st = FI_SOLVE_OK;
   for (int64_t j0 = 0; j0 < njobs && !st; j0 += wave) {
     int64_t nw = njobs - j0 < wave ? njobs - j0 : wave;
@@ -263,12 +269,19 @@ fi_solve_status fi_lissa_solve(const fi_oracle *o, const fi_solve_opts *so, int6
       }
       const float *x = L.R + k * P;
       for (int64_t q = 0; q < P; q++) acc[q] += x[q];
+      if (spread) {
+        double xn = fi_norm2(x, P);
+        ss += xn * xn;
+      }
       if (r == T - 1) {
         for (int64_t q = 0; q < P; q++) S[i * P + q] = (float)(acc[q] / (double)T);
+        if (spread) spread[i] = fi_repeat_spread(acc, ss, T, P);
         memset(acc, 0, P * sizeof *acc);
+        ss = 0;
       }
     }
   }
+  fi_progress_count(NULL, 0);
   free(acc);
   for (int t = 0; t < nt; t++) {
     free(L.ws[t].h);
@@ -282,7 +295,7 @@ fi_solve_status fi_lissa_solve(const fi_oracle *o, const fi_solve_opts *so, int6
   free(L.fail);
   free(L.R);
   free(pl.Lq);
-  if (info) *info = (fi_solve_info){.sum_of = T};
+  if (info) *info = (fi_solve_info){.sum_of = T, .spread = spread};
   return st;
 }
 

@@ -79,10 +79,10 @@ fi_solve_status fi_auto_scale(const fi_oracle *o, int64_t batch, int nbatches, i
                          "the %s-vector product of a training batch is not finite",
                          fi_oracle_name(o));
   if (!(top > 0))
-    return fi_solve_fail(err, FI_SOLVE_ZERO, "the batch %ss look zero (top eigenvalue %g)",
+    return fi_solve_fail(err, FI_SOLVE_ZERO, "the batch %s looks zero (top eigenvalue %g)",
                          fi_oracle_name(o), top);
   *scale = FI_SCALE_SAFETY * top;
-  fi_log("scale auto: largest eigenvalue of the batch %ss found %.6g (%d batches of %lld, %.2fs) -> scale %.6g",
+  fi_log("scale auto: largest eigenvalue of the batch %s found %.6g (%d batches of %lld, %.2fs) -> scale %.6g",
          fi_oracle_name(o), top, nbatches, (long long)batch, fi_now() - t0, *scale);
   return FI_SOLVE_OK;
 }

@@ -109,3 +109,20 @@ $(LDS_RESULTS): $(DEPS) $(wildcard $(X)/*.mk) $(FASTIF)/pipelines/lds.mk $(wildc
 	$(call run,lds,lds.sh) > $@.tmp
 	mv $@.tmp $@
 	cat $@
+
+# Issue 13's measurement (pipelines/experiments/trust.sh): a user-like
+# Fashion-MNIST head, the default pipeline against exact influence, before and
+# after the issue's defaults, ggn against full on an mlp head. A few minutes,
+# so its own target: `make trust` (or -f pipelines/experiments.mk trust).
+TRUST_RESULTS ?= $(X)/TRUST.md
+KNOBS.trust := BIN SEED FASHION_DIR
+.PHONY: trust
+trust: $(TRUST_RESULTS)
+$(TRUST_RESULTS): $(DEPS) $(OUT)/.knobs-trust
+	mkdir -p $(OUT)/trust
+	OUT=$(OUT)/trust CMDS=$(OUT)/trust.cmds LOG=$(OUT)/trust.log $(X)/trust.sh > $(OUT)/trust.md
+	{ echo '# Issue 13: answers a user can trust by default (make trust)'; echo; \
+	  echo "Made $$(date -u +%F) by \`make trust\` on this 2-core machine (shared with other jobs); the commands:"; \
+	  echo; sed 's/^/    /' $(OUT)/trust.cmds; echo; cat $(OUT)/trust.md; } > $@.tmp
+	mv $@.tmp $@
+	cat $@

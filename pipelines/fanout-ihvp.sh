@@ -46,7 +46,7 @@ extra=""
 # --threads 1: one repeat per job; the jobs are the parallelism.
 seq 0 $((repeats - 1)) |
   parallel --halt now,fail=1 --joblog joblog -j "$jobs" "${remote[@]}" \
-    "ihvp --model model --train train.mp --repeats 1 --repeat-offset {} --threads 1 $extra < query.mp > repeat-{}.mp 2> repeat-{}.log" ||
+    "ihvp --model model --train train.mp --method lissa --repeats 1 --repeat-offset {} --threads 1 $extra < query.mp > repeat-{}.mp 2> repeat-{}.log" ||
   { failed_jobs joblog; exit 1; }
 # One record per test gradient from every repeat and from the combination
 # (one in all with --mean).

@@ -39,10 +39,10 @@ LABEL   ?= gold
 # kNN candidates per query
 K       ?= 100
 INDEX_SPEC ?= Flat
-# lissa | cg | exact (over the model's Hessian), or curvature from the
+# auto | lissa | cg | exact (over the model's Hessian; auto: exact when small, else lissa), or curvature from the
 # training gradients, no Hessian: ekfac | kfac (curvature, ihvp --curvature) |
 # fisher-lissa (ihvp --fisher: LiSSA over the empirical Fisher)
-METHOD  ?= lissa
+METHOD  ?= auto
 # curvature methods: the training gradients' labels (gold | sample: the true Fisher)
 CURV_LABEL ?= sample
 # ekfac, kfac: lambda = CURV_DAMPING x each block's mean eigenvalue

@@ -80,7 +80,7 @@ for src in "$TOP"/bin/*.c; do
 done
 ok "found built tools" test "$ntools" -gt 0
 # `fastif TOOL <tab>` hands over to the tool's completion (the fastif file holds them all).
-is "$(complete_words "$COMPL/fastif" _fastif fastif ihvp --method "" | sort | tr '\n' ' ')" "cg exact hvp identity lissa " \
+is "$(complete_words "$COMPL/fastif" _fastif fastif ihvp --method "" | sort | tr '\n' ' ')" "auto cg exact hvp identity lissa " \
   "completing 'fastif ihvp --method' offers ihvp's methods"
 like "$(complete_words "$COMPL/fastif" _fastif fastif "" | tr '\n' ' ')" "explain .*influence .*knn-select" \
   "completing 'fastif' offers explain and the tools"

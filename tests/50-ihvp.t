@@ -32,7 +32,7 @@ runb ihvp $M --method exact --damping 0.002 < "$T/test.ex"; is "$rc" 0 "exact ru
 runb ihvp $M --method cg --damping 0.002 --tol 1e-7 < "$T/test.ex"; is "$rc" 0 "cg runs"; cp "$T/.run.out" "$T/cg"
 runb ihvp $M --method lissa --depth 1500 --repeats 8 --damping 0.002 < "$T/test.ex"; is "$rc" 0 "lissa runs"
 cp "$T/.run.out" "$T/lissa"
-like "$err" "scale auto: largest eigenvalue of the batch Hessians" "scale auto is logged"
+like "$err" "scale auto: largest eigenvalue of the batch Hessian" "scale auto is logged"
 
 cmpv() { # file-a file-b -> prints max relative error and min correlation over records
   $PY - "$1" "$2" <<'PY'
@@ -88,9 +88,24 @@ g = np.concatenate([np.outer(p - np.eye(C)[y], x).ravel(), p - np.eye(C)[y]])
 s = np.frombuffer(r['ihvp']['data'], '<f4')
 res = np.linalg.norm((H + r['shift'] * np.eye(P)) @ s - g) / np.linalg.norm(g)
 print("numpy residual", res)
-sys.exit(0 if res < 1e-3 else 1)
+if not res < 1e-3: sys.exit(1)
+# The records' residual field is that residual: for the exact solve (~0) and
+# for LiSSA (J=1500, T=8), whose residual is far from 0; over N = 300 <
+# 10000 examples, so the product is the full batch.
+def grad(i):
+    x = np.frombuffer(te[i]['x']['data'], '<f4').astype(float)
+    z = W @ x + b; p = np.exp(z - z.max()); p /= p.sum(); y = te[i]['label']
+    return np.concatenate([np.outer(p - np.eye(C)[y], x).ravel(), p - np.eye(C)[y]])
+for f in ('exact', 'lissa'):
+    for r in msgpack.Unpacker(open(d + '/' + f, 'rb'), raw=False):
+        g, s = grad(r['id']), np.frombuffer(r['ihvp']['data'], '<f4').astype(float)
+        want = np.linalg.norm((H + r['shift'] * np.eye(P)) @ s - g) / np.linalg.norm(g)
+        print(f, r['id'], 'residual field %.4g, numpy %.4g' % (r['residual'], want))
+        assert r['residual_n'] == len(X), r['residual_n']
+        assert abs(r['residual'] - want) <= 1e-3 * want + 1e-5, (r['residual'], want)
+        assert ('spread' in r) == (f == 'lissa'), r.keys()
 PY
-is $? 0 "exact ihvp solves (H + shift I) s = v for a Hessian built independently in numpy"
+is $? 0 "exact ihvp solves (H + shift I) s = v for a Hessian built independently in numpy; the records' residual field is that residual (exact and lissa)"
 
 # --shift X: the absolute ridge, the same solve as the --damping that gives it.
 runb ihvp $M --method exact --shift 0.004 < "$T/test.ex"; is "$rc" 0 "exact --shift runs"
@@ -115,20 +130,85 @@ run ihvp $M --shift 0.1 --damping 0.01 < "$T/test.ex"; is "$rc" 2 "--shift with 
 run ihvp $M --method lissa --scale 1 --shift 1 < "$T/test.ex"; is "$rc" 2 "lissa: --shift >= scale is a usage error"
 like "$err" "^ihvp: .*--shift.*shift < scale" "... naming --shift"
 
+# The quality report on stderr: one line of residuals, and one warning line
+# naming the flags when a residual is above --residual-warn.
+runb ihvp $M --method lissa --depth 20 --residual-examples 100 < "$T/test.ex"
+is "$rc" 0 "a short LiSSA still writes its records"
+like "$err" "relative residual .* \(product over 100 of 300 training examples\): max" "the residuals are logged, over a sample of --residual-examples"
+like "$err" "warning: [0-9]+ of 6 records have a relative residual above 0.1 .*raise --depth, --batch or --repeats, or use --method cg or exact" "a residual above 0.1 is one warning line naming the flags"
+is "$(printf '%s\n' "$err" | grep -c warning)" 1 "... one line"
+is "$($PY -c 'import sys, msgpack; print({r["residual_n"] for r in msgpack.Unpacker(open(sys.argv[1], "rb"))})' "$T/.run.out")" "{100}" "the records say how many examples the residual's product used"
+run ihvp $M --method exact < "$T/test.ex"
+not_ok "no warning for the exact solve" grep -q warning <<< "$err"
+
+# Records written before the quality report (no residual, residual_n,
+# spread) stay readable: influence scores them, --combine averages them.
+$PY - "$T" <<'PY'
+import msgpack, sys
+d = sys.argv[1]
+rs = list(msgpack.Unpacker(open(d + '/lissa', 'rb'), raw=False))
+old = [{k: v for k, v in r.items() if k not in ('residual', 'residual_n', 'spread')} for r in rs]
+open(d + '/old.ihvp', 'wb').write(b''.join(msgpack.packb(r) for r in old))
+PY
+runb influence --ihvp "$T/old.ihvp" --model "$T/lin.model" --train "$T/train.ex"; is "$rc" 0 "influence reads ihvp records without the quality fields"
+runb ihvp --combine "$T/old.ihvp"; is "$rc" 0 "--combine reads them too"
+
+# --method auto (the default): exact when N x P^2 says about a second or
+# less (here N = 300, P = 500: ~0.08 s), else lissa, saying so; the records
+# say which method ran.
+runb ihvp $M < "$T/test.ex"; is "$rc" 0 "the default method runs"
+like "$err" "method auto: exact \(exact would take about 0.08[0-9]* s" "auto chose exact below the threshold, and says why"
+is "$($PY -c 'import sys, msgpack; print({r["method"] for r in msgpack.Unpacker(open(sys.argv[1], "rb"))})' "$T/.run.out")" "{'exact'}" "... and the records say exact"
+like "$err" "exact: the shift [0-9.e-]+ is above [0-9]+ of the 500 eigenvalues of the Hessian" "exact says how many eigen-directions the ridge dominates"
+cmp -s "$T/.run.out" "$T/exact"; not_ok "(sanity: another shift than the damping 0.002 run)" test $? = 0
+runb ihvp $M --auto-seconds 0.01 --depth 100 < "$T/test.ex"
+like "$err" "method auto: lissa \(exact would take about 0.08[0-9]* s.*checked by their residual" "above the threshold auto runs lissa and says its answers are checked"
+is "$($PY -c 'import sys, msgpack; print({r["method"] for r in msgpack.Unpacker(open(sys.argv[1], "rb"))})' "$T/.run.out")" "{'lissa'}" "... and the records say lissa"
+like "$err" "warning: .*\(--method auto ran lissa\)" "a failed residual check after auto says so (no silent switching)"
+
+# --scale auto probes with a fixed seed: --seed changes LiSSA's draws, not
+# the scale, so not the ridge (the system solved).
+ihvp $M --method lissa --depth 100 --seed 1 < "$T/test.ex" > "$T/seed1" 2>/dev/null
+ihvp $M --method lissa --depth 100 --seed 2 < "$T/test.ex" > "$T/seed2" 2>/dev/null
+$PY - "$T" <<'PY'
+import msgpack, sys
+d = sys.argv[1]
+a, b = (list(msgpack.Unpacker(open(d + '/' + f, 'rb'), raw=False)) for f in ('seed1', 'seed2'))
+assert {r['scale'] for r in a} == {r['scale'] for r in b} and len({r['shift'] for r in a + b}) == 1
+assert all(x['ihvp']['data'] != y['ihvp']['data'] for x, y in zip(a, b))
+PY
+is $? 0 "--scale auto: the same scale and shift for --seed 1 and 2, different LiSSA noise"
+
 # Determinism and splitting.
-L="$M --depth 300 --repeats 3 --damping 0.002 --seed 7"
+L="$M --method lissa --depth 300 --repeats 3 --damping 0.002 --seed 7"
 ihvp $L --threads 1 < "$T/test.ex" > "$T/t1" 2>/dev/null
 ihvp $L --threads 2 < "$T/test.ex" > "$T/t2" 2>/dev/null
 ok "lissa output bitwise identical with 1 and 2 threads" cmp "$T/t1" "$T/t2"
 for r in 2 0 1; do
-  ihvp $M --depth 300 --repeats 1 --repeat-offset $r --damping 0.002 --seed 7 < "$T/test.ex" > "$T/r$r" 2>/dev/null
+  ihvp $M --method lissa --depth 300 --repeats 1 --repeat-offset $r --damping 0.002 --seed 7 < "$T/test.ex" > "$T/r$r" 2>/dev/null
 done
 runb ihvp --combine "$T/r2" "$T/r0" "$T/r1"; is "$rc" 0 "--combine runs"
 cp "$T/.run.out" "$T/comb"
-ok "3 x --repeats 1 combined == --repeats 3, bitwise (records included)" cmp "$T/comb" "$T/t1"
+$PY - "$T" <<'PY'
+import msgpack, numpy as np, sys
+d = sys.argv[1]
+rd = lambda f: list(msgpack.Unpacker(open(d + '/' + f, 'rb'), raw=False))
+vec = lambda r: np.frombuffer(r['ihvp']['data'], '<f4').astype(float)
+comb, one, parts = rd('comb'), rd('t1'), [rd('r%d' % k) for k in range(3)]
+assert len(comb) == len(one) == 6
+for c, o, *ps in zip(comb, one, *parts):
+    # bitwise the same record, less the residual (it needs v: --combine has none)
+    assert 'residual' not in c and 'residual' in o
+    assert c == {k: v for k, v in o.items() if k not in ('residual', 'residual_n')}, (c.keys(), o.keys())
+    X = np.array([vec(p) for p in ps]); m = X.mean(0)
+    want = np.sqrt(((X - m) ** 2).sum() / 2) / np.linalg.norm(m)
+    assert abs(o['spread'] - want) < 1e-5 * want, (o['spread'], want)
+    assert 'spread' not in ps[0]
+PY
+is $? 0 "3 x --repeats 1 combined == --repeats 3 bitwise, spread included (= numpy's relative spread of the 3 repeats), residual left out"
 cat "$T/r0" "$T/r0" > "$T/dup"
 runb ihvp --combine "$T/dup"; is "$rc" 1 "--combine refuses overlapping repeats"
-ihvp $M --depth 300 --repeats 1 --seed 8 --damping 0.002 < "$T/test.ex" > "$T/s8" 2>/dev/null
+ihvp $M --method lissa --depth 300 --repeats 1 --seed 8 --damping 0.002 < "$T/test.ex" > "$T/s8" 2>/dev/null
 runb ihvp --combine "$T/r0" "$T/s8"; is "$rc" 1 "--combine refuses different seeds"
 
 # Gradient records in == example records in; --mean == ihvp of the mean gradient.
@@ -170,7 +250,7 @@ PY
 is $? 0 "--mean gives the ihvp of the mean loss (linear in v)"
 
 # Failures name the fix.
-runb ihvp $M --scale 0.05 --depth 200 < "$T/test.ex"
+runb ihvp $M --method lissa --scale 0.05 --depth 200 < "$T/test.ex"
 is "$rc" 1 "too-small --scale: exit 1"
 like "$err" "diverged.*increase --scale" "the divergence error names --scale"
 runb ihvp $M --method exact --max-exact 100 < "$T/test.ex"

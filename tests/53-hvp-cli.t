@@ -106,7 +106,7 @@ $PY - "$T/hv.dirs" "$T/s.exact" <<'PY'
 import msgpack, sys
 sys.exit(any('hessian' in r for f in sys.argv[1:] for r in msgpack.Unpacker(open(f, 'rb'), raw=False)))
 PY
-is "$?" 0 "records of the default --hessian full carry no hessian field"
+is "$?" 0 "records of the default --hessian (auto: full for linear) carry no hessian field"
 
 # ---- --hessian ggn ----
 for arch in mlp:8:tanh mlp:6,5:relu; do
@@ -125,7 +125,7 @@ PY
   ihvp $M --method hvp --hessian ggn --chunk 64 < "$T/$t.dirs" > "$T/$t.gv" 2>/dev/null
   is "$?" 0 "$arch: --method hvp --hessian ggn runs"
   grad --model "$T/$t.model" < "$T/test.ex" > "$T/$t.g" 2>/dev/null
-  run ihvp $M --method cg --scale 1 --damping 0.001 < "$T/test.ex"
+  run ihvp $M --method cg --scale 1 --damping 0.001 --hessian full < "$T/test.ex"
   is "$rc" 1 "$arch: cg on the Hessian fails at shift 0.001"
   like "$err" "the Hessian is indefinite here: increase --damping" "  ... saying the Hessian is indefinite, and what to change"
   ihvp $M --method cg --scale 1 --damping 0.001 --hessian ggn < "$T/test.ex" > "$T/$t.cg" 2>/dev/null
@@ -184,16 +184,94 @@ PY
 is "$rc" 0 "ihvp --hessian ggn = PyTorch J^T (diag p - pp^T) J + l2 on both mlps (hvp; cg and exact solves)"
 echo "$out$err" | sed 's/^/# /'
 
+# The other two architectures: softmax regression (G = H: the same numbers
+# as --hessian full) and bow (default --params: the mlp over the mean
+# embedding bag, whose input numpy builds with torch_export.bow_ids), each
+# against J^T (diag p - pp^T) J + l2 from PyTorch's Jacobian; and the
+# default --hessian: ggn for bow and mlp, the Hessian for linear.
+xz -dc "$DATA/fine-foods.csv.xz" | head -n 301 > "$T/ff.csv"
+import-text --text review --label score --classes great,other "$T/ff.csv" > "$T/text.ex" 2>/dev/null
+train --arch bow:512,6,5 --epochs 3 --lr 0.02 --l2 0.001 --seed 2 < "$T/text.ex" > "$T/bow.model" 2>/dev/null
+pick --head 3 "$T/text.ex" 2>/dev/null | grad --model "$T/bow.model" > "$T/bow.dirs" 2>/dev/null
+ihvp --model "$T/bow.model" --train "$T/text.ex" --method hvp --hessian ggn < "$T/bow.dirs" > "$T/bow.gv" 2>/dev/null
+is "$?" 0 "bow: --method hvp --hessian ggn runs"
+ihvp --model "$T/bow.model" --train "$T/text.ex" --method hvp < "$T/bow.dirs" > "$T/bow.def" 2>/dev/null
+ihvp --model "$T/lin.model" --train "$T/train.ex" --method hvp --hessian ggn < "$T/dirs" > "$T/lin.gv" 2>/dev/null
+is "$?" 0 "linear: --method hvp --hessian ggn runs"
+ihvp --model "$T/mlp_8_tanh.model" --train "$T/train.ex" --method hvp < "$T/mlp_8_tanh.dirs" > "$T/mlp.def" 2>/dev/null
+run $PY - "$T" <<'PY'
+import msgpack, numpy as np, sys, torch
+sys.path.insert(0, sys.path[0])
+from torch_export import bow_ids
+d = sys.argv[1]
+rd = lambda f: list(msgpack.Unpacker(open(d + '/' + f, 'rb'), raw=False))
+vec = lambda x: np.frombuffer(x['data'], '<f4').astype(float)
+fails = 0
+def check(name, got, want, tol):
+    global fails
+    e = np.linalg.norm(got - want) / np.linalg.norm(want)
+    print('%s rel err %.2e' % (name, e))
+    if not e < tol: fails += 1
+def ggn(m, X):  # over the dense layers, on their input X
+    names = [n for n in m['params'] if n.startswith('layers.')]
+    shapes = [m['params'][n]['shape'] for n in names]
+    theta = torch.tensor(np.concatenate([vec(m['params'][n]) for n in names]), dtype=torch.float64)
+    act = torch.relu if m['arch'].get('activation') == 'relu' else torch.tanh
+    X = torch.tensor(X)
+    def logits(th):
+        a, o, L = X, 0, len(names) // 2
+        for k in range(L):
+            out, inp = shapes[2 * k]
+            W = th[o:o + out * inp].reshape(out, inp); o += out * inp
+            b = th[o:o + out]; o += out
+            a = a @ W.T + b
+            if k < L - 1: a = act(a)
+        return a
+    J = torch.autograd.functional.jacobian(logits, theta, vectorize=True).numpy()
+    p = torch.softmax(logits(theta), 1).numpy()
+    G = sum(Ji.T @ (np.diag(pi) - np.outer(pi, pi)) @ Ji for Ji, pi in zip(J, p)) / len(p)
+    w = np.concatenate([np.full(int(np.prod(s)), n.endswith('.weight'), float) for n, s in zip(names, shapes)])
+    return G + np.diag(m['l2'] * w)
+lin = rd('lin.model')[0]
+G = ggn(lin, np.array([vec(r['x']) for r in rd('train.ex')]))
+dirs = {r['id']: vec(r['grad']) for r in rd('dirs')}
+full = {r['id']: vec(r['hvp']) for r in rd('hv.dirs')}
+assert len(rd('lin.gv')) == 4 and len(rd('bow.gv')) == 3 and len(rd('bow.def')) == 3
+for r in rd('lin.gv'):
+    assert r['hessian'] == 'ggn'
+    check('linear G v ' + r['id'], vec(r['hvp']), G @ dirs[r['id']], 1e-5)
+    check('linear G v = H v ' + r['id'], vec(r['hvp']), full[r['id']], 1e-5)
+bow = rd('bow.model')[0]
+E = vec(bow['params']['embedding.weight']).reshape(bow['params']['embedding.weight']['shape'])
+X = np.array([E[bow_ids(r['text'], E.shape[0])].mean(0) for r in rd('text.ex')])
+G = ggn(bow, X)
+dirs = {r['id']: vec(r['grad']) for r in rd('bow.dirs')}
+for f in ('bow.gv', 'bow.def'):
+    for r in rd(f):
+        assert r['hessian'] == 'ggn', (f, r.keys())
+        check('bow %s G v %s' % (f, r['id']), vec(r['hvp']), G @ dirs[r['id']], 1e-5)
+assert all(r['hessian'] == 'ggn' for r in rd('mlp.def'))
+sys.exit(fails)
+PY
+is "$rc" 0 "--hessian ggn = PyTorch J^T (diag p - pp^T) J + l2 for linear (= H) and bow; the default is ggn for bow and mlp"
+echo "$out$err" | sed 's/^/# /'
+
 # --combine keeps the curvature and refuses to mix it (all else equal)
 M="--model $T/mlp_8_tanh.model --train $T/train.ex --scale 10 --depth 50"
 for r in 0 1; do
-  ihvp $M --hessian ggn --repeats 1 --repeat-offset $r < "$T/test.ex" > "$T/ggn.r$r" 2>/dev/null
+  ihvp $M --method lissa --hessian ggn --repeats 1 --repeat-offset $r < "$T/test.ex" > "$T/ggn.r$r" 2>/dev/null
 done
-ihvp $M --hessian ggn --repeats 2 < "$T/test.ex" > "$T/ggn.r01" 2>/dev/null
+ihvp $M --method lissa --hessian ggn --repeats 2 < "$T/test.ex" > "$T/ggn.r01" 2>/dev/null
 ihvp --combine "$T/ggn.r0" "$T/ggn.r1" > "$T/ggn.comb" 2>/dev/null
 ok "ggn LiSSA repeats written" test -s "$T/ggn.r01" -a -s "$T/ggn.r1"
-ok "--combine of ggn LiSSA repeats = one --repeats 2 run, hessian kept" cmp "$T/ggn.comb" "$T/ggn.r01"
-ihvp $M --repeats 1 --repeat-offset 1 < "$T/test.ex" > "$T/full.r1" 2>/dev/null
+$PY - "$T/ggn.comb" "$T/ggn.r01" <<'PY'
+import msgpack, sys
+a, b = (list(msgpack.Unpacker(open(f, 'rb'), raw=False)) for f in sys.argv[1:])
+drop = lambda r: {k: v for k, v in r.items() if k not in ('residual', 'residual_n')}
+sys.exit(not (len(a) == len(b) > 0 and all(x == drop(y) and x['hessian'] == 'ggn' for x, y in zip(a, b))))
+PY
+is "$?" 0 "--combine of ggn LiSSA repeats = one --repeats 2 run (less the residual), hessian kept"
+ihvp $M --method lissa --hessian full --repeats 1 --repeat-offset 1 < "$T/test.ex" > "$T/full.r1" 2>/dev/null
 run ihvp --combine "$T/ggn.r0" "$T/full.r1"
 is "$rc" 1 "--combine refuses to mix ggn and Hessian records"
 like "$err" "hessian" "  ... naming the hessian setting"

@@ -47,7 +47,7 @@ open(sys.argv[1], "wb").write(b"".join(msgpack.packb({"id": "e%d" % i, "label": 
 PY
 train --arch linear < "$T/b.ms" > "$T/b.model" 2>/dev/null
 grad --model "$T/b.model" < "$T/b.ms" 2>/dev/null | pick --head 1 > "$T/b.grad" 2>/dev/null
-rss() { /usr/bin/time -f '%M' -o "$T/.rss" "$BIN/ihvp" --model "$T/b.model" --train "$T/b.ms" --scale 10 \
+rss() { /usr/bin/time -f '%M' -o "$T/.rss" "$BIN/ihvp" --model "$T/b.model" --train "$T/b.ms" --method lissa --scale 10 \
           --depth 1 --threads 2 "$@" < "$T/b.grad" > "$T/b.ihvp" 2>/dev/null; echo "$? $(tail -n 1 "$T/.rss")"; }
 read rc1 m1 <<< "$(rss --batch 1)"
 read rc2 m2 <<< "$(rss --batch 2000000)"

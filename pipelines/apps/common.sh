@@ -30,28 +30,20 @@ index() {
 
 # scores MODEL TRAIN POOL PREFIX QUERY [--mean]: FastIF influence of POOL
 # examples on the QUERY examples (one s_test per query, or one for their mean
-# loss with --mean, id "mean"): kNN top-K of POOL by embedding, LiSSA s_test
-# (Hessian of TRAIN's objective), influence on the candidates -> PREFIX.scores.mp
+# loss with --mean, id "mean"): kNN top-K of POOL by embedding, s_test
+# (ihvp's defaults over TRAIN's objective), influence on the candidates -> PREFIX.scores.mp
 scores() {
   local model=$1 train=$2 pool=$3 p=$4 query=$5 mean=${6:-}
   index "$model" "$pool" "$p"
   quiet "$BIN/embed" --model "$model" < "$query" |
     quiet "$BIN/knn-select" --index "$p.index" -k "$K" $mean > "$p.cand.mp"
-  # LiSSA needs --scale above every batch Hessian's top eigenvalue and, away
-  # from a minimum (after fine-tuning steps), damping*scale above the most
-  # negative one; ihvp refuses (exit 1) when the recursion diverges: then
-  # probe more batches for the scale and raise the damping 4x, up to twice.
-  local try
-  for try in "16 0.005" "64 0.02" "64 0.08"; do
-    set -- $try
-    if "$BIN/ihvp" --model "$model" --train "$train" --threads "$THREADS" --seed "${IHVP_SEED:-0}" \
-         --scale-batches "$1" --damping "$2" ${IHVP_OPTS:-} $mean < "$query" > "$p.ihvp.mp" 2>>"$LOG"; then
-      [ "$2" = 0.005 ] || echo "ihvp-retry: converged with --scale-batches $1 --damping $2" >> "$LOG"
-      break
-    fi
-    echo "ihvp-retry: diverged with --scale-batches $1 --damping $2" >> "$LOG"
-    [ "$2" != 0.08 ] || { echo "$(basename "$0"): error: ihvp failed; see $LOG" >&2; return 1; }
-  done
+  # ihvp's defaults: --method auto (LiSSA at these P) on the Gauss-Newton
+  # matrix (--hessian auto for mlp), which stays positive semi-definite after
+  # fine-tuning steps, so LiSSA converges at the default damping; a failure
+  # is the tool's, reported as such.
+  "$BIN/ihvp" --model "$model" --train "$train" --threads "$THREADS" --seed "${IHVP_SEED:-0}" \
+    ${IHVP_OPTS:-} $mean < "$query" > "$p.ihvp.mp" 2>>"$LOG" ||
+    { echo "$(basename "$0"): error: ihvp failed; see $LOG" >&2; return 1; }
   quiet "$BIN/influence" --ihvp "$p.ihvp.mp" --model "$model" --train "$pool" \
     --candidates "$p.cand.mp" > "$p.scores.mp"
 }
