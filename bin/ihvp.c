@@ -205,6 +205,8 @@ int main(int argc, char **argv) {
            sv == &fi_solver_lissa ? "; its answers are checked by their residual" : "");
   /* Only LiSSA's recursion needs the scale once the shift is given. */
   const int need_scale = (model_oracle || fisher) && sv->solves && (sv->recursion || !absolute);
+  /* Every solve over an oracle is checked by one product with it. */
+  const int measured = (model_oracle || fisher) && sv->solves;
   /* What a failure tells the user to change, by kind (the library's
    * message says what happened). */
   char diverged[256];
@@ -315,7 +317,7 @@ int main(int argc, char **argv) {
     if (cv) fi_curv_inverse(cv, lam, cws, ns, V, S);
     else if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
     tsolve += fi_now() - t0;
-    if (!cv && sv->solves) {
+    if (measured) {
       fi_progress("measuring the residuals of %lld vectors", (long long)ns);
       res_examples = fi_solve_residuals(&o, so.c.shift, resid_n, ns, V, S, res);
     }
@@ -325,7 +327,7 @@ int main(int argc, char **argv) {
         continue;
       }
       fi_ihvp_quality q = {.residual = -1, .spread = -1};
-      if (sv->solves) {
+      if (measured) {
         if (!isfinite(res[s]))
           fi_die("record '%s': the %s-vector product of its answer is not finite (%s)", ids[s],
                  fi_oracle_name(&o), advice[FI_SOLVE_NONFINITE]);
@@ -347,11 +349,11 @@ int main(int argc, char **argv) {
   fi_reader_close(r);
   fi_log("%lld input records, %s time %.3fs", fi_test_vectors_nread(tv), sv->solves ? "solver" : "HVP",
          tsolve);
-  if (sv->solves) {
+  if (measured) {
     char sp[96] = "";
     if (worst_spread >= 0) snprintf(sp, sizeof sp, "; repeats' relative spread up to %.3g", worst_spread);
     fi_log("relative residual |(%s + shift I) s - v| / |v| (product over %lld of %lld training "
-           "examples): max %.3g ('%s'), mean %.3g%s", ggn ? "G" : "H", (long long)res_examples,
+           "examples): max %.3g ('%s'), mean %.3g%s", fisher ? "F" : ggn ? "G" : "H", (long long)res_examples,
            (long long)o.N, worst, worst_id, sum_res / (double)(nout ? nout : 1), sp);
   }
   /* Method-specific: what would bring the residual down. */
