@@ -73,7 +73,7 @@ x "$LOO_TRAIN < $L/train.mp > $L/model"
 x "$LOO_TRAIN < $L/train.mp > $L/model.again && cmp $L/model $L/model.again"
 x "fastif eval --model $L/model < $D/test.mp > $L/pred.mp"
 x "$STATS select $L/pred.mp 4 > $L/test.ids && pick --ids $L/test.ids $D/test.mp > $L/test.mp"
-timed t_loo_score "grad --model $L/model < $L/test.mp | ihvp --model $L/model --train $L/train.mp --method exact --damping 0 > $L/ihvp.mp && influence --ihvp $L/ihvp.mp --model $L/model --train $L/train.mp > $L/scores.mp"
+timed t_loo_score "grad --model $L/model < $L/test.mp | ihvp --model $L/model --train $L/train.mp --method exact --hessian full --damping 0 > $L/ihvp.mp && influence --ihvp $L/ihvp.mp --model $L/model --train $L/train.mp > $L/scores.mp"
 x "lds-stats.py loo-subsets 50 $L/train.mp < $L/scores.mp > $L/subsets.mp"
 first=$(pick --head 1 --keep id "$L/subsets.mp" 2>/dev/null | dump 2>/dev/null | sed 's/^{"id":"loo-\(.*\)"}$/\1/')
 x "pick --head 1 $L/subsets.mp > $L/first.mp"
@@ -188,7 +188,7 @@ cat <<T
 (P = 3,322); full-batch L-BFGS from the seed's initialisation, so a retrain is a
 deterministic function of the data: the full-data model retrained twice and the model
 without training point $first retrained twice are byte-identical (\`cmp\`). Test
-points: the first 2 correct and first 2 wrong predictions of the 500. s_test exact,
+points: the first 2 correct and first 2 wrong predictions of the 500. s_test exact (the Hessian, --hessian full),
 undamped ($t_loo_score s for the 4 test points). For each test point the 50 training
 points of largest |score|; each removed and the model retrained ($nloo distinct
 retrains, fanned out by pipelines/lds/fanout.sh, $t_loo s). Predicted change of the test
