@@ -73,6 +73,18 @@ static float *need_f32(const fi_record *rec, const char *key, int64_t r, int64_t
   return copy;
 }
 
+/* need_f32 of eigenvalues or a diagonal: a curvature is positive
+ * semi-definite, and a negative value (or NaN) would make eig + lambda <= 0,
+ * which the inverse treats as a direction no gradient touches. */
+static float *need_nonneg(const fi_record *rec, const char *key, int64_t r, int64_t c) {
+  float *x = need_f32(rec, key, r, c);
+  const int64_t n = r * (c < 0 ? 1 : c);
+  for (int64_t e = 0; e < n; e++)
+    if (!(x[e] >= 0)) fi_rec_die(rec, "'%s' has %g at element %lld: curvature values must be >= 0", key,
+                                 (double)x[e], (long long)e);
+  return x;
+}
+
 /* Claims [off, off+n) of the dense vector for block nm of file. */
 static void claim(const char *file, const char *nm, unsigned char *seen, int64_t P, int64_t off,
                   int64_t n) {
@@ -122,7 +134,7 @@ fi_curv *fi_curv_load(const char *path) {
       b->off = need_int(rec, "off");
       const float *x;
       b->numel = fi_rec_f32(rec, "diag", -1, &x, 1);
-      b->diag = need_f32(rec, "diag", b->numel, -1);
+      b->diag = need_nonneg(rec, "diag", b->numel, -1);
       covered = b->numel;
     } else if (!strcmp(kind, "kron")) {
       b->kind = FI_CBLOCK_KRON;
@@ -138,11 +150,11 @@ fi_curv *fi_curv_load(const char *path) {
       if (covered > c->P) fi_rec_die(rec, "block larger than P = %lld", (long long)c->P);
       b->A = need_f32(rec, "A", b->k, b->k);
       b->QA = need_f32(rec, "QA", b->k, b->k);
-      b->eigA = need_f32(rec, "eigA", b->k, -1);
+      b->eigA = need_nonneg(rec, "eigA", b->k, -1);
       b->G = need_f32(rec, "G", b->out, b->out);
       b->QG = need_f32(rec, "QG", b->out, b->out);
-      b->eigG = need_f32(rec, "eigG", b->out, -1);
-      if (c->method == FI_CURV_EKFAC) b->eig = need_f32(rec, "eig", b->out, b->k);
+      b->eigG = need_nonneg(rec, "eigG", b->out, -1);
+      if (c->method == FI_CURV_EKFAC) b->eig = need_nonneg(rec, "eig", b->out, b->k);
     } else {
       fi_rec_die(rec, "unknown block kind '%s' (kron or diag)", kind);
     }
