@@ -3,6 +3,7 @@
  * per block, so Python reads it as any stream. */
 #include "curvature.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,16 +116,18 @@ fi_curv *fi_curv_load(const char *path) {
   c->n = need_int(rec, "n");
   c->P = need_int(rec, "P");
   const int64_t nb = need_int(rec, "blocks");
-  if (c->n < 1 || c->P < 1 || nb < 1 || nb > c->P)
+  if (c->n < 1 || c->P < 1 || nb < 1 || nb > c->P || nb > INT_MAX)
     fi_rec_die(rec, "bad n %lld, P %lld or blocks %lld", (long long)c->n, (long long)c->P, (long long)nb);
   const char *params = fi_rec_str(rec, "params", NULL, 0);
   c->params = params ? fi_strdup(params) : NULL;
   int64_t total = 0; /* the blocks' sizes, held in the file, must add up to P before P is allocated */
-  c->b = fi_calloc((size_t)nb, sizeof *c->b);
+  int64_t cap = 0;   /* c->b grows as block records arrive: the header's count is only a claim */
   for (int64_t i = 0; i < nb; i++) {
     if (!(rec = fi_read(r)))
       fi_die("%s: %lld blocks announced, %lld found", fi_reader_name(r), (long long)nb, (long long)i);
+    if (c->nblocks == cap) c->b = fi_realloc(c->b, fi_mul_size(cap = cap ? 2 * cap : 16, sizeof *c->b, "blocks"));
     fi_cblock *b = &c->b[c->nblocks++];
+    memset(b, 0, sizeof *b);
     b->name = fi_strdup(fi_rec_id(rec));
     b->off_w = b->off_b = b->off = -1;
     const char *kind = fi_rec_str(rec, "kind", NULL, 1);
