@@ -149,8 +149,10 @@ fi_curv *fi_curv_load(const char *path) {
         fi_rec_die(rec, "bad in %lld, out %lld, or neither weight nor bias", (long long)b->in,
                    (long long)b->out);
       b->k = (b->off_w >= 0 ? b->in : 0) + (b->off_b >= 0);
+      if (b->k < 1) fi_rec_die(rec, "a weight of in 0 and no bias: the block is empty");
+      /* k <= P + 1 and out <= P, but k * out can overflow: compare by division first */
+      if (b->k > c->P / b->out) fi_rec_die(rec, "block larger than P = %lld", (long long)c->P);
       covered = b->k * b->out;
-      if (covered > c->P) fi_rec_die(rec, "block larger than P = %lld", (long long)c->P);
       b->A = need_f32(rec, "A", b->k, b->k);
       b->QA = need_f32(rec, "QA", b->k, b->k);
       b->eigA = need_nonneg(rec, "eigA", b->k, -1);

@@ -62,17 +62,21 @@ h = dict(recs[0]); h["P"] = 10**12; write("bigP.curv", [h] + recs[1:])
 write("short.curv", recs[:-1])
 h = dict(recs[0]); h["P"] = 10**15; h["blocks"] = 2 * 10**9; write("bigblocks.curv", [h] + recs[1:])
 b = dict(recs[1]); b["off_w"] = 3; write("overlap.curv", [recs[0], b] + recs[2:])
+h = dict(recs[0]); h["P"] = 2**62; b = dict(recs[1]); b["in"] = b["out"] = 2**61  # k * out overflows int64
+write("bigkron.curv", [h, b] + recs[2:])
 # a curvature is positive semi-definite: a negative eigenvalue or diagonal is a broken file
 b = dict(recs[1]); b["eigA"] = -b["eigA"]; write("negeigA.curv", [recs[0], b] + recs[2:])
 d7 = list(fs.read_stream(open(d + "/r7bias.diag", "rb")))
 b = dict(d7[1]); b["diag"] = b["diag"].copy(); b["diag"][2] = -1; write("negdiag.curv", [d7[0], b] + d7[2:])
 PY
-for f in bigP short bigblocks overlap negeigA negdiag; do
+for f in bigP short bigblocks overlap bigkron negeigA negdiag; do
   run ihvp --curvature "$T/$f.curv" < "$T/r7bias.g"; is "$rc" 1 "curvature file $f: exit 1"
   is "$(printf '%s\n' "$err" | grep -c .)" 1 "... one line: $err"
 done
 like "$(ihvp --curvature "$T/bigblocks.curv" < "$T/r7bias.g" 2>&1 >/dev/null)" "bigblocks.curv: 2000000000 blocks announced, 3 found" \
   "a forged block count: nothing allocated from it, the shortfall reported"
+like "$(ihvp --curvature "$T/bigkron.curv" < "$T/r7bias.g" 2>&1 >/dev/null)" "record '.*block larger than P" \
+  "in x out past int64: refused before multiplying"
 like "$(ihvp --curvature "$T/negdiag.curv" < "$T/r7bias.g" 2>&1 >/dev/null)" "record '.*'diag' has -1 at element 2" \
   "a negative diagonal: the error names the record and the element"
 
