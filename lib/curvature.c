@@ -178,6 +178,18 @@ static void fold_record(fitter *f, const fi_grad_view *v) {
           f->dsum[i][e] += (double)v->dense[i][e] * v->dense[i][e];
 }
 
+/* The first record's layout must give a curvature file ihvp reads: some
+ * parameters, and no layer of zero width (an empty factor). */
+static void check_widths(const fi_record *rec, const fi_grad_layout *L) {
+  if (L->P == 0) fi_rec_die(rec, "no parameter values: the gradient vector is empty (P = 0)");
+  for (int j = 0; j < L->nlayers; j++) {
+    const fi_grad_layer *l = &L->layers[j];
+    if (l->out == 0 || (l->weight >= 0 && l->in == 0))
+      fi_rec_die(rec, "layer '%s' has in %lld, out %lld: a factor of width 0", l->name, (long long)l->in,
+                 (long long)l->out);
+  }
+}
+
 /* One pass over the records of path; returns how many. */
 static int64_t run_pass(fitter *f, const char *path, fi_grad_layout **Lp, int64_t expect) {
   fi_reader *r = fi_reader_open(path);
@@ -193,6 +205,7 @@ static int64_t run_pass(fitter *f, const char *path, fi_grad_layout **Lp, int64_
       *Lp = fi_grad_layout_new(rec, -1);
       f->L = *Lp;
       const fi_grad_layout *L = f->L;
+      check_widths(rec, L);
       f->la = fi_calloc(L->nlayers ? L->nlayers : 1, sizeof *f->la);
       for (int j = 0; j < L->nlayers; j++) {
         lacc_init(&f->la[j], L, j);

@@ -43,11 +43,25 @@ d = sys.argv[1]
 with open(d + "/bad.g", "wb") as f:
     fs.write_record(f, {"id": "a", "params": "l.weight", "a.l": np.ones((2, 3), np.float32), "delta.l": np.ones((2, 2), np.float32)})
     fs.write_record(f, {"id": "b", "params": "l.weight", "a.l": np.ones((2, 4), np.float32), "delta.l": np.ones((2, 2), np.float32)})
+# records whose curvature would be empty: ihvp refuses such a file, so curvature must not write it
+with open(d + "/w0.g", "wb") as f:
+    fs.write_record(f, {"id": "w0", "params": "l.weight", "a.l": np.ones((2, 0), np.float32), "delta.l": np.ones((2, 3), np.float32)})
+with open(d + "/w0b.g", "wb") as f:  # P = 3 (the bias), but the weight [3, 0] is an empty factor
+    fs.write_record(f, {"id": "w0b", "params": "l.weight,l.bias", "a.l": np.ones((2, 0), np.float32), "delta.l": np.ones((2, 3), np.float32)})
+with open(d + "/p0.g", "wb") as f:
+    fs.write_record(f, {"id": "p0", "params": "", "grad": np.ones(0, np.float32)})
 with open(d + "/ex.ms", "wb") as f:
     fs.write_record(f, {"id": "e", "label": 1, "x": np.ones(3, np.float32)})
 PY
 run curvature --method kfac --grads "$T/bad.g" -o "$T/x.curv"; is "$rc" 1 "a record of another width: exit 1"
 like "$err" "record 'b'.*width" "... naming the record"
+for z in w0 p0; do
+  run curvature --method kfac --grads "$T/$z.g" -o "$T/x.curv"; is "$rc" 1 "$z: an empty curvature (P = 0): exit 1"
+  like "$err" "^curvature: error: record '$z'.*P = 0" "... naming the first record"
+  ok "... no file" test ! -e "$T/x.curv"
+done
+run curvature --method kfac --grads "$T/w0b.g" -o "$T/x.curv"; is "$rc" 1 "a selected weight of width 0: exit 1"
+like "$err" "^curvature: error: record 'w0b'.*layer 'l' has in 0, out 3" "... naming the record and the layer"
 run curvature --method diag --grads "$T/ex.ms" -o "$T/x.curv"; is "$rc" 1 "examples are not gradients: exit 1"
 like "$err" "record 'e'.*not a gradient record" "... naming the record"
 # a forged or broken curvature file: one line, exit 1, nothing allocated from its claims
