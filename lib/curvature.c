@@ -187,6 +187,16 @@ static void check_widths(const fi_record *rec, const fi_grad_layout *L) {
     if (l->out == 0 || (l->weight >= 0 && l->in == 0))
       fi_rec_die(rec, "layer '%s' has in %lld, out %lld: a factor of width 0", l->name, (long long)l->in,
                  (long long)l->out);
+    /* the factors are [k, k] and [out, out] whatever the record's rows (a
+     * record of 0 rows may declare any width): sized before allocating */
+    const int64_t k = (l->weight >= 0 ? l->in : 0) + (l->bias >= 0);
+    int64_t kk, oo, ko, bytes;
+    if (__builtin_mul_overflow(k, k, &kk) || __builtin_mul_overflow(l->out, l->out, &oo) ||
+        __builtin_mul_overflow(l->out, k, &ko) || __builtin_add_overflow(kk, oo, &bytes) ||
+        __builtin_add_overflow(bytes, ko, &bytes) || __builtin_mul_overflow(bytes, (int64_t)sizeof(double), &bytes))
+      fi_rec_die(rec, "layer '%s' (in %lld, out %lld): its factors [%lld, %lld] and [%lld, %lld] overflow the "
+                 "address space", l->name, (long long)l->in, (long long)l->out, (long long)k, (long long)k,
+                 (long long)l->out, (long long)l->out);
   }
 }
 

@@ -48,6 +48,8 @@ with open(d + "/w0.g", "wb") as f:
     fs.write_record(f, {"id": "w0", "params": "l.weight", "a.l": np.ones((2, 0), np.float32), "delta.l": np.ones((2, 3), np.float32)})
 with open(d + "/w0b.g", "wb") as f:  # P = 3 (the bias), but the weight [3, 0] is an empty factor
     fs.write_record(f, {"id": "w0b", "params": "l.weight,l.bias", "a.l": np.ones((2, 0), np.float32), "delta.l": np.ones((2, 3), np.float32)})
+with open(d + "/huge.g", "wb") as f:  # 0 rows of a declared width 2^40: A would be [2^40, 2^40]
+    fs.write_record(f, {"id": "huge", "params": "l.weight", "a.l": np.ones((0, 2**40), np.float32), "delta.l": np.ones((0, 3), np.float32)})
 with open(d + "/p0.g", "wb") as f:
     fs.write_record(f, {"id": "p0", "params": "", "grad": np.ones(0, np.float32)})
 with open(d + "/ex.ms", "wb") as f:
@@ -62,6 +64,8 @@ for z in w0 p0; do
 done
 run curvature --method kfac --grads "$T/w0b.g" -o "$T/x.curv"; is "$rc" 1 "a selected weight of width 0: exit 1"
 like "$err" "^curvature: error: record 'w0b'.*layer 'l' has in 0, out 3" "... naming the record and the layer"
+run curvature --method kfac --grads "$T/huge.g" -o "$T/x.curv"; is "$rc" 1 "a factor too large to size: exit 1"
+like "$err" "^curvature: error: record 'huge'.*layer 'l'.*overflow" "... naming the record and the layer"
 run curvature --method diag --grads "$T/ex.ms" -o "$T/x.curv"; is "$rc" 1 "examples are not gradients: exit 1"
 like "$err" "record 'e'.*not a gradient record" "... naming the record"
 # a forged or broken curvature file: one line, exit 1, nothing allocated from its claims
