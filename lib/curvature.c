@@ -138,6 +138,9 @@ static void flush(fitter *f, lacc *l) {
 /* One record's rows of layer l into its buffer (abar: a's selected columns,
  * then 1 for a bias). */
 static void add_rows(fitter *f, lacc *l, const fi_grad_rows *x) {
+  /* No rows, nothing to add (D_i = 0); counting the example anyway would grow
+   * cnt[] with N, as a buffer is flushed only when its rows overflow. */
+  if (x->r == 0) return;
   const int per_example = f->method == FI_CURV_DIAG || f->pass == 2;
   if (l->nrows + x->r > l->cap) flush(f, l);
   if (x->r > l->cap) { /* one record longer than the buffer: grow it */

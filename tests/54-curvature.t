@@ -68,6 +68,28 @@ run curvature --method kfac --grads "$T/huge.g" -o "$T/x.curv"; is "$rc" 1 "a fa
 like "$err" "^curvature: error: record 'huge'.*layer 'l'.*overflow" "... naming the record and the layer"
 run curvature --method diag --grads "$T/ex.ms" -o "$T/x.curv"; is "$rc" 1 "examples are not gradients: exit 1"
 like "$err" "record 'e'.*not a gradient record" "... naming the record"
+# memory independent of N when a layer has 0 rows in every record (nothing to
+# buffer, so no flush: those examples must not be counted either)
+$PY - "$T" <<'PY'
+import sys, io, numpy as np, fastif_stream as fs
+b = io.BytesIO()
+fs.write_record(b, {"id": "r0000000", "params": "l.weight,z.weight", "a.l": np.ones((1, 3), np.float32),
+                    "delta.l": np.ones((1, 2), np.float32), "a.z": np.ones((0, 3), np.float32),
+                    "delta.z": np.ones((0, 2), np.float32)})
+t = b.getvalue(); i = t.index(b"r0000000")
+for name, N in (("r0-few.g", 2000), ("r0-many.g", 400000)):
+    with open(sys.argv[1] + "/" + name, "wb") as f:
+        f.write(b"".join(t[:i] + b"r%07d" % n + t[i + 8:] for n in range(N)))
+PY
+for m in diag ekfac; do
+  for g in few many; do
+    /usr/bin/time -f '%M' -o "$T/rss.$g" curvature --method $m --grads "$T/r0-$g.g" -o "$T/r0.curv" 2>/dev/null
+  done
+  few=$(tail -n 1 "$T/rss.few"); many=$(tail -n 1 "$T/rss.many")
+  ok "$m: 0-row layer, peak RSS of 400k records within 1.5 MB of 2k's ($many vs $few KB)" test $((many - few)) -lt 1500
+done
+rm -f "$T"/r0-*.g
+
 # a forged or broken curvature file: one line, exit 1, nothing allocated from its claims
 $PY - "$T" <<'PY'
 import sys, fastif_stream as fs
