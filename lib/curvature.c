@@ -203,9 +203,8 @@ static void check_widths(const fi_record *rec, const fi_grad_layout *L) {
   }
 }
 
-/* One pass over the records of path; returns how many. */
-static int64_t run_pass(fitter *f, const char *path, fi_grad_layout **Lp, int64_t expect) {
-  fi_reader *r = fi_reader_open(path);
+/* One pass over the records of r; returns how many. */
+static int64_t run_pass(fitter *f, fi_reader *r, fi_grad_layout **Lp, int64_t expect) {
   fi_grad_view *v = NULL;
   int64_t n = 0;
   const fi_record *rec;
@@ -246,7 +245,6 @@ static int64_t run_pass(fitter *f, const char *path, fi_grad_layout **Lp, int64_
   if (expect >= 0 && n != expect)
     fi_die("%s: the second pass read %lld records, the first %lld: the file changed",
            fi_reader_name(r), (long long)n, (long long)expect);
-  fi_reader_close(r);
   fi_grad_view_free(v);
   return n;
 }
@@ -307,7 +305,8 @@ fi_curv *fi_curv_fit(const char *path, fi_curv_method method, fi_err *e) {
   fitter f = {.method = method, .pass = 1};
   fi_grad_layout *L = NULL;
   fi_progress("curvature: pass 1 (%s)", fi_curv_methods[method]);
-  const int64_t N = run_pass(&f, path, &L, -1);
+  fi_reader *r = fi_reader_open(path);
+  const int64_t N = run_pass(&f, r, &L, -1);
   fi_curv *c = fi_calloc(1, sizeof *c);
   c->method = method;
   c->n = N;
@@ -365,8 +364,11 @@ fi_curv *fi_curv_fit(const char *path, fi_curv_method method, fi_err *e) {
         lacc_alloc(&f.la[j], 0, 1);
       }
       fi_progress("curvature: pass 2 (ekfac eigenvalues)");
-      /* standard input that is a regular file: reopened at its start */
-      run_pass(&f, path && strcmp(path, "-") ? path : "/dev/stdin", &L, N);
+      /* the same descriptor, back where pass 1 began: standard input that is
+       * a regular file may have been opened past its start (a reopened
+       * /dev/stdin would read from byte 0) */
+      if (fi_reader_rewind(r)) fi_die("%s: cannot seek back for the second pass: %s", fi_reader_name(r), strerror(errno));
+      run_pass(&f, r, &L, N);
       for (int j = 0, bi = 0; j < L->nlayers; j++, bi++) {
         const lacc *l = &f.la[j];
         fi_cblock *b = &c->b[bi];
@@ -375,6 +377,7 @@ fi_curv *fi_curv_fit(const char *path, fi_curv_method method, fi_err *e) {
       }
     }
   }
+  fi_reader_close(r);
   for (int j = 0; j < L->nlayers; j++) lacc_free(&f.la[j]);
   free(f.la);
   for (int i = 0; i < (L->whole ? 1 : L->nparts); i++) free(f.dsum[i]);

@@ -50,8 +50,8 @@ typedef struct {
 
 /* ---- fitting (curvature.c) ----
  * Reads the training gradient records of `path` (NULL or "-": standard
- * input) once (kfac, diag) or twice (ekfac: the second pass reopens the
- * file, so a pipe is refused with e set, kind FI_ERR_USAGE, setting
+ * input) once (kfac, diag) or twice (ekfac: the second pass seeks back to
+ * where the first began, so a pipe is refused with e set, kind FI_ERR_USAGE, setting
  * "method"). Memory is independent of the number of records. Dies naming
  * the record on a bad one, or when there is none. */
 fi_curv *fi_curv_fit(const char *path, fi_curv_method method, fi_err *e);

@@ -25,6 +25,20 @@ done
 run curvature --method ekfac -o "$T/stdin.ekfac" < "$T/r7bias.g"
 is "$rc" 0 "ekfac from standard input that is a regular file"
 ok "... gives the bytes of --grads FILE" cmp "$T/stdin.ekfac" "$T/r7bias.ekfac"
+# ... from the offset standard input had, not byte 0: the records after a first one read by another
+$PY - "$T" <<'PY'
+import sys, subprocess, fastif_stream as fs
+d = sys.argv[1]
+recs = list(fs.read_stream(open(d + "/r7bias.g", "rb")))
+with open(d + "/tail.g", "wb") as f:
+    for r in recs[1:]: fs.write_record(f, r)
+with open(d + "/r7bias.g", "rb") as f:
+    u = fs.msgpack.Unpacker(f, raw=False); next(u); f.seek(u.tell())  # the first record consumed
+    sys.exit(subprocess.run(["curvature", "--method", "ekfac", "-o", d + "/off.ekfac"], stdin=f).returncode)
+PY
+is "$?" 0 "ekfac from standard input opened past its first record"
+curvature --method ekfac --grads "$T/tail.g" -o "$T/tail.ekfac" 2>/dev/null
+ok "... gives the file of the remaining records" cmp "$T/off.ekfac" "$T/tail.ekfac"
 run bash -c "cat '$T/r7bias.g' | curvature --method ekfac -o '$T/pipe.ekfac'"
 is "$rc" 2 "ekfac from a pipe is a usage error"
 like "$err" "method.*regular file" "... saying why"
