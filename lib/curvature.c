@@ -138,6 +138,9 @@ static void flush(fitter *f, lacc *l) {
 /* One record's rows of layer l into its buffer (abar: a's selected columns,
  * then 1 for a bias). */
 static void add_rows(fitter *f, lacc *l, const fi_grad_rows *x) {
+  /* No rows, nothing to add (D_i = 0); counting the example anyway would grow
+   * cnt[] with N, as a buffer is flushed only when its rows overflow. */
+  if (x->r == 0) return;
   const int per_example = f->method == FI_CURV_DIAG || f->pass == 2;
   if (l->nrows + x->r > l->cap) flush(f, l);
   if (x->r > l->cap) { /* one record longer than the buffer: grow it */
@@ -178,9 +181,30 @@ static void fold_record(fitter *f, const fi_grad_view *v) {
           f->dsum[i][e] += (double)v->dense[i][e] * v->dense[i][e];
 }
 
-/* One pass over the records of path; returns how many. */
-static int64_t run_pass(fitter *f, const char *path, fi_grad_layout **Lp, int64_t expect) {
-  fi_reader *r = fi_reader_open(path);
+/* The first record's layout must give a curvature file ihvp reads: some
+ * parameters, and no layer of zero width (an empty factor). */
+static void check_widths(const fi_record *rec, const fi_grad_layout *L) {
+  if (L->P == 0) fi_rec_die(rec, "no parameter values: the gradient vector is empty (P = 0)");
+  for (int j = 0; j < L->nlayers; j++) {
+    const fi_grad_layer *l = &L->layers[j];
+    if (l->out == 0 || (l->weight >= 0 && l->in == 0))
+      fi_rec_die(rec, "layer '%s' has in %lld, out %lld: a factor of width 0", l->name, (long long)l->in,
+                 (long long)l->out);
+    /* the factors are [k, k] and [out, out] whatever the record's rows (a
+     * record of 0 rows may declare any width): sized before allocating */
+    const int64_t k = (l->weight >= 0 ? l->in : 0) + (l->bias >= 0);
+    int64_t kk, oo, ko, bytes;
+    if (__builtin_mul_overflow(k, k, &kk) || __builtin_mul_overflow(l->out, l->out, &oo) ||
+        __builtin_mul_overflow(l->out, k, &ko) || __builtin_add_overflow(kk, oo, &bytes) ||
+        __builtin_add_overflow(bytes, ko, &bytes) || __builtin_mul_overflow(bytes, (int64_t)sizeof(double), &bytes))
+      fi_rec_die(rec, "layer '%s' (in %lld, out %lld): its factors [%lld, %lld] and [%lld, %lld] overflow the "
+                 "address space", l->name, (long long)l->in, (long long)l->out, (long long)k, (long long)k,
+                 (long long)l->out, (long long)l->out);
+  }
+}
+
+/* One pass over the records of r; returns how many. */
+static int64_t run_pass(fitter *f, fi_reader *r, fi_grad_layout **Lp, int64_t expect) {
   fi_grad_view *v = NULL;
   int64_t n = 0;
   const fi_record *rec;
@@ -193,6 +217,7 @@ static int64_t run_pass(fitter *f, const char *path, fi_grad_layout **Lp, int64_
       *Lp = fi_grad_layout_new(rec, -1);
       f->L = *Lp;
       const fi_grad_layout *L = f->L;
+      check_widths(rec, L);
       f->la = fi_calloc(L->nlayers ? L->nlayers : 1, sizeof *f->la);
       for (int j = 0; j < L->nlayers; j++) {
         lacc_init(&f->la[j], L, j);
@@ -220,7 +245,6 @@ static int64_t run_pass(fitter *f, const char *path, fi_grad_layout **Lp, int64_
   if (expect >= 0 && n != expect)
     fi_die("%s: the second pass read %lld records, the first %lld: the file changed",
            fi_reader_name(r), (long long)n, (long long)expect);
-  fi_reader_close(r);
   fi_grad_view_free(v);
   return n;
 }
@@ -281,7 +305,8 @@ fi_curv *fi_curv_fit(const char *path, fi_curv_method method, fi_err *e) {
   fitter f = {.method = method, .pass = 1};
   fi_grad_layout *L = NULL;
   fi_progress("curvature: pass 1 (%s)", fi_curv_methods[method]);
-  const int64_t N = run_pass(&f, path, &L, -1);
+  fi_reader *r = fi_reader_open(path);
+  const int64_t N = run_pass(&f, r, &L, -1);
   fi_curv *c = fi_calloc(1, sizeof *c);
   c->method = method;
   c->n = N;
@@ -339,8 +364,11 @@ fi_curv *fi_curv_fit(const char *path, fi_curv_method method, fi_err *e) {
         lacc_alloc(&f.la[j], 0, 1);
       }
       fi_progress("curvature: pass 2 (ekfac eigenvalues)");
-      /* standard input that is a regular file: reopened at its start */
-      run_pass(&f, path && strcmp(path, "-") ? path : "/dev/stdin", &L, N);
+      /* the same descriptor, back where pass 1 began: standard input that is
+       * a regular file may have been opened past its start (a reopened
+       * /dev/stdin would read from byte 0) */
+      if (fi_reader_rewind(r)) fi_die("%s: cannot seek back for the second pass: %s", fi_reader_name(r), strerror(errno));
+      run_pass(&f, r, &L, N);
       for (int j = 0, bi = 0; j < L->nlayers; j++, bi++) {
         const lacc *l = &f.la[j];
         fi_cblock *b = &c->b[bi];
@@ -349,6 +377,7 @@ fi_curv *fi_curv_fit(const char *path, fi_curv_method method, fi_err *e) {
       }
     }
   }
+  fi_reader_close(r);
   for (int j = 0; j < L->nlayers; j++) lacc_free(&f.la[j]);
   free(f.la);
   for (int i = 0; i < (L->whole ? 1 : L->nparts); i++) free(f.dsum[i]);

@@ -14,6 +14,7 @@
 #define FI_CURVATURE_H
 #include <stdint.h>
 
+#include "grad_records.h"
 #include "ihvp_records.h"
 #include "stream.h"
 #include "util.h"
@@ -50,8 +51,8 @@ typedef struct {
 
 /* ---- fitting (curvature.c) ----
  * Reads the training gradient records of `path` (NULL or "-": standard
- * input) once (kfac, diag) or twice (ekfac: the second pass reopens the
- * file, so a pipe is refused with e set, kind FI_ERR_USAGE, setting
+ * input) once (kfac, diag) or twice (ekfac: the second pass seeks back to
+ * where the first began, so a pipe is refused with e set, kind FI_ERR_USAGE, setting
  * "method"). Memory is independent of the number of records. Dies naming
  * the record on a bad one, or when there is none. */
 fi_curv *fi_curv_fit(const char *path, fi_curv_method method, fi_err *e);
@@ -87,6 +88,13 @@ void fi_curv_inverse(const fi_curv *c, const double *lam, fi_curv_ws *ws, int64_
  * curvature's parameters: 0, or -1 with e (FI_ERR_DATA, setting
  * "curvature"). */
 int fi_curv_check_vectors(const fi_curv *c, int64_t P, const char *params, fi_err *e);
+/* The same, and with the vectors' layout L (NULL: not known) each block
+ * against it: a Kronecker block's weight and bias at the layout's offsets
+ * of NAME.weight / NAME.bias, of its in and out where L factors them; a
+ * diagonal block at its part's offset and size. Equal P and params string
+ * do not suffice: in 5, out 4 and in 3, out 6 both give P = 24. */
+int fi_curv_check_layout(const fi_curv *c, const fi_grad_layout *L, int64_t P, const char *params,
+                         fi_err *e);
 
 /* ---- factored-Tikhonov K-FAC (curvature_factored.c) ----
  * For each layer-factor record of r (kfac or ekfac file: A and G are used,

@@ -60,7 +60,7 @@ int64_t fi_curv_factored_s(const fi_curv *c, const double *lam, fi_reader *r, fi
       v = fi_grad_view_new(L);
       if (L->whole) fi_rec_die(rec, "a whole dense \"grad\" has no factors to keep: --factored-s needs "
                                "layer-factor records (a.NAME, delta.NAME)");
-      if (fi_curv_check_vectors(c, L->P, L->params, e)) {
+      if (fi_curv_check_layout(c, L, L->P, L->params, e)) {
         status = -1;
         break;
       }

@@ -3,6 +3,7 @@
  * per block, so Python reads it as any stream. */
 #include "curvature.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,18 @@ static float *need_f32(const fi_record *rec, const char *key, int64_t r, int64_t
   return copy;
 }
 
+/* need_f32 of eigenvalues or a diagonal: a curvature is positive
+ * semi-definite, and a negative value (or NaN) would make eig + lambda <= 0,
+ * which the inverse treats as a direction no gradient touches. */
+static float *need_nonneg(const fi_record *rec, const char *key, int64_t r, int64_t c) {
+  float *x = need_f32(rec, key, r, c);
+  const int64_t n = r * (c < 0 ? 1 : c);
+  for (int64_t e = 0; e < n; e++)
+    if (!(x[e] >= 0)) fi_rec_die(rec, "'%s' has %g at element %lld: curvature values must be >= 0", key,
+                                 (double)x[e], (long long)e);
+  return x;
+}
+
 /* Claims [off, off+n) of the dense vector for block nm of file. */
 static void claim(const char *file, const char *nm, unsigned char *seen, int64_t P, int64_t off,
                   int64_t n) {
@@ -103,16 +116,18 @@ fi_curv *fi_curv_load(const char *path) {
   c->n = need_int(rec, "n");
   c->P = need_int(rec, "P");
   const int64_t nb = need_int(rec, "blocks");
-  if (c->n < 1 || c->P < 1 || nb < 1 || nb > c->P)
+  if (c->n < 1 || c->P < 1 || nb < 1 || nb > c->P || nb > INT_MAX)
     fi_rec_die(rec, "bad n %lld, P %lld or blocks %lld", (long long)c->n, (long long)c->P, (long long)nb);
   const char *params = fi_rec_str(rec, "params", NULL, 0);
   c->params = params ? fi_strdup(params) : NULL;
   int64_t total = 0; /* the blocks' sizes, held in the file, must add up to P before P is allocated */
-  c->b = fi_calloc((size_t)nb, sizeof *c->b);
+  int64_t cap = 0;   /* c->b grows as block records arrive: the header's count is only a claim */
   for (int64_t i = 0; i < nb; i++) {
     if (!(rec = fi_read(r)))
       fi_die("%s: %lld blocks announced, %lld found", fi_reader_name(r), (long long)nb, (long long)i);
+    if (c->nblocks == cap) c->b = fi_realloc(c->b, fi_mul_size(cap = cap ? 2 * cap : 16, sizeof *c->b, "blocks"));
     fi_cblock *b = &c->b[c->nblocks++];
+    memset(b, 0, sizeof *b);
     b->name = fi_strdup(fi_rec_id(rec));
     b->off_w = b->off_b = b->off = -1;
     const char *kind = fi_rec_str(rec, "kind", NULL, 1);
@@ -122,7 +137,7 @@ fi_curv *fi_curv_load(const char *path) {
       b->off = need_int(rec, "off");
       const float *x;
       b->numel = fi_rec_f32(rec, "diag", -1, &x, 1);
-      b->diag = need_f32(rec, "diag", b->numel, -1);
+      b->diag = need_nonneg(rec, "diag", b->numel, -1);
       covered = b->numel;
     } else if (!strcmp(kind, "kron")) {
       b->kind = FI_CBLOCK_KRON;
@@ -134,15 +149,17 @@ fi_curv *fi_curv_load(const char *path) {
         fi_rec_die(rec, "bad in %lld, out %lld, or neither weight nor bias", (long long)b->in,
                    (long long)b->out);
       b->k = (b->off_w >= 0 ? b->in : 0) + (b->off_b >= 0);
+      if (b->k < 1) fi_rec_die(rec, "a weight of in 0 and no bias: the block is empty");
+      /* k <= P + 1 and out <= P, but k * out can overflow: compare by division first */
+      if (b->k > c->P / b->out) fi_rec_die(rec, "block larger than P = %lld", (long long)c->P);
       covered = b->k * b->out;
-      if (covered > c->P) fi_rec_die(rec, "block larger than P = %lld", (long long)c->P);
       b->A = need_f32(rec, "A", b->k, b->k);
       b->QA = need_f32(rec, "QA", b->k, b->k);
-      b->eigA = need_f32(rec, "eigA", b->k, -1);
+      b->eigA = need_nonneg(rec, "eigA", b->k, -1);
       b->G = need_f32(rec, "G", b->out, b->out);
       b->QG = need_f32(rec, "QG", b->out, b->out);
-      b->eigG = need_f32(rec, "eigG", b->out, -1);
-      if (c->method == FI_CURV_EKFAC) b->eig = need_f32(rec, "eig", b->out, b->k);
+      b->eigG = need_nonneg(rec, "eigG", b->out, -1);
+      if (c->method == FI_CURV_EKFAC) b->eig = need_nonneg(rec, "eig", b->out, b->k);
     } else {
       fi_rec_die(rec, "unknown block kind '%s' (kron or diag)", kind);
     }

@@ -5,6 +5,7 @@
  * matrices stacked, Q_G^T (.) one GEMM per vector. */
 #include "curvature.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,5 +114,55 @@ int fi_curv_check_vectors(const fi_curv *c, int64_t P, const char *params, fi_er
     return fi_err_set(e, FI_ERR_DATA, "curvature",
                       "the gradient records are over params '%s', the curvature over '%s'", params,
                       c->params);
+  return 0;
+}
+
+/* The part of L named pname, or NULL. */
+static const fi_grad_part *part_named(const fi_grad_layout *L, const char *pname) {
+  for (int i = 0; i < L->nparts; i++)
+    if (!strcmp(L->parts[i].pname, pname)) return &L->parts[i];
+  return NULL;
+}
+
+/* Whether parameter NAME.suffix of a kron block is the layout's at off
+ * with numel values, and (when factored there) of the block's widths. */
+static int kron_part_ok(const fi_grad_layout *L, const fi_cblock *b, const char *suffix, int64_t off,
+                        int64_t numel) {
+  char pname[512];
+  if (snprintf(pname, sizeof pname, "%s.%s", b->name, suffix) >= (int)sizeof pname) return 0;
+  const fi_grad_part *pt = part_named(L, pname);
+  if (!pt) return off < 0;
+  if (off < 0 || pt->off != off || pt->numel != numel) return 0;
+  if (pt->kind == FI_GPART_DENSE) return 1; /* no widths to compare: the element counts are all there is */
+  const fi_grad_layer *l = &L->layers[pt->layer];
+  return l->out == b->out && (pt->kind == FI_GPART_BIAS || l->in == b->in);
+}
+
+int fi_curv_check_layout(const fi_curv *c, const fi_grad_layout *L, int64_t P, const char *params,
+                         fi_err *e) {
+  if (fi_curv_check_vectors(c, P, params, e)) return -1;
+  if (!L || L->whole) return 0; /* a whole dense vector: its P and params are all it says */
+  for (int i = 0; i < c->nblocks; i++) {
+    const fi_cblock *b = &c->b[i];
+    int ok;
+    if (b->kind == FI_CBLOCK_DIAG) {
+      const fi_grad_part *pt = part_named(L, b->name);
+      ok = !pt || (pt->off == b->off && pt->numel == b->numel);
+      /* a diagonal block may also be one parameter of a factored layer (diag method) */
+      if (!pt) ok = !strcmp(b->name, "grad") && L->whole;
+    } else {
+      ok = kron_part_ok(L, b, "weight", b->off_w, b->in * b->out) &&
+           kron_part_ok(L, b, "bias", b->off_b, b->out);
+    }
+    if (!ok) {
+      if (b->kind == FI_CBLOCK_DIAG)
+        return fi_err_set(e, FI_ERR_DATA, "curvature",
+                          "the curvature's block '%s' (%lld values at %lld) is not laid out as in the "
+                          "gradient records", b->name, (long long)b->numel, (long long)b->off);
+      return fi_err_set(e, FI_ERR_DATA, "curvature",
+                        "the curvature's layer '%s' (in %lld, out %lld) is not laid out as in the gradient "
+                        "records", b->name, (long long)b->in, (long long)b->out);
+    }
+  }
   return 0;
 }

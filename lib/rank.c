@@ -92,6 +92,8 @@ void fi_scores_relative(fi_scores *s, fi_reader *r) {
     for (int64_t i = 0; i < k; i++) {
       int64_t e = fi_strset_find(s->train, ids[i]);
       if (e < 0) continue; /* self-influence of an example not scored here */
+      if (root[e] >= 0) /* which of the two is meant is unknowable: keeping either would be a guess */
+        fi_rec_die(rec, "training example '%s' appears more than once in \"ids\"", ids[i]);
       if (!(sc[i] > 0))
         fi_rec_die(rec, "training example '%s' has self-influence %g: RelatIF divides by its square "
                    "root, which needs a positive definite curvature (add damping)", ids[i], sc[i]);

@@ -61,14 +61,21 @@ static void sblock(const gstream *g, int64_t t, int i, float *out) {
 }
 
 /* Whether the factored s_test has this gradient layer, with the same
- * parts and widths, in factored form. */
-static const fi_ihvp_flayer *factored_layer(const gstream *g, const fi_grad_layer *l) {
+ * parts and widths, in factored form. A weight factored on both sides over
+ * other widths (in and out swapped keep the element counts plan()
+ * compares) is an error naming rec: densifying would reshape one layer's
+ * values into the other's. */
+static const fi_ihvp_flayer *factored_layer(const gstream *g, const fi_grad_layer *l, const fi_record *rec) {
   const fi_ihvp_factors *F = g->h->F;
   if (!F) return NULL;
   int p = l->weight >= 0 ? l->weight : l->bias, j = F->parts[p].layer;
   if (j < 0) return NULL;
   const fi_ihvp_flayer *f = &F->layers[j];
-  if (f->weight != l->weight || f->bias != l->bias || f->in != l->in || f->out != l->out) return NULL;
+  if (f->weight != l->weight || f->bias != l->bias) return NULL;
+  if (l->weight < 0) return f->out == l->out && f->in == l->in ? f : NULL; /* a bias alone: in is a's width, unused */
+  if (f->in != l->in || f->out != l->out)
+    fi_rec_die(rec, "layer '%s' has in %lld, out %lld, but the ihvp records of %s factor it with in %lld, out %lld",
+               l->name, (long long)l->in, (long long)l->out, g->h->path, (long long)f->in, (long long)f->out);
   return f;
 }
 
@@ -116,7 +123,7 @@ static void plan(gstream *g, const fi_record *rec) {
     const fi_grad_layer *l = &L->layers[j];
     slayer *s = &g->sl[j];
     s->w = l->in + (l->bias >= 0);
-    if ((s->F = factored_layer(g, l))) continue;
+    if ((s->F = factored_layer(g, l, rec))) continue;
     s->SW = fi_aligned(fi_mul_size(T * l->out, s->w, "stacked ihvp"), sizeof(float));
     float *blk = fi_aligned(fi_mul_size(l->out, l->in, "ihvp block"), sizeof(float));
     for (int64_t t = 0; t < T; t++) {

@@ -159,7 +159,7 @@ int64_t fi_self_influence(const fi_curv *c, const double *lam, int64_t group, fi
                      "delta.NAME or dense parts grad.PNAME)");
         L = fi_grad_layout_new(rec, -1);
         v = fi_grad_view_new(L);
-        if (fi_curv_check_vectors(c, L->P, L->params, e)) {
+        if (fi_curv_check_layout(c, L, L->P, L->params, e)) {
           status = -1;
           break;
         }

@@ -125,6 +125,7 @@ struct fi_reader {
   int eof;
   int single;               /* a single-map file (fi_read_single): a model */
   int64_t nread;            /* records handed out */
+  off_t origin;             /* the descriptor's offset when opened (-1: not seekable), for fi_reader_rewind */
   msgpack_zone zone;        /* decoded values of the current record */
   const msgpack_object *root; /* the whole current record, once decoded */
   arena ar;
@@ -138,6 +139,7 @@ fi_reader *fi_reader_open(const char *path) {
   int fd = fi_open_input(path, &name); /* before allocating: a missing file leaks nothing */
   fi_reader *r = fi_calloc(1, sizeof *r);
   r->fd = fd;
+  r->origin = lseek(fd, 0, SEEK_CUR);
   r->name = fi_strdup(name);
   r->cap = 1 << 20;
   r->buf = fi_malloc(r->cap);
@@ -146,6 +148,16 @@ fi_reader *fi_reader_open(const char *path) {
 }
 
 const char *fi_reader_name(const fi_reader *r) { return r->name; }
+
+int fi_reader_rewind(fi_reader *r) {
+  if (r->origin < 0 || lseek(r->fd, r->origin, SEEK_SET) != r->origin) return -1;
+  r->start = r->end = r->rec_end = 0;
+  r->base = 0;
+  r->eof = r->have_rec = 0;
+  r->nread = 0;
+  r->root = NULL;
+  return 0;
+}
 
 void fi_reader_close(fi_reader *r) {
   if (!r) return;

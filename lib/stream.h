@@ -43,6 +43,10 @@ fi_reader *fi_reader_open(const char *path);
 const fi_record *fi_read(fi_reader *r);
 void fi_reader_close(fi_reader *r);
 const char *fi_reader_name(const fi_reader *r);
+/* Back to where the input stood when r was opened (standard input
+ * included, wherever its offset was), for a second pass over a regular
+ * file; records are numbered from 0 again. 0, or -1 when it cannot seek. */
+int fi_reader_rewind(fi_reader *r);
 /* Read a whole file that holds exactly one map (model files). */
 const fi_record *fi_read_single(fi_reader *r, const char *what);
 /* For inputs that may not be streams (lists of ids), before the first

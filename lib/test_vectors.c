@@ -102,6 +102,10 @@ int64_t fi_test_vectors_P(const fi_test_vectors *tv) { return tv->P; }
 const char *fi_test_vectors_params(const fi_test_vectors *tv) {
   return tv->layout ? tv->layout->params : NULL;
 }
+const char *fi_test_vectors_selection(const fi_test_vectors *tv) {
+  return tv->m ? tv->pnames : fi_test_vectors_params(tv);
+}
+const fi_grad_layout *fi_test_vectors_layout(const fi_test_vectors *tv) { return tv->m ? NULL : tv->layout; }
 
 /* Next record, or NULL (and eof) at the end. */
 static const fi_record *next_record(fi_test_vectors *tv) {

@@ -9,6 +9,7 @@
 #define FI_TEST_VECTORS_H
 #include <stdint.h>
 
+#include "grad_records.h"
 #include "model.h"
 #include "stream.h"
 
@@ -39,5 +40,11 @@ long long fi_test_vectors_nread(const fi_test_vectors *tv);
  * the gradient records' params (NULL before the first or when absent). */
 int64_t fi_test_vectors_P(const fi_test_vectors *tv);
 const char *fi_test_vectors_params(const fi_test_vectors *tv);
+/* The parameters the vectors are over: with a model its selection's names
+ * (fi_psel_names), else fi_test_vectors_params. */
+const char *fi_test_vectors_selection(const fi_test_vectors *tv);
+/* Without a model, the gradient records' layout (NULL before the first);
+ * NULL with a model. */
+const fi_grad_layout *fi_test_vectors_layout(const fi_test_vectors *tv);
 
 #endif

@@ -165,6 +165,15 @@ with open(d + "/s-miss", "wb") as f: fs.write_record(f, bad)
 bad = dict(recs[0]); bad["params"] = bad["params"].replace(",tail.bias", "")
 del bad["s_a.tail"], bad["s_delta.tail"]
 with open(d + "/s-fewer", "wb") as f: fs.write_record(f, bad)
+# both sides factored, widths swapped: the same 24 elements of l.weight, [4, 6] against [6, 4]
+import numpy as np
+with open(d + "/g-swap", "wb") as f:
+    for i in range(3):
+        fs.write_record(f, {"id": "sw-%d" % i, "params": "l.weight", "a.l": np.ones((2, 6), np.float32),
+                            "delta.l": np.ones((2, 4), np.float32)})
+with open(d + "/s-swap", "wb") as f:
+    fs.write_record(f, {"id": "st", "params": "l.weight", "s_a.l": np.ones((1, 4), np.float32),
+                        "s_delta.l": np.ones((1, 6), np.float32)})
 PY
 run influence --ihvp "$T/s-badw" < "$T/g-r3"; echo "# $err"
 like "$rc:$err" "^1:influence: error: record 'te-1'.*s_a.head.*width" "s_a of another width: exit 1 naming the ihvp record"
@@ -172,5 +181,8 @@ run influence --ihvp "$T/s-miss" < "$T/g-r3"; echo "# $err"
 like "$rc:$err" "^1:influence: error: record 'te-0'.*s_delta.tail" "s_a without s_delta: exit 1 naming the field"
 run influence --ihvp "$T/s-fewer" < "$T/g-r3"; echo "# $err"
 like "$rc:$err" "^1:influence: error: record 'tr-0'.*params" "gradients over other params than the ihvp's: exit 1 naming the record"
+run influence --ihvp "$T/s-swap" < "$T/g-swap"; echo "# $err"
+like "$rc:$err" "^1:influence: error: record 'sw-0'.*layer 'l' has in 6, out 4.*in 4, out 6" \
+  "factored gradients and s_test of swapped widths: exit 1 naming the record and the layer"
 
 done_testing

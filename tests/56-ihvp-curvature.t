@@ -111,6 +111,23 @@ print('%.3g' % (np.abs(got - want).max() / want.max()))")
 ok "... g^T (diag + shift)^-1 g (max rel err $e)" lt "$e" 1e-5
 runb influence --self --curvature "$T/r7.kfac" < "$T/r7bias.train"; is "$rc" 1 "training gradients over other params: exit 1"
 like "$err" "--curvature: the gradient records" "... naming the option"
+# the same params and P = 24, other widths: l in 5, out 4 (fitted) against in 3, out 6
+$PY - "$T" <<'PY'
+import sys, numpy as np, fastif_stream as fs
+d = sys.argv[1]; rng = np.random.default_rng(3)
+def write(name, n, i, o):
+    with open(d + "/" + name, "wb") as f:
+        for k in range(n):
+            fs.write_record(f, {"id": "%s-%d" % (name, k), "params": "l.weight,l.bias",
+                                "a.l": rng.standard_normal((2, i)).astype(np.float32),
+                                "delta.l": rng.standard_normal((2, o)).astype(np.float32)})
+write("w54.train", 50, 5, 4)
+write("w36.test", 3, 3, 6)
+PY
+curvature --method kfac --grads "$T/w54.train" -o "$T/w54.kfac" 2>/dev/null
+runb influence --self --curvature "$T/w54.kfac" < "$T/w36.test"; is "$rc" 1 "--self: same params and P, other widths: exit 1"
+like "$err" "--curvature: the curvature's layer 'l' \(in 5, out 4\) is not laid out as in the gradient records" "... naming the layer"
+runb ihvp --curvature "$T/w54.kfac" < "$T/w54.train"; is "$rc" 0 "... and the widths it was fitted on pass"
 runb influence --self < "$T/r7bias.train"; is "$rc" 2 "--self without --curvature: usage error"
 runb influence --ihvp "$T/id.ihvp" --curvature "$T/r7.kfac" < "$T/r7bias.train"; is "$rc" 2 "--curvature without --self: usage error"
 # --factored-s: factored-Tikhonov K-FAC keeps s at the record's rank

@@ -24,6 +24,8 @@ np.save(d + "/self.npy", self_)
 bad = self_.copy(); bad[4] = 0
 with open(d + "/self-zero", "wb") as f: fs.write_record(f, {"id": "self", "ids": ids, "scores": bad})
 with open(d + "/self-short", "wb") as f: fs.write_record(f, {"id": "self", "ids": ids[:-1], "scores": self_[:-1]})
+with open(d + "/self-dup", "wb") as f:  # tr-7 twice, with two values
+    fs.write_record(f, {"id": "self", "ids": ids + ["tr-7"], "scores": np.concatenate([self_, [5.0]]).astype(np.float32)})
 with open(d + "/self-none", "wb") as f: fs.write_record(f, {"id": "selfish", "ids": ids, "scores": self_})
 PY
 rank -m 5 --relative "$T/self" < "$T/scores" > "$T/ranked" 2>/dev/null
@@ -46,6 +48,8 @@ PY
 is $? 0 "rank --relative: lists and scores are numpy's sort of score/sqrt(self), joined by id"
 run rank --relative "$T/self-zero" < "$T/scores"
 like "$rc:$err" "^1:rank: error: record 'self'.*'tr-4' has self-influence 0" "a non-positive self-influence: exit 1 naming the id"
+run rank --relative "$T/self-dup" < "$T/scores"
+like "$rc:$err" "^1:rank: error: record 'self'.*'tr-7' appears more than once" "an id twice in the self record: exit 1 naming it"
 run rank --relative "$T/self-short" < "$T/scores"
 like "$rc:$err" "^1:rank: error: .*'tr-29' is scored but has no self-influence" "a scored id without self-influence: exit 1 naming it"
 run rank --relative "$T/self-none" < "$T/scores"
