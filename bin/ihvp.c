@@ -78,8 +78,9 @@ int main(int argc, char **argv) {
                 "LiSSA scale, or auto = " "2 x the largest batch-Hessian eigenvalue found by power iteration",
                 .metavar = "S|auto", .min = 0, .max = 1e300, .above_min = 1),
     FI_DOUBLE("damping", 0, &damping, "0.005",
-              "relative ridge: every method solves (H + shift*I) s = v with shift = damping*scale",
-              .min = 0, .max = 1),
+              "relative ridge: every method solves (H + shift*I) s = v with shift = damping*scale "
+              "(lissa needs it below 1); with --curvature, lambda = damping x each block's mean "
+              "eigenvalue (default there 0.1)", .min = 0, .max = 1e300),
     FI_DOUBLE("shift", 0, &shift, NULL,
               "absolute ridge, in place of --damping: shift = X (lissa: damping = X/scale, below 1)",
               .metavar = "X", .min = 0, .max = 1e300),
@@ -302,7 +303,9 @@ int main(int argc, char **argv) {
       o.P = P;
       if (fi_test_vectors_params(tv)) meta.params = cmeta.params = fi_test_vectors_params(tv);
     }
-    if (cv && nout == 0 && fi_curv_check_vectors(cv, P, fi_test_vectors_params(tv), &e)) fi_opt_fail(&e);
+    if (cv && nout == 0 &&
+        fi_curv_check_layout(cv, fi_test_vectors_layout(tv), P, fi_test_vectors_selection(tv), &e))
+      fi_opt_fail(&e);
     if (ns > scap) {
       free(S);
       free(res);

@@ -127,7 +127,9 @@ PY
 curvature --method kfac --grads "$T/w54.train" -o "$T/w54.kfac" 2>/dev/null
 runb influence --self --curvature "$T/w54.kfac" < "$T/w36.test"; is "$rc" 1 "--self: same params and P, other widths: exit 1"
 like "$err" "--curvature: the curvature's layer 'l' \(in 5, out 4\) is not laid out as in the gradient records" "... naming the layer"
-runb ihvp --curvature "$T/w54.kfac" < "$T/w54.train"; is "$rc" 0 "... and the widths it was fitted on pass"
+runb ihvp --curvature "$T/w54.kfac" < "$T/w36.test"; is "$rc" 1 "ihvp --curvature: same params and P, other widths: exit 1"
+runb ihvp --curvature "$T/w54.kfac" < "$T/w54.train"
+runb ihvp --curvature "$T/w54.kfac" --damping 2 < "$T/w54.train"; is "$rc" 0 "ihvp --curvature: a relative damping above 1 is a ridge like any other"; is "$rc" 0 "... and the widths it was fitted on pass"
 runb influence --self < "$T/r7bias.train"; is "$rc" 2 "--self without --curvature: usage error"
 runb influence --ihvp "$T/id.ihvp" --curvature "$T/r7.kfac" < "$T/r7bias.train"; is "$rc" 2 "--curvature without --self: usage error"
 # --factored-s: factored-Tikhonov K-FAC keeps s at the record's rank
