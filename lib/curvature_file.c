@@ -81,8 +81,12 @@ static float *need_nonneg(const fi_record *rec, const char *key, int64_t r, int6
   float *x = need_f32(rec, key, r, c);
   const int64_t n = r * (c < 0 ? 1 : c);
   for (int64_t e = 0; e < n; e++)
-    if (!(x[e] >= 0)) fi_rec_die(rec, "'%s' has %g at element %lld: curvature values must be >= 0", key,
-                                 (double)x[e], (long long)e);
+    if (!(x[e] >= 0)) {
+      const double bad = x[e];
+      free(x); /* the copy is the only reference: not a leak on the way out */
+      fi_rec_die(rec, "'%s' has %g at element %lld: curvature values must be >= 0", key, bad,
+                 (long long)e);
+    }
   return x;
 }
 
