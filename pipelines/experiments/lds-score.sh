@@ -4,6 +4,9 @@
 # TEST against the training examples of TRAIN, intermediate files in DIR. MODE:
 #   full       grad of the test points | ihvp OPTIONS | influence over every training point
 #   knn:K      FastIF: the K nearest training points (embed, knn-select) scored with ihvp OPTIONS
+#   curv:M     curvature --method M (kfac, ekfac, diag) fitted on the factored training
+#              gradients (labels sampled from the model, the true Fisher's), ihvp --curvature
+#              OPTIONS, influence over the same factored gradients (no model oracle)
 #   identity   no curvature: s_test = the test gradient (gradient dot product, TracIn-like)
 #   cosine     identity divided by |g_i| (gradient cosine; the norms in numpy, lds-stats.py)
 # Every score comes from the fastif tools except the cosine's division.
@@ -25,8 +28,15 @@ case $mode in
     embed --model "$model" < "$test" | knn-select --index "$dir/index" -k "${mode#knn:}" > "$dir/candidates.mp"
     ihvp --model "$model" --train "$train" "$@" < "$dir/test-grad.mp" > "$dir/ihvp.mp"
     influence --ihvp "$dir/ihvp.mp" --model "$model" --train "$train" --candidates "$dir/candidates.mp" ;;
+  curv:*)
+    grad --model "$model" --factored --label sample --seed 1 < "$train" > "$dir/train-sample.mp"
+    curvature --method "${mode#curv:}" --grads "$dir/train-sample.mp" -o "$dir/curvature"
+    grad --model "$model" --factored < "$test" > "$dir/test-fgrad.mp"
+    grad --model "$model" --factored < "$train" > "$dir/train-fgrad.mp"
+    ihvp --curvature "$dir/curvature" "$@" < "$dir/test-fgrad.mp" > "$dir/ihvp.mp"
+    influence --ihvp "$dir/ihvp.mp" < "$dir/train-fgrad.mp" ;;
   identity | cosine)
-    $PY "$here/lds-stats.py" grad-as-ihvp < "$dir/test-grad.mp" > "$dir/ihvp.mp"
+    ihvp --method identity < "$dir/test-grad.mp" > "$dir/ihvp.mp"
     if [ "$mode" = identity ]; then
       influence --ihvp "$dir/ihvp.mp" --model "$model" --train "$train"
     else

@@ -4,7 +4,6 @@
 the fastif tools; this file reshapes streams and compares numbers.
 
   lds-stats.py pool SIDE < examples > examples      mean-pool square images to SIDE x SIDE
-  lds-stats.py grad-as-ihvp < gradients > ihvp      s_test = v (identity curvature)
   lds-stats.py cosine TRAIN_GRADS < scores > scores  score_i / |g_i| (gradient cosine, up to 1/|g_test|)
   lds-stats.py flip FRACTION SEED < examples > examples   flip labels (field flipped: 1)
   lds-stats.py mislabel EXAMPLES NAME:SELF_SCORES...      AUC and found@10%/20% table
@@ -55,17 +54,6 @@ def cmd_pool(side):
         assert d * d == x.size and k * side == d, "pool: %s is not a square image of a multiple of %d" % (r["id"], side)
         r["x"] = f32(x.reshape(side, k, side, k).mean(axis=(1, 3)).ravel())
     write(recs)
-
-
-def cmd_grad_as_ihvp():
-    out = []
-    for r in read(sys.stdin.buffer):
-        o = {"id": r["id"], "ihvp": r["grad"], "method": "identity"}
-        for k in ("params", "label"):
-            if k in r:
-                o[k] = r[k]
-        out.append(o)
-    write(out)
 
 
 def cmd_cosine(train_grads):
@@ -203,7 +191,7 @@ def cmd_relerr(path, ref):
 
 if __name__ == "__main__":
     cmds = {"relerr": cmd_relerr, "loo-subsets": cmd_loo_subsets, "loo": cmd_loo,
-            "pool": cmd_pool, "grad-as-ihvp": cmd_grad_as_ihvp, "cosine": cmd_cosine,
+            "pool": cmd_pool, "cosine": cmd_cosine,
             "flip": cmd_flip, "mislabel": cmd_mislabel, "self-from": cmd_self_from}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)

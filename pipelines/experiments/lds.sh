@@ -12,8 +12,8 @@ load() { sed 's/ [0-9]*\/.*//' /proc/loadavg; }
 t_start=$(now) load0=$(load)
 MK="make -s -f $X/lds-model.mk TRAIN=$D/train.mp TEST=$D/test.mp M=$LDS_M SEED=$SEED"
 # scoring methods per model (pipelines/experiments/lds-methods.mk has one line each)
-SOFTMAX_METHODS="exact exact-damped cg lissa fastlissa fastif fastif-paper identity cosine"
-MLP_METHODS="cg lissa fastlissa fastif fastif-paper identity cosine"
+SOFTMAX_METHODS="exact exact-damped cg lissa fastlissa fastif fastif-paper kfac ekfac diag identity cosine"
+MLP_METHODS="cg lissa fastlissa fastif fastif-paper ggn ggn-lissa kfac ekfac diag identity cosine"
 SOFTMAX_TRAIN="train --arch linear --l2 1e-3 --seed 1"
 MLP_TRAIN="train --arch mlp:32 --optim adam --epochs 100 --l2 1e-3 --seed 1"
 
@@ -45,7 +45,7 @@ T
 }
 
 softmax=$(section softmax "$SOFTMAX_TRAIN" "$SOFTMAX_METHODS" CG_DAMPING=1e-6)
-mlp=$(section mlp "$MLP_TRAIN" "$MLP_METHODS")
+mlp=$(section mlp "$MLP_TRAIN" "$MLP_METHODS" GGN_DAMPING=1e-4)
 converged() { # MODEL REFERENCE-IHVP: LiSSA's s_test, converged and fast, against the same system solved directly
   local d=$D/$1
   for m in lissa fastlissa; do
@@ -92,15 +92,20 @@ x "lds-stats.py flip 0.1 $SEED < $D/train.mp > $B/fm-train.mp"
 x "$SOFTMAX_TRAIN < $B/fm-train.mp > $B/fm.model"
 x "fastif eval --model $B/fm.model < $B/fm-train.mp > $B/fm-pred.mp && lds-stats.py self-from loss $B/fm-pred.mp > $B/fm-loss.mp"
 timed t_self_fm "grad --model $B/fm.model < $B/fm-train.mp > $B/fm-grad.mp && ihvp --model $B/fm.model --train $B/fm-train.mp --method exact --damping 0 --group 5000 < $B/fm-grad.mp > $B/fm-ihvp.mp && lds-stats.py self-from quad $B/fm-grad.mp $B/fm-ihvp.mp > $B/fm-self.mp"
-mis_fm=$(lds-stats.py mislabel "$B/fm-train.mp" "training loss:$B/fm-loss.mp" "self-influence, exact:$B/fm-self.mp")
-echo "lds-stats.py mislabel $B/fm-train.mp 'training loss:$B/fm-loss.mp' 'self-influence, exact:$B/fm-self.mp'" >> "$CMDS"
+ekfac_self() { # NAME: influence --self under EK-FAC fitted on sampled-label factored gradients
+  echo "grad --model $B/$1.model --factored --label sample --seed 1 < $B/$1-train.mp > $B/$1-sample.mp && curvature --method ekfac --grads $B/$1-sample.mp -o $B/$1.curv && grad --model $B/$1.model --factored < $B/$1-train.mp | influence --self --curvature $B/$1.curv > $B/$1-self-ekfac.mp"
+}
+timed t_selfk_fm "$(ekfac_self fm)"
+mis_fm=$(lds-stats.py mislabel "$B/fm-train.mp" "training loss:$B/fm-loss.mp" "self-influence, exact:$B/fm-self.mp" "self-influence, EK-FAC:$B/fm-self-ekfac.mp")
+echo "lds-stats.py mislabel $B/fm-train.mp 'training loss:$B/fm-loss.mp' 'self-influence, exact:$B/fm-self.mp' 'self-influence, EK-FAC:$B/fm-self-ekfac.mp'" >> "$CMDS"
 xz -dc "$FASTIF/examples/data/fine-foods.csv.xz" > "$B/ff.csv"
 x "import-text --text review --label score --classes great,other --where split=train $B/ff.csv | lds-stats.py flip 0.1 $SEED > $B/ff-train.mp"
 x "train --arch $ARCH --l2 $L2 --lr $LR --epochs $EPOCHS --seed $SEED < $B/ff-train.mp > $B/ff.model"
 x "fastif eval --model $B/ff.model < $B/ff-train.mp > $B/ff-pred.mp && lds-stats.py self-from loss $B/ff-pred.mp > $B/ff-loss.mp"
 timed t_self_ff "grad --model $B/ff.model < $B/ff-train.mp > $B/ff-grad.mp && ihvp --model $B/ff.model --train $B/ff-train.mp --method exact --damping 0 --group 4000 < $B/ff-grad.mp > $B/ff-ihvp.mp && lds-stats.py self-from quad $B/ff-grad.mp $B/ff-ihvp.mp > $B/ff-self.mp"
-mis_ff=$(lds-stats.py mislabel "$B/ff-train.mp" "training loss:$B/ff-loss.mp" "self-influence, exact:$B/ff-self.mp")
-echo "lds-stats.py mislabel $B/ff-train.mp 'training loss:$B/ff-loss.mp' 'self-influence, exact:$B/ff-self.mp'" >> "$CMDS"
+timed t_selfk_ff "$(ekfac_self ff)"
+mis_ff=$(lds-stats.py mislabel "$B/ff-train.mp" "training loss:$B/ff-loss.mp" "self-influence, exact:$B/ff-self.mp" "self-influence, EK-FAC:$B/ff-self-ekfac.mp")
+echo "lds-stats.py mislabel $B/ff-train.mp 'training loss:$B/ff-loss.mp' 'self-influence, exact:$B/ff-self.mp' 'self-influence, EK-FAC:$B/ff-self-ekfac.mp'" >> "$CMDS"
 
 t_all=$(awk -v a="$t_start" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }')
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
@@ -139,7 +144,15 @@ damping solves the same system):
 - fastlissa: FastIF's fast LiSSA, B = 1, J = 1,000, T = 1, damping 1e-3, every training point scored.
 - fastif: FastIF, kNN k = 1,000 candidates (the rest count 0) + the fast LiSSA above.
 - fastif-paper: the same at FastIF's own damping 5e-3.
-- identity: s_test = the test gradient (gradient dot product, TracIn-like at one checkpoint).
+- ggn (mlp): CG on the Gauss-Newton matrix G + shift (positive semi-definite, so CG
+  converges at a smaller damping: 1e-4), ggn-lissa: converged LiSSA on G at damping 1e-3;
+  on softmax regression G = H, so the exact/cg rows are its rows.
+- kfac, ekfac, diag: \`curvature --method\` fitted on the factored training gradients under
+  labels sampled from the model (the true Fisher), \`ihvp --curvature\` with lambda = 0.1 x
+  each block's mean eigenvalue (Kronfluence's heuristic), scores over the factored gradients;
+  no Hessian oracle.
+- identity: s_test = the test gradient (\`ihvp --method identity\`: gradient dot product,
+  TracIn-like at one checkpoint).
 - cosine: identity / |g_i| (gradient cosine).
 
 Scoring time is the wall time of the whole scoring command for the 500 test points
@@ -185,22 +198,24 @@ $loo
 T
 echo
 cat <<T
-## Mislabel detection (harness; self-influence of issue 14 slots in as one more row)
+## Mislabel detection by self-influence
 
 10% of the training labels flipped to another class, uniformly (\`lds-stats.py flip 0.1
 $SEED\`), the model retrained on the flipped set, training points ranked by a per-point
 score, largest first: AUC of that ranking for "is flipped", and the fraction of the
 flipped labels among the top 10% and 20% (random: AUC 0.5, 0.1 and 0.2). Self-influence
-here is g_i^T H^-1 g_i with the exact undamped solve (P small) and g_i . s_i in numpy;
-\`influence --self\` (issue 14) will write the same scores record (id \`self\`).
+g_i^T (C + lambda)^-1 g_i: "exact" with the model's Hessian and the exact undamped solve (P
+small; g_i . s_i in numpy), "EK-FAC" from \`influence --self --curvature\` (EK-FAC fitted
+on factored gradients under labels sampled from the model, lambda = 0.1 x each block's
+mean eigenvalue; no Hessian oracle, O(N)).
 
 Fashion-MNIST (5,000, 14x14), softmax regression \`$SOFTMAX_TRAIN\` ($t_self_fm s for the
-5,000 self-influences):
+5,000 exact self-influences, $t_selfk_fm s under EK-FAC):
 
 $mis_fm
 
 Fine-food reviews (4,000), \`$ARCH\` (influence over the classifier layer, P = 66;
-$t_self_ff s):
+$t_self_ff s exact, $t_selfk_ff s under EK-FAC):
 
 $mis_ff
 T
