@@ -34,7 +34,7 @@ case $mode in
     grad --model "$model" --factored < "$test" > "$dir/test-fgrad.mp"
     grad --model "$model" --factored < "$train" > "$dir/train-fgrad.mp"
     ihvp --curvature "$dir/curvature" "$@" < "$dir/test-fgrad.mp" > "$dir/ihvp.mp"
-    influence --ihvp "$dir/ihvp.mp" < "$dir/train-fgrad.mp" ;;
+    influence --ihvp "$dir/ihvp.mp" --model "$model" < "$dir/train-fgrad.mp" ;;
   identity | cosine)
     ihvp --method identity < "$dir/test-grad.mp" > "$dir/ihvp.mp"
     if [ "$mode" = identity ]; then
