@@ -116,7 +116,7 @@ cat <<HEAD
 Made by \`make lds\` (pipelines/experiments/lds.sh) on $(date -u +%Y-%m-%d) (UTC), $(nproc)
 cores ($cpu), fastif at git $rev (plus uncommitted changes, if any); $t_all s in all, load average (1, 5, 15 min) $load0 at the
 start and $(load) at the end (a machine shared with other engineers' builds and tests).
-Commands run in \`$OUT\` with \`bin/\` and \`pipelines/experiments/\` on PATH. Every score
+Commands run in \`${OUT#"$FASTIF"/}\` with \`bin/\` and \`pipelines/experiments/\` on PATH. Every score
 and s_test comes from the fastif tools; LDS and its interval from \`lds\`; the
 leave-one-out and mislabel statistics from \`lds-stats.py\` (numpy), which also divides the
 identity scores by |g_i| for the cosine.
