@@ -11,6 +11,7 @@ W=${BENCH_W:?BENCH_W not set}/threads
 mkdir -p "$W"
 FM=/usr/share/datasets/fashion-mnist
 if [ "${BENCH_QUICK:-0}" = 1 ]; then N=4000; else N=20000; fi
+REPS=${BENCH_REPS:-5}  # runs per row, best wall time kept
 log() { echo "bench: $*" >&2; }
 cc -O2 -Wall -Wextra -Werror -I/usr/include/openblas bench/sgemm.c -o "$W/sgemm" -lopenblas
 sgemm_rate() { "$W/sgemm" "$@" | awk '{ print $2 }'; }
@@ -50,25 +51,38 @@ score GEMMs (summed over the threads), *write* = encoding the T scores records.
 Flops counted as the DESIGN floor: N·6P + 2·T·N·P (the fused pass does less
 than 6P per example: it never forms weight gradients). *of sgemm* = that rate
 against one core's OpenBLAS sgemm 2048³ measured just before, in the same run
-(\`bench/sgemm.c\`); with 2 threads against 2 × one core. **The machine is
-shared with other helpers' builds and tests while this runs** (see the sgemm
-column: the quiet-machine rate is 92–96 GFLOP/s), so read the ratios.
+(\`bench/sgemm.c\`); with 2 threads against 2 × one core. Each row is the
+best of $REPS runs (wall time), 1 and 2 threads alternating. The load average
+at the end of this section says how quiet the machine was.
 
 | T | threads | sgemm 1 core GFLOP/s | wall s | CPU s | read s | fwd/bwd thread-s | GEMMs thread-s | write s | GFLOP/s (wall) | of sgemm | score GEMMs GFLOP/s per thread-s | 1 → 2 threads |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
 EOF
+# best of REPS runs, 1 and 2 threads alternating so that a burst of other
+# work on the machine hits both
 for t in 10 100; do
   flop=$(awk -v n="$N" -v t="$t" -v p="$P" 'BEGIN { printf "%.6g", n * 6 * p + 2 * t * n * p }')
   gflop=$(awk -v n="$N" -v t="$t" -v p="$P" 'BEGIN { printf "%.6g", 2 * t * n * p }')
+  declare -A best=()
+  for r in $(seq "$REPS"); do
+    for th in 1 2; do
+      log "threads: T = $t, --threads $th, run $r of $REPS"
+      g=$(sgemm_rate 1)
+      fused $t "--threads $th"
+      if [ -z "${best[$th]:-}" ] || awk -v a="$wall" -v b="${best[$th]%% *}" 'BEGIN { exit !(a < b) }'; then
+        best[$th]="$wall $cpu $rd $fb $gm $wr $g"
+      fi
+    done
+  done
   for th in 1 2; do
-    log "threads: T = $t, --threads $th"
-    g=$(sgemm_rate 1)
-    fused $t "--threads $th"
+    read -r wall cpu rd fb gm wr g <<< "${best[$th]}"
     if [ $th = 1 ]; then w1=$wall sp=""; else sp="**$(ratio "$w1" "$wall")×**"; fi
     ceil=$(awk -v g="$g" -v k="$th" 'BEGIN { print g * k }')
     echo "| $t | $th | $g | $wall | $cpu | $rd | $fb | $gm | $wr | $(gf "$flop" "$wall") | **$(pct "$(gf "$flop" "$wall")" "$ceil")** | $(gf "$gflop" "$gm") | $sp |"
   done
+  unset best
 done
+g1=$(sgemm_rate 1); g2=$(sgemm_rate 2)
 
 log "threads: under load"
 # another process holding one core: a one-thread sgemm loop
@@ -90,7 +104,8 @@ fo_def=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 fo_all=$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }')
 cat <<EOF
 
-1 → 2 threads = wall(1 thread) / wall(2 threads), same run. Each thread pulls
+1 → 2 threads = wall(1 thread) / wall(2 threads), same run; OpenBLAS's own
+sgemm 2048³ went from $g1 to $g2 GFLOP/s (**$(ratio "$g2" "$g1")×**) in the same run. Each thread pulls
 whole batches (256 examples: one forward/backward and one score GEMM per layer
 and s_test, on one BLAS thread), so the scores are bitwise the same for any
 \`--threads\` (tests/54-train-rows.t) and no thread waits for another.
