@@ -35,9 +35,12 @@ cat > "$d/query.mp"     # the test gradients (or examples), sent to every job
 nq=$(count "$d/query.mp")
 [ "$nq" -ge 1 ] || die "no test gradients (or examples) on standard input"
 cd "$d"
+# --env NAME for each OPENBLAS_* / GOTO_* / OMP_* variable set here
+blas_env() { compgen -e | grep -E '^(OPENBLAS|GOTO|OMP)_' | sed 's/^/--env /' | tr '\n' ' '; }
 remote=()
 if [ -n "$ssh" ]; then
-  remote=(--sshlogin "$ssh" --env PATH --workdir ".fastif-ihvp-$(hostname)-$$"
+  # OpenBLAS's and OpenMP's settings travel too (see fanout-influence.sh).
+  remote=(--sshlogin "$ssh" --env PATH $(blas_env) --workdir ".fastif-ihvp-$(hostname)-$$"
           --basefile model --basefile train.mp --basefile query.mp
           --return 'repeat-{}.mp' --return 'repeat-{}.log' --cleanup)
 fi

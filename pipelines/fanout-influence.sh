@@ -60,12 +60,16 @@ for ((s = 0; s < shards; s++)); do
     { tool_errors "$dir/shard-$s.log"; die "cannot cut shard $s of $train"; }
 done
 cd "$dir"
+# --env NAME for each OPENBLAS_* / GOTO_* / OMP_* variable set here
+blas_env() { compgen -e | grep -E '^(OPENBLAS|GOTO|OMP)_' | sed 's/^/--env /' | tr '\n' ' '; }
 remote=()
 if [ -n "$ssh" ]; then
   wd=.fastif-fanout-$(hostname)-$$  # private remote dir (relative to the remote home)
   # Jobs on other hosts get the model, the ihvp and their shard sent, and
   # return scores and log; the fastif tools must be on the remote PATH.
-  remote=(--sshlogin "$ssh" --env PATH --env FASTIF_JOBS --basefile model --basefile ihvp.mp --transferfile {}
+  # OpenBLAS's and OpenMP's settings travel too: a kernel chosen differently
+  # on the other host (OPENBLAS_CORETYPE) rounds differently.
+  remote=(--sshlogin "$ssh" --env PATH --env FASTIF_JOBS $(blas_env) --basefile model --basefile ihvp.mp --transferfile {}
           --return '{.}.scores' --return '{.}.log' --cleanup --workdir "$wd")
 fi
 extra=""
