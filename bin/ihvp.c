@@ -176,14 +176,16 @@ int main(int argc, char **argv) {
   fi_writer *w = run ? fi_writer_open("-") : NULL;
   const long long nout = run ? fi_ihvp_solve_stream(run, r, w, &er) : -1;
   if (nout < 0) { /* the library says what happened; what to change is said here, in flags */
+    fi_ihvp_free(run); /* er holds what the messages need */
     if (er.kind == FI_IHVP_ERR_SETTING) fi_opt_fail(&er.e);
     if (er.kind == FI_IHVP_ERR_FACTORED)
       fi_usage_error("--factored-s needs --curvature with a kfac or ekfac file (no --model, no --mean)");
-    char diverged[256];
-    snprintf(diverged, sizeof diverged,
-             "increase --scale (now %g; --scale auto estimates the batch %s's top eigenvalue) or "
-             "%s (now %g)", er.ridge.scale, er.oracle, absolute ? "--shift" : "--damping",
-             absolute ? er.ridge.shift : er.ridge.damping);
+    char diverged[256] = "";
+    if (er.se.status == FI_SOLVE_DIVERGED) /* a solve's: er.ridge and er.oracle are the run's */
+      snprintf(diverged, sizeof diverged,
+               "increase --scale (now %g; --scale auto estimates the batch %s's top eigenvalue) or "
+               "%s (now %g)", er.ridge.scale, er.oracle, absolute ? "--shift" : "--damping",
+               absolute ? er.ridge.shift : er.ridge.damping);
     const char *advice[] = {
         [FI_SOLVE_DIVERGED] = diverged,
         [FI_SOLVE_INDEFINITE] = "increase --damping (or --scale, or --shift), use --hessian ggn "

@@ -32,7 +32,7 @@ struct fi_ihvp_run {
   double *lam;             /* cv's lambda per block */
   const char **bnames;     /* cv's block names */
   fi_ihvp_meta meta;       /* what every record says besides its vector */
-  fi_ihvp_curv_meta cmeta; /* the same for --curvature records */
+  fi_ihvp_curv_meta cmeta; /* the same for a curvature file's records */
   /* the loop: its buffers, sized by the largest group read */
   fi_test_vectors *tv;
   float *S;

@@ -211,6 +211,11 @@ static void write_group(fi_writer *w, cgroup *g) {
   int64_t *ord = fi_malloc(g->nparts * sizeof *ord), total = 0;
   for (int64_t k = 0; k < g->nparts; k++) ord[k] = k;
   qsort_r(ord, g->nparts, sizeof *ord, cmp_part, g);
+  /* The record says repeats offset..offset+total-1: they must all be here. */
+  for (int64_t k = 1; k < g->nparts; k++)
+    if (g->off[ord[k]] != g->off[ord[k - 1]] + g->cnt[ord[k - 1]])
+      fi_die("ihvp --combine: '%s': repeats %lld..%lld are missing (the parts must cover one range)",
+             g->id, (long long)(g->off[ord[k - 1]] + g->cnt[ord[k - 1]]), (long long)(g->off[ord[k]] - 1));
   double *acc = fi_calloc(g->P, sizeof *acc), ss = 0;
   int have_spread = 1;
   /* The average's residual: ||(C + shift I) sum_k w_k s_k - v|| <= sum_k
@@ -221,10 +226,6 @@ static void write_group(fi_writer *w, cgroup *g) {
   for (int64_t k = 0; k < g->nparts && rmax >= 0; k++)
     rmax = g->resid[k] < 0 || g->resid_n[k] != g->resid_n[0] ? -1 : fmax(rmax, g->resid[k]);
   for (int64_t k = 0; k < g->nparts; k++) {
-    /* The record says repeats offset..offset+total-1: they must all be here. */
-    if (k > 0 && g->off[ord[k]] != g->off[ord[k - 1]] + g->cnt[ord[k - 1]])
-      fi_die("ihvp --combine: '%s': repeats %lld..%lld are missing (the parts must cover one range)",
-             g->id, (long long)(g->off[ord[k - 1]] + g->cnt[ord[k - 1]]), (long long)(g->off[ord[k]] - 1));
     const float *v = g->vec[ord[k]];
     double c = (double)g->cnt[ord[k]];
     for (int64_t j = 0; j < g->P; j++) acc[j] += c * v[j];

@@ -66,7 +66,7 @@ typedef struct {
   fi_err e;
   fi_solve_error se;
   fi_solve_common ridge;  /* the scale, damping and shift in use */
-  const char *oracle;     /* what C is ("Hessian"), for messages */
+  char oracle[64];        /* what C is ("Hessian"), for messages */
 } fi_ihvp_error;
 
 typedef struct fi_ihvp_run fi_ihvp_run;

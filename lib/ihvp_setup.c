@@ -81,14 +81,14 @@ fi_ihvp_run *fi_ihvp_setup(const fi_ihvp_settings *st, fi_ihvp_error *er) {
   run->st = st;
   run->worst = run->worst_spread = -1;
   /* The model's Hessian needs the model and its training set; identity needs
-   * neither; --curvature and --fisher bring their own curvature. */
+   * neither; a curvature file and training gradients bring their own. */
   const int no_oracle = st->solver && st->solver->no_oracle;
   run->model_oracle = !no_oracle && !st->curvature && !st->fisher;
   if (st->factored_s && (!st->curvature || st->mean_id || st->model))
     return fail(run, er, FI_IHVP_ERR_FACTORED);
   /* The solvers' parallelism is ours (threads over repeats/vectors); nested
    * BLAS threads would only oversubscribe the cores. The product, identity
-   * and --curvature's GEMMs run on this thread and keep BLAS's. */
+   * and a curvature file's GEMMs run on this thread and keep BLAS's. */
   if (st->threads > 1 && st->solver != &fi_solver_hvp && !no_oracle && !st->curvature) fi_blas_threads(1);
 
   /* Without a model file the input must be gradient records; P is theirs. */

@@ -82,7 +82,7 @@ long long fi_ihvp_solve_stream(fi_ihvp_run *run, fi_reader *r, fi_writer *w, fi_
   const fi_ihvp_settings *st = run->st;
   memset(er, 0, sizeof *er);
   er->ridge = run->so.c;
-  er->oracle = fi_oracle_name(&run->o);
+  snprintf(er->oracle, sizeof er->oracle, "%s", fi_oracle_name(&run->o));
   if (st->factored_s) return factored_stream(run, r, w, er);
   run->tv = fi_test_vectors_new(run->m, run->m ? &run->ps : NULL, r, st->mean_id ? 1 : st->group,
                                 st->from_examples, st->pred_label, st->names.label, st->names.params,
