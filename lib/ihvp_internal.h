@@ -1,4 +1,4 @@
-/* ihvp_internal.h - the state of an ihvp run (ihvp_run.h), shared by its
+/* ihvp_internal.h - the state of an ihvp run (ihvp_run.h; not for tools), shared by its
  * setup (ihvp_setup.c) and its loop over the test vectors (ihvp_solve.c). */
 #ifndef FI_IHVP_INTERNAL_H
 #define FI_IHVP_INTERNAL_H
