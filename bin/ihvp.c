@@ -1,22 +1,19 @@
 /* ihvp - inverse Hessian-vector products s_test = (H + damping*scale*I)^-1 v
- * for test gradients (formats/ihvp.md). The work is in lib/test_vectors.c
- * (inputs), lib/model_oracle.h (H), lib/solve.h (the methods) and
- * lib/ihvp_records.c (records out, --combine). */
-#include <math.h>
+ * for test gradients (formats/ihvp.md). The run is lib/ihvp_run.h: its
+ * setup (lib/ihvp_setup.c: the source of H, the solver, the scale and
+ * shift) and its loop (lib/ihvp_solve.c: lib/test_vectors.c's inputs solved
+ * by lib/solve.h's methods, lib/ihvp_records.c's records out, the
+ * residuals). Here: the options, the usage rules between them, and the
+ * advice, in flag names, for what the library reports. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
-#include "curvature.h"
-#include "fisher_oracle.h"
 #include "ihvp_records.h"
-#include "model_oracle.h"
-#include "solve.h"
+#include "ihvp_run.h"
 #include "model.h"
 #include "opts.h"
+#include "solve.h"
 #include "stream.h"
-#include "test_vectors.h"
 #include "util.h"
 
 /* The library's defaults as option defaults (text). */
@@ -24,11 +21,10 @@
 #define FI_STR_(x) STR_(x)
 
 int main(int argc, char **argv) {
-  enum { AUTO, LISSA, CG, EXACT, HVP, IDENTITY };
-  enum { HESS_AUTO, FULL, GGN };
+  enum { AUTO }; /* methods[0]; the rest are fi_solvers' names */
   enum { GOLD, PRED };
   static const char *const methods[] = {"auto", "lissa", "cg", "exact", "hvp", "identity", NULL};
-  static const char *const hessians[] = {"auto", "full", "ggn", NULL};
+  static const char *const hessians[] = {"auto", "full", "ggn", NULL}; /* fi_ihvp_hessian */
   static const char *const labels[] = {"gold", "pred", NULL};
   const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL, *curvature = NULL,
              *fisher = NULL;
@@ -142,11 +138,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc - first > 0) fi_usage_error("unexpected argument '%s' (files are for --combine)", argv[first]);
-  const char *label = labels[label_i];
-  double scale = scale_opt.value;
-  const int scale_auto = scale_opt.is_auto;
-  /* The model's Hessian needs the model and its training set; identity needs
-   * neither; --curvature and --fisher bring their own curvature. */
+  /* The usage rules between the options: which curvature, which data. */
   const fi_solver *named = method_i == AUTO ? NULL : fi_solver_find(methods[method_i]);
   const int no_oracle = named && named->no_oracle;
   const int model_oracle = !no_oracle && !curvature && !fisher;
@@ -161,225 +153,65 @@ int main(int argc, char **argv) {
   const int absolute = fi_opt_given("shift");
   if (absolute && fi_opt_given("damping"))
     fi_usage_error("--shift and --damping give the same ridge two ways: give one");
-  /* The solvers' parallelism is ours (threads over repeats/vectors); nested
-   * BLAS threads would only oversubscribe the cores. The product, identity
-   * and --curvature's GEMMs run on this thread and keep BLAS's. */
-  if (threads > 1 && method_i != HVP && !no_oracle && !curvature) fi_blas_threads(1);
 
-  /* Without a model file the input must be gradient records; P is theirs. */
-  fi_model *m = model ? fi_model_load(model) : NULL;
-  fi_psel ps;
-  char err[256];
-  if (m && fi_psel_parse(m, params, &ps, err, sizeof err)) fi_usage_error("--params: %s", err);
-  int64_t P = m ? ps.size : -1;
-  fi_examples *tr = NULL;
-  fi_model_oracle *mo = NULL;
-  fi_fisher_oracle *fo = NULL;
-  const int ggn = hessian_i == GGN ||
-                  (m && hessian_i == HESS_AUTO && fi_model_default_curvature(m) == FI_CURV_GGN);
-  const char *hessian = ggn ? "ggn" : "full";
-  fi_oracle o = {.P = P, .nthreads = 1, .name = "identity"};
-  if (model_oracle) {
-    tr = fi_examples_load_as(m, train, 1, rows_i == FI_ROWS_FILE);
-    fi_examples_cache_bags(tr, m); /* the model is fixed here: sum each bag once */
-    if (fi_examples_count(tr) == 0) fi_die("%s: no training examples", train);
-    /* a chunk never needs to exceed the training set */
-    const int64_t ntrain = fi_examples_count(tr);
-    mo = fi_model_oracle_new(m, &ps, tr, ggn ? FI_CURV_GGN : FI_CURV_HESSIAN, threads,
-                             chunk < ntrain ? chunk : ntrain, &o);
-  } else if (fisher) {
-    fo = fi_fisher_oracle_new(fisher, threads, chunk, &o);
-  }
-  double est = 0;
-  const fi_solver *sv = named ? named
-                        : curvature ? &fi_solver_identity /* its own inverse, below */
-                        : fi_solver_auto(o.N, o.P, max_exact, auto_seconds, &est);
-  if (model_oracle)
-    fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", train,
-           (long long)o.N, (long long)P, params, sv->name, ggn ? ", Gauss-Newton curvature" : "");
-  else if (fisher)
-    fi_log("%s: empirical Fisher of %lld training gradients, %lld parameters, method %s", fisher,
-           (long long)o.N, (long long)o.P, sv->name);
-  if (method_i == AUTO && !curvature)
-    fi_log("method auto: %s (exact would take about %.2g s%s, the limit is --auto-seconds %g)%s",
-           sv->name, est, o.P > max_exact ? " and P is above --max-exact" : "", auto_seconds,
-           sv == &fi_solver_lissa ? "; its answers are checked by their residual" : "");
-  /* Only LiSSA's recursion needs the scale once the shift is given. */
-  const int need_scale = (model_oracle || fisher) && sv->solves && (sv->recursion || !absolute);
-  /* Every solve over an oracle is checked by one product with it. */
-  const int measured = (model_oracle || fisher) && sv->solves;
-  /* What a failure tells the user to change, by kind (the library's
-   * message says what happened). */
-  char diverged[256];
-  const char *advice[] = {
-      [FI_SOLVE_DIVERGED] = diverged,
-      [FI_SOLVE_INDEFINITE] = "increase --damping (or --scale, or --shift), use --hessian ggn "
-                              "(positive semi-definite), or use --method exact",
-      [FI_SOLVE_NO_CONVERGENCE] = "raise --max-iter or --tol, or add --damping",
-      [FI_SOLVE_TOO_LARGE] = "use --method cg or lissa, select fewer --params, or raise --max-exact",
-      [FI_SOLVE_NONFINITE] = "the model overflows on the training data: check the inputs' scale "
-                             "and the model's weights",
-      [FI_SOLVE_ZERO] = "nothing to invert: check the model and --params"};
-  fi_solve_error se;
-  if (scale_auto) scale = 0;
-  if (scale_auto && need_scale &&
-      fi_auto_scale(&o, batch, scale_batches, scale_iters, FI_SCALE_PROBE_SEED, &scale, &se))
-    fi_die("--scale auto: %s (%s)", se.msg, advice[se.status]);
-  fi_solve_common sc = {.scale = need_scale ? scale : 0, .damping = damping, .shift = shift,
-                        .absolute = absolute, .seed = seed};
-  fi_err e;
-  if (!curvature && fi_solve_set_shift(sv, &sc, &e)) fi_opt_fail(&e);
-  /* --curvature: a ridge per block, relative to its mean eigenvalue (Kronfluence's 0.1) or absolute */
-  fi_curv *cv = curvature ? fi_curv_load(curvature) : NULL;
-  fi_curv_ws *cws = cv ? fi_curv_ws_new(cv) : NULL;
-  const fi_curv_ridge ridge = {.damping = fi_opt_given("damping") ? damping : 0.1,
-                               .shift = absolute ? shift : -1, .kfac = factored_s};
-  double *lam = cv ? fi_calloc(cv->nblocks, sizeof *lam) : NULL;
-  const char **bnames = cv ? fi_calloc(cv->nblocks, sizeof *bnames) : NULL;
-  if (cv) {
-    fi_curv_lambdas(cv, &ridge, lam);
-    for (int b = 0; b < cv->nblocks; b++) bnames[b] = cv->b[b].name;
-    fi_log("%s: %s curvature of %lld records, %d blocks, P = %lld; lambda %s", curvature,
-           fi_curv_methods[cv->method], (long long)cv->n, cv->nblocks, (long long)cv->P,
-           absolute ? "= --shift" : "= damping x each block's mean eigenvalue");
-  }
-  if (sv->solves && sc.scale > 0)
-    fi_log("shift %.6g = damping %.6g x scale %.6g%s", sc.shift, sc.damping, sc.scale,
-           absolute ? " (--shift given)" : "");
-  else if (sv->solves && absolute)
-    fi_log("shift %.6g (--shift given)", sc.shift);
-  snprintf(diverged, sizeof diverged,
-           "increase --scale (now %g; --scale auto estimates the batch %s's top eigenvalue) or "
-           "%s (now %g)", sc.scale, fi_oracle_name(&o), absolute ? "--shift" : "--damping",
-           absolute ? sc.shift : sc.damping);
-  const fi_solve_opts so = {
-      .c = sc,
-      .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff},
-      .cg = {.tol = tol, .max_iter = max_iter},
-      .exact = {.max_p = max_exact}};
-  fi_ihvp_meta meta = {.solver = sv, .opt = &so, .params = params, .label = label,
-                       .hessian = model_oracle ? hessian : fisher ? "fisher" : NULL};
-  fi_ihvp_curv_meta cmeta = {.kind = cv ? fi_curv_methods[cv->method] : NULL, .absolute = absolute,
-                             .damping = ridge.damping, .shift = shift, .nblocks = cv ? cv->nblocks : 0,
-                             .blocks = bnames, .lam = lam, .params = params, .label = label};
-
-  fi_reader *r = fi_reader_open("-");
-  fi_writer *w = fi_writer_open("-");
-  if (factored_s) { /* s stays in factor form: a pass of its own over the factor records */
-    if (!cv || cv->method == FI_CURV_DIAG || mean || model)
+  const fi_ihvp_settings st = {
+      .model = model, .train = train, .fisher = fisher, .curvature = curvature,
+      .train_rows_file = rows_i == FI_ROWS_FILE, .solver = named, .hessian = hessian_i,
+      .auto_seconds = auto_seconds,
+      .so = {.c = {.scale = scale_opt.value, .damping = damping, .shift = shift, .absolute = absolute,
+                   .seed = seed},
+             .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff},
+             .cg = {.tol = tol, .max_iter = max_iter},
+             .exact = {.max_p = max_exact}},
+      .scale_auto = scale_opt.is_auto, .scale_batches = scale_batches, .scale_iters = scale_iters,
+      .curv_damping = fi_opt_given("damping") ? damping : 0.1, .factored_s = factored_s,
+      .threads = threads, .group = group, .chunk = chunk, .params = params, .label = labels[label_i],
+      .pred_label = label_i == PRED, .from_examples = from_examples, .mean_id = mean ? mean_id : NULL,
+      .residual_n = resid_n, .residual_warn = resid_warn,
+      .names = {.label = "--label", .params = "--params", .shift = "--shift",
+                .auto_seconds = "--auto-seconds", .max_exact = "--max-exact"}};
+  fi_ihvp_error er;
+  fi_ihvp_run *run = fi_ihvp_setup(&st, &er); /* NULL: er says why */
+  fi_reader *r = run ? fi_reader_open("-") : NULL;
+  fi_writer *w = run ? fi_writer_open("-") : NULL;
+  const long long nout = run ? fi_ihvp_solve_stream(run, r, w, &er) : -1;
+  if (nout < 0) { /* the library says what happened; what to change is said here, in flags */
+    fi_ihvp_free(run); /* er holds what the messages need */
+    if (er.kind == FI_IHVP_ERR_SETTING) fi_opt_fail(&er.e);
+    if (er.kind == FI_IHVP_ERR_FACTORED)
       fi_usage_error("--factored-s needs --curvature with a kfac or ekfac file (no --model, no --mean)");
-    cmeta.kind = "kfac"; /* Tikhonov K-FAC uses A and G, not ekfac's eigenvalues */
-    int64_t n = fi_curv_factored_s(cv, lam, r, w, &cmeta, &e);
-    if (n < 0) fi_opt_fail(&e);
-    if (n == 0) fi_die("no input records on %s (test gradients)", fi_reader_name(r));
-    fi_reader_close(r);
-    fi_writer_close(w);
-    fi_done(n);
-    fi_curv_ws_free(cws);
-    fi_curv_free(cv);
-    free(lam);
-    free(bnames);
-    return 0;
+    char diverged[256] = "";
+    if (er.se.status == FI_SOLVE_DIVERGED) /* a solve's: er.ridge and er.oracle are the run's */
+      snprintf(diverged, sizeof diverged,
+               "increase --scale (now %g; --scale auto estimates the batch %s's top eigenvalue) or "
+               "%s (now %g)", er.ridge.scale, er.oracle, absolute ? "--shift" : "--damping",
+               absolute ? er.ridge.shift : er.ridge.damping);
+    const char *advice[] = {
+        [FI_SOLVE_DIVERGED] = diverged,
+        [FI_SOLVE_INDEFINITE] = "increase --damping (or --scale, or --shift), use --hessian ggn "
+                                "(positive semi-definite), or use --method exact",
+        [FI_SOLVE_NO_CONVERGENCE] = "raise --max-iter or --tol, or add --damping",
+        [FI_SOLVE_TOO_LARGE] = "use --method cg or lissa, select fewer --params, or raise --max-exact",
+        [FI_SOLVE_NONFINITE] = "the model overflows on the training data: check the inputs' scale "
+                               "and the model's weights",
+        [FI_SOLVE_ZERO] = "nothing to invert: check the model and --params"};
+    if (er.kind == FI_IHVP_ERR_SCALE) fi_die("--scale auto: %s (%s)", er.se.msg, advice[er.se.status]);
+    if (er.kind == FI_IHVP_ERR_RESIDUAL) fi_die("%s (%s)", er.se.msg, advice[er.se.status]);
+    fi_die("%s: %s", er.se.msg, advice[er.se.status]);
   }
-  fi_test_vectors *tv = fi_test_vectors_new(m, m ? &ps : NULL, r, mean ? 1 : group, from_examples,
-                                            label_i == PRED, "--label", "--params", chunk,
-                                            mean ? mean_id : NULL);
-  float *S = NULL; /* sized by the groups read, not by --group */
-  double *res = NULL, *spread = NULL;
-  int64_t scap = 0;
-  /* The quality report over the run: the worst residual and spread. */
-  double worst = -1, worst_spread = -1, sum_res = 0;
-  char worst_id[128] = "";
-  long long nbad = 0;
-  int64_t res_examples = 0;
-  const float *V;
-  const char *const *ids;
-  long long nout = 0;
-  double tsolve = 0;
-  for (int64_t ns; (ns = fi_test_vectors_next(tv, &V, &ids)) > 0;) {
-    if (P < 0 || (fo && nout == 0)) { /* no model: the gradient records say what they are over */
-      P = fi_test_vectors_P(tv);
-      if (fo && fi_fisher_oracle_check(fo, P, fi_test_vectors_params(tv), &e)) fi_opt_fail(&e);
-      o.P = P;
-      if (fi_test_vectors_params(tv)) meta.params = cmeta.params = fi_test_vectors_params(tv);
-    }
-    if (cv && nout == 0 &&
-        fi_curv_check_layout(cv, fi_test_vectors_layout(tv), P, fi_test_vectors_selection(tv), &e))
-      fi_opt_fail(&e);
-    if (ns > scap) {
-      free(S);
-      free(res);
-      free(spread);
-      S = fi_aligned(fi_mul_size(scap = ns, P, "ihvp"), sizeof(float));
-      res = fi_malloc(fi_mul_size(ns, sizeof *res, "residuals"));
-      spread = fi_malloc(fi_mul_size(ns, sizeof *spread, "spreads"));
-    }
-    fi_progress("solving %lld vectors, %lld written, %.1f s solving so far", (long long)ns, nout, tsolve);
-    double t0 = fi_now();
-    fi_solve_info info = {.spread = spread};
-    if (cv) fi_curv_inverse(cv, lam, cws, ns, V, S);
-    else if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
-    tsolve += fi_now() - t0;
-    if (measured) {
-      fi_progress("measuring the residuals of %lld vectors", (long long)ns);
-      res_examples = fi_solve_residuals(&o, so.c.shift, resid_n, ns, V, S, res);
-    }
-    for (int64_t s = 0; s < ns; s++, nout++) {
-      if (cv) { /* C's inverse is exact: the residual would measure rounding */
-        fi_ihvp_write_curvature(w, ids[s], S + s * P, P, &cmeta);
-        continue;
-      }
-      fi_ihvp_quality q = {.residual = -1, .spread = -1};
-      if (measured) {
-        if (!isfinite(res[s]))
-          fi_die("record '%s': the %s-vector product of its answer is not finite (%s)", ids[s],
-                 fi_oracle_name(&o), advice[FI_SOLVE_NONFINITE]);
-        q = (fi_ihvp_quality){.residual = res[s], .residual_n = res_examples,
-                              .spread = info.spread ? spread[s] : -1};
-        sum_res += res[s];
-        if (res[s] > resid_warn) nbad++;
-        if (res[s] > worst) snprintf(worst_id, sizeof worst_id, "%s", ids[s]);
-        worst = fmax(worst, res[s]);
-        worst_spread = fmax(worst_spread, q.spread);
-      }
-      fi_ihvp_write_q(w, ids[s], S + s * P, P, &meta, &info, &q);
-    }
-  }
-  fi_progress_end();
-  /* An empty input is an upstream failure, not an empty answer. */
-  if (fi_test_vectors_nread(tv) == 0)
-    fi_die("no input records on %s (test gradients or examples)", fi_reader_name(r));
   fi_reader_close(r);
-  fi_log("%lld input records, %s time %.3fs", fi_test_vectors_nread(tv), sv->solves ? "solver" : "HVP",
-         tsolve);
-  if (measured) {
-    char sp[96] = "";
-    if (worst_spread >= 0) snprintf(sp, sizeof sp, "; repeats' relative spread up to %.3g", worst_spread);
-    fi_log("relative residual |(%s + shift I) s - v| / |v| (product over %lld of %lld training "
-           "examples): max %.3g ('%s'), mean %.3g%s", fisher ? "F" : ggn ? "G" : "H", (long long)res_examples,
-           (long long)o.N, worst, worst_id, sum_res / (double)(nout ? nout : 1), sp);
-  }
+  fi_ihvp_summary q;
+  fi_ihvp_report(run, &q);
   /* Method-specific: what would bring the residual down. */
-  if (nbad)
+  if (q.nbad)
     fi_log("warning: %lld of %lld records have a relative residual above %g (worst %.3g, '%s'): "
-           "their scores may be off%s; %s", nbad, nout, resid_warn, worst, worst_id,
+           "their scores may be off%s; %s", q.nbad, q.n, resid_warn, q.worst, q.worst_id,
            method_i == AUTO ? " (--method auto ran lissa)" : "",
-           sv->recursion ? "raise --depth, --batch or --repeats, or use --method cg or exact"
-           : sv == &fi_solver_cg ? "lower --tol or raise --max-iter"
-                                : "the system is near-singular: add --shift");
+           q.solver->recursion ? "raise --depth, --batch or --repeats, or use --method cg or exact"
+           : q.solver == &fi_solver_cg ? "lower --tol or raise --max-iter"
+                                       : "the system is near-singular: add --shift");
   fi_writer_close(w);
   fi_done(nout);
-  fi_test_vectors_free(tv);
-  free(S);
-  free(res);
-  free(spread);
-  fi_model_oracle_free(mo);
-  fi_fisher_oracle_free(fo);
-  fi_curv_ws_free(cws);
-  fi_curv_free(cv);
-  free(lam);
-  free(bnames);
-  if (tr) fi_examples_free(tr);
-  if (m) fi_model_free(m);
+  fi_ihvp_free(run);
   return 0;
 }

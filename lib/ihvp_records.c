@@ -2,6 +2,7 @@
  * (ihvp_records.h). */
 #include "ihvp_records.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,10 @@ void fi_ihvp_write_q(fi_writer *w, const char *id, const float *s, int64_t P,
     fi_wint(w, "residual_n", q->residual_n);
   }
   if (sv->solves && q && q->spread >= 0) fi_wdouble(w, "spread", q->spread);
+  if (sv->solves && q && q->parts_residual_n > 0) {
+    fi_wdouble(w, "parts_residual_max", q->parts_residual_max);
+    fi_wint(w, "parts_residual_n", q->parts_residual_n);
+  }
   fi_wrecord_end(w);
 }
 
@@ -97,6 +102,8 @@ typedef struct {          /* one id's records */
   int64_t nparts, cap;
   int64_t *off, *cnt;     /* repeat_offset, sum_of per part */
   double *spread;         /* per part: its "spread", or -1 (absent) */
+  double *resid;          /* per part: its residual (or its own parts' largest), or -1 (absent) */
+  int64_t *resid_n;       /* the examples of that residual's product */
   float **vec;
   int64_t P;
 } cgroup;
@@ -167,6 +174,8 @@ static void add_part(cgroup **gs, int64_t *ng, int64_t *gcap, const fi_record *r
     g->cnt = fi_realloc(g->cnt, g->cap * sizeof *g->cnt);
     g->vec = fi_realloc(g->vec, g->cap * sizeof *g->vec);
     g->spread = fi_realloc(g->spread, g->cap * sizeof *g->spread);
+    g->resid = fi_realloc(g->resid, g->cap * sizeof *g->resid);
+    g->resid_n = fi_realloc(g->resid_n, g->cap * sizeof *g->resid_n);
   }
   for (int64_t k = 0; k < g->nparts; k++)
     if (off < g->off[k] + g->cnt[k] && g->off[k] < off + cnt)
@@ -179,6 +188,19 @@ static void add_part(cgroup **gs, int64_t *ng, int64_t *gcap, const fi_record *r
   if (cnt > 1 && fi_rec_double(rec, "spread", &sp, 0) && !(sp >= 0))
     fi_rec_die(rec, "bad spread %g", sp);
   g->spread[g->nparts] = cnt > 1 ? sp : 0;
+  /* A combined part has no residual of its own, but its parts' largest
+   * bounds it just the same (write_group). */
+  double rs = -1;
+  int64_t rn = 0;
+  const int own = fi_rec_double(rec, "residual", &rs, 0);
+  if (own || fi_rec_double(rec, "parts_residual_max", &rs, 0)) {
+    const char *key = own ? "residual" : "parts_residual_max", *key_n = own ? "residual_n" : "parts_residual_n";
+    if (!(rs >= 0) || !isfinite(rs)) fi_rec_die(rec, "bad %s %g", key, rs);
+    if (!fi_rec_int(rec, key_n, &rn, 0)) rs = -1; /* over an unknown product: no bound */
+    else if (rn < 1) fi_rec_die(rec, "bad %s %lld", key_n, (long long)rn);
+  }
+  g->resid[g->nparts] = rs;
+  g->resid_n[g->nparts] = rn;
   g->vec[g->nparts] = fi_malloc(fi_mul_size(P, sizeof(float), "ihvp"));
   memcpy(g->vec[g->nparts], v, P * sizeof(float));
   g->nparts++;
@@ -189,13 +211,21 @@ static void write_group(fi_writer *w, cgroup *g) {
   int64_t *ord = fi_malloc(g->nparts * sizeof *ord), total = 0;
   for (int64_t k = 0; k < g->nparts; k++) ord[k] = k;
   qsort_r(ord, g->nparts, sizeof *ord, cmp_part, g);
-  double *acc = fi_calloc(g->P, sizeof *acc), ss = 0;
-  int have_spread = 1;
-  for (int64_t k = 0; k < g->nparts; k++) {
-    /* The record says repeats offset..offset+total-1: they must all be here. */
-    if (k > 0 && g->off[ord[k]] != g->off[ord[k - 1]] + g->cnt[ord[k - 1]])
+  /* The record says repeats offset..offset+total-1: they must all be here. */
+  for (int64_t k = 1; k < g->nparts; k++)
+    if (g->off[ord[k]] != g->off[ord[k - 1]] + g->cnt[ord[k - 1]])
       fi_die("ihvp --combine: '%s': repeats %lld..%lld are missing (the parts must cover one range)",
              g->id, (long long)(g->off[ord[k - 1]] + g->cnt[ord[k - 1]]), (long long)(g->off[ord[k]] - 1));
+  double *acc = fi_calloc(g->P, sizeof *acc), ss = 0;
+  int have_spread = 1;
+  /* The average's residual: ||(C + shift I) sum_k w_k s_k - v|| <= sum_k
+   * w_k ||(C + shift I) s_k - v||, all the parts being solves of one v with
+   * one C (the same settings, the same residual product), so the parts'
+   * largest residual bounds it; without v it cannot be measured here. */
+  double rmax = g->resid[0];
+  for (int64_t k = 0; k < g->nparts && rmax >= 0; k++)
+    rmax = g->resid[k] < 0 || g->resid_n[k] != g->resid_n[0] ? -1 : fmax(rmax, g->resid[k]);
+  for (int64_t k = 0; k < g->nparts; k++) {
     const float *v = g->vec[ord[k]];
     double c = (double)g->cnt[ord[k]];
     for (int64_t j = 0; j < g->P; j++) acc[j] += c * v[j];
@@ -215,7 +245,8 @@ static void write_group(fi_writer *w, cgroup *g) {
   const fi_ihvp_meta meta = {.solver = &fi_solver_lissa, .opt = &opt, .params = g->params,
                              .label = g->label, .hessian = g->hessian};
   const fi_ihvp_quality q = {.residual = -1,
-                             .spread = total > 1 && have_spread ? fi_repeat_spread(acc, ss, total, g->P) : -1};
+                             .spread = total > 1 && have_spread ? fi_repeat_spread(acc, ss, total, g->P) : -1,
+                             .parts_residual_max = rmax, .parts_residual_n = rmax >= 0 ? g->resid_n[0] : 0};
   fi_ihvp_write_q(w, g->id, out, g->P, &meta, &(fi_solve_info){.sum_of = total}, &q);
   free(out);
   free(acc);
@@ -254,6 +285,8 @@ long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w) {
     free(g->off);
     free(g->cnt);
     free(g->spread);
+    free(g->resid);
+    free(g->resid_n);
     free(g->id);
     free(g->params);
     free(g->label);

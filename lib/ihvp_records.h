@@ -23,11 +23,16 @@ typedef struct {
   double residual;      /* ||(C + shift I) s - v|| / ||v|| */
   int64_t residual_n;   /* training examples of its product */
   double spread;        /* relative spread of the repeats averaged (T > 1) */
+  /* --combine: the largest residual of the parts averaged, a bound of the
+   * average's (written when parts_residual_n > 0: the examples of their
+   * products) */
+  double parts_residual_max;
+  int64_t parts_residual_n;
 } fi_ihvp_quality;
 
 /* One record for vector s [P]: {id, ihvp, method, [hessian,] <the method's
  * fields>, [scale, damping,] shift, seed, params, label, sum_of,
- * [residual, residual_n,] [spread]}, or for a method that does not solve
+ * [residual, residual_n,] [spread,] [parts_residual_max, parts_residual_n]}, or for a method that does not solve
  * (hvp) {id, hvp, method, [hessian,] params, label}. info: what the solve
  * of its group reported; q: NULL, or what was measured. */
 void fi_ihvp_write_q(fi_writer *w, const char *id, const float *s, int64_t P,
@@ -78,8 +83,11 @@ void fi_ihvp_write_factored(fi_writer *w, const char *id, const fi_ihvp_curv_met
  * of first appearance, their average weighted by sum_of, summed in double
  * in repeat order: T single-repeat records (offsets 0..T-1) give exactly
  * the bits of one --repeats T run, spread included. The parts' residuals
- * do not give the average's (that needs v): combined records have none.
- * The write frees c and returns the number of records written. */
+ * do not give the average's (that needs v): a combined record has none,
+ * but carries the parts' largest (a bound of it: the triangle inequality)
+ * as parts_residual_max, when every part has one (a residual, or a
+ * parts_residual_max of its own) over the same residual_n. The write frees
+ * c and returns the number of records written. */
 typedef struct fi_ihvp_parts fi_ihvp_parts;
 fi_ihvp_parts *fi_ihvp_combine_read(int nfiles, char *const *files);
 long long fi_ihvp_combine_write(fi_ihvp_parts *c, fi_writer *w);

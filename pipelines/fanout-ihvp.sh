@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # fanout-ihvp.sh - LiSSA's T repeats as GNU parallel jobs (one process per
 # repeat, on this machine or on other hosts with -S), combined by
-# `ihvp --combine` into exactly what `ihvp --repeats T` writes: repeat r
-# draws its batches from a stream that depends only on (seed, r).
+# `ihvp --combine` into exactly what `ihvp --repeats T` writes (but for the
+# residual, which needs v: the parts' largest bounds it, parts_residual_max
+# in formats/ihvp.md): repeat r draws its batches from a stream that
+# depends only on (seed, r).
 #
 # usage: fanout-ihvp.sh -m MODEL -t TRAIN -o OUT [-T REPEATS] [-j JOBS]
 #                       [-S SSHLOGIN[,SSHLOGIN..]] [-- ihvp options] < test-gradients

@@ -197,15 +197,42 @@ vec = lambda r: np.frombuffer(r['ihvp']['data'], '<f4').astype(float)
 comb, one, parts = rd('comb'), rd('t1'), [rd('r%d' % k) for k in range(3)]
 assert len(comb) == len(one) == 6
 for c, o, *ps in zip(comb, one, *parts):
-    # bitwise the same record, less the residual (it needs v: --combine has none)
+    # bitwise the same record, less the residual (it needs v: --combine has
+    # none); instead the parts' largest residual, which bounds the average's:
+    # o's residual is the one of the same bits, measured
     assert 'residual' not in c and 'residual' in o
-    assert c == {k: v for k, v in o.items() if k not in ('residual', 'residual_n')}, (c.keys(), o.keys())
+    assert c['parts_residual_max'] == max(p['residual'] for p in ps), (c['parts_residual_max'], [p['residual'] for p in ps])
+    assert c['parts_residual_n'] == ps[0]['residual_n'] == o['residual_n']
+    assert o['residual'] <= c['parts_residual_max'] * (1 + 1e-6), (o['residual'], c['parts_residual_max'])
+    assert min(p['residual'] for p in ps) < c['parts_residual_max']  # a max, not any part's
+    drop = ('residual', 'residual_n', 'parts_residual_max', 'parts_residual_n')
+    assert {k: v for k, v in c.items() if k not in drop} == {k: v for k, v in o.items() if k not in drop}, (c.keys(), o.keys())
     X = np.array([vec(p) for p in ps]); m = X.mean(0)
     want = np.sqrt(((X - m) ** 2).sum() / 2) / np.linalg.norm(m)
     assert abs(o['spread'] - want) < 1e-5 * want, (o['spread'], want)
     assert 'spread' not in ps[0]
 PY
-is $? 0 "3 x --repeats 1 combined == --repeats 3 bitwise, spread included (= numpy's relative spread of the 3 repeats), residual left out"
+is $? 0 "3 x --repeats 1 combined == --repeats 3 bitwise, spread included (= numpy's relative spread of the 3 repeats), residual left out, the parts' largest (a bound of it) in parts_residual_max"
+# Combined records combine again: their bound is the parts' largest still;
+# a part without a residual (an old record) leaves the bound out.
+ihvp $M --method lissa --depth 300 --repeats 1 --repeat-offset 3 --damping 0.002 --seed 7 < "$T/test.ex" > "$T/r3" 2>/dev/null
+runb ihvp --combine "$T/comb" "$T/r3"; is "$rc" 0 "--combine takes combined records"
+cp "$T/.run.out" "$T/comb2"
+$PY - "$T" <<'PY'
+import msgpack, sys
+d = sys.argv[1]
+rd = lambda f: list(msgpack.Unpacker(open(d + '/' + f, 'rb'), raw=False))
+for c2, c, r3 in zip(rd('comb2'), rd('comb'), rd('r3')):
+    assert c2['sum_of'] == 4 and c2['parts_residual_max'] == max(c['parts_residual_max'], r3['residual']), c2
+PY
+is $? 0 "... the bound of combined parts is the largest of theirs"
+runb ihvp --combine "$T/old.ihvp"
+is "$($PY -c 'import sys, msgpack; print(any("parts_residual_max" in r for r in msgpack.Unpacker(open(sys.argv[1], "rb"))))' "$T/.run.out")" "False" "old parts without a residual: no bound"
+$PY -c "
+import msgpack, sys
+rs = list(msgpack.Unpacker(open('$T/r3', 'rb'), raw=False)); rs[0]['residual'] = -0.5
+open('$T/r3bad', 'wb').write(b''.join(msgpack.packb(r) for r in rs))"
+runb ihvp --combine "$T/r3bad"; like "$rc:$err" "^1:.*record 'img-300'.*bad residual -0.5" "a negative residual in a part: exit 1 naming the record"
 cat "$T/r0" "$T/r0" > "$T/dup"
 runb ihvp --combine "$T/dup"; is "$rc" 1 "--combine refuses overlapping repeats"
 ihvp $M --method lissa --depth 300 --repeats 1 --seed 8 --damping 0.002 < "$T/test.ex" > "$T/s8" 2>/dev/null
