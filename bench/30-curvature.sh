@@ -53,9 +53,25 @@ for n in $NS; do
 done
 n=${NS##* }
 gen "$NT" 2 "$W/test.g"
+log "ihvp --curvature: the test records also as whole dense \"grad\" records"
+$PY - "$W/test.g" "$W/test.dense" <<'PYEOF'
+import sys, numpy as np
+sys.path.insert(0, "python")
+import fastif_stream as fs
+with open(sys.argv[2], "wb") as f:
+    for r in fs.read_stream(open(sys.argv[1], "rb")):
+        parts = []
+        for l in ("layers.0", "layers.1"):
+            a, d = r["a." + l], r["delta." + l]
+            parts += [np.outer(d, a).ravel(), d]
+        fs.write_record(f, {"id": r["id"], "grad": np.concatenate(parts).astype(np.float32)})
+PYEOF
 for m in ekfac kfac diag; do
-  timed ihvp --curvature "$W/$m.$n.curv" < "$W/test.g" > "$W/$m.ihvp" 2>/dev/null
-  echo "| \`ihvp --curvature\` ($m) | $NT test records | ${wall} s | $(rate "$NT" "$wall") records/s | $rss MB |"
+  timed ihvp --curvature "$W/$m.$n.curv" < "$W/test.g" > /dev/null 2>&1
+  echo "| \`ihvp --curvature\` ($m), factor records | $NT test records | ${wall} s | $(rate "$NT" "$wall") records/s | $rss MB |"
+  [ "$m" = diag ] && continue
+  timed ihvp --curvature "$W/$m.$n.curv" < "$W/test.dense" > /dev/null 2>&1
+  echo "| \`ihvp --curvature\` ($m), the same as dense \`grad\` records | $NT test records | ${wall} s | $(rate "$NT" "$wall") records/s | $rss MB |"
 done
 timed ihvp --curvature "$W/kfac.$n.curv" --factored-s < "$W/test.g" > "$W/fs.ihvp" 2>/dev/null
 echo "| \`ihvp --curvature --factored-s\` (kfac) | $NT test records | ${wall} s | $(rate "$NT" "$wall") records/s | $rss MB |"
@@ -63,6 +79,10 @@ timed influence --self --curvature "$W/ekfac.$n.curv" < "$W/train.$n.g" > "$W/se
 echo "| \`influence --self --curvature\` (ekfac) | $n | ${wall} s | $(rate "$n" "$wall") records/s | $rss MB |"
 echo
 echo "Peak memory of \`curvature\` is the factors (A 785², G 256², their eigenvectors) and"
-echo "the row buffers, the same at both N. Commands: bench/30-curvature.sh."
+echo "the row buffers, the same at both N. \`ihvp --curvature\` on factor records rotates the"
+echo "rows (Q_Gᵀ δ āᵀ Q_A = (δᵀQ_G)ᵀ(āᵀQ_A): r (in² + out²) per record) and only the rotation"
+echo "back, Q_G M Q_Aᵀ, is dense: half the GEMM work of dense \`grad\` records, which are rotated"
+echo "both ways (each rotation one GEMM over the group of 32); both write the dense s [P] (800 KB"
+echo "a record, here to /dev/null). Commands: bench/30-curvature.sh."
 echo
-rm -f "$W"/*.g "$W"/*.ihvp
+rm -f "$W"/*.g "$W"/*.ihvp "$W"/test.dense

@@ -284,6 +284,7 @@ int main(int argc, char **argv) {
   fi_test_vectors *tv = fi_test_vectors_new(m, m ? &ps : NULL, r, mean ? 1 : group, from_examples,
                                             label_i == PRED, "--label", "--params", chunk,
                                             mean ? mean_id : NULL);
+  if (cv) fi_test_vectors_keep_factors(tv); /* the inverse rotates factor rows, never densified */
   float *S = NULL; /* sized by the groups read, not by --group */
   double *res = NULL, *spread = NULL;
   int64_t scap = 0;
@@ -317,7 +318,7 @@ int main(int argc, char **argv) {
     fi_progress("solving %lld vectors, %lld written, %.1f s solving so far", (long long)ns, nout, tsolve);
     double t0 = fi_now();
     fi_solve_info info = {.spread = spread};
-    if (cv) fi_curv_inverse(cv, lam, cws, ns, V, S);
+    if (cv) fi_curv_inverse_group(cv, lam, cws, ns, V, fi_test_vectors_factors(tv), S);
     else if (sv->solve(&o, &so, ns, V, S, ids, &info, &se)) fi_die("%s: %s", se.msg, advice[se.status]);
     tsolve += fi_now() - t0;
     if (measured) {
