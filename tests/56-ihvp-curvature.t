@@ -82,6 +82,12 @@ print('%.3g' % max(np.abs(x['ihvp'] - y['ihvp']).max() / np.abs(y['ihvp']).max()
                    for a in (f, p) for x, y in zip(a, w)))")
   ok "$m: factored, whole and partly dense records give the same s to rounding ($e)" lt "$e" 1e-5
 done
+runb ihvp --curvature "$T/r7bias.ekfac" --mean < "$T/mix.test"; is "$rc" 0 "--mean: the mean vector (dense) through --curvature"
+e=$($PY -c "
+import sys; sys.path.insert(0, '$TOP/tests/curv'); import ref, numpy as np
+m, each = ref.read('$T/.run.out')[0]['ihvp'], np.mean([r['ihvp'] for r in ref.read('$T/mix.test.ekfac')], 0)
+print('%.3g' % (np.abs(m - each).max() / np.abs(each).max()))")
+ok "... is the mean of the records' s, rotated from their factors (linearity; $e)" lt "$e" 1e-5
 # When delta and a are independent, K-FAC (rank 1) and EK-FAC (rank 7, where
 # K-FAC's A (x) G counts the r rows twice) approach the dense empirical
 # Fisher solve (F + shift I)^-1 v as N grows.
