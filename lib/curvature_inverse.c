@@ -203,6 +203,9 @@ static void kron_inverse(const fi_cblock *b, double lam, fi_curv_ws *ws, int64_t
 void fi_curv_inverse_group(const fi_curv *c, const double *lam, fi_curv_ws *ws, int64_t m,
                            const float *V, const fi_grad_group *fg, float *S) {
   const int64_t P = c->P;
+  if (fg && fi_grad_group_n(fg) != m)
+    fi_die("curvature inverse: %lld vectors, %lld records of factors", (long long)m,
+           (long long)fi_grad_group_n(fg));
   for (int i = 0; i < c->nblocks; i++) {
     const fi_cblock *b = &c->b[i];
     if (b->kind == FI_CBLOCK_KRON) {
