@@ -14,6 +14,7 @@
 #define FI_CURVATURE_H
 #include <stdint.h>
 
+#include "grad_group.h"
 #include "grad_records.h"
 #include "ihvp_records.h"
 #include "stream.h"
@@ -84,6 +85,14 @@ fi_curv_ws *fi_curv_ws_new(const fi_curv *c);
 void fi_curv_ws_free(fi_curv_ws *ws);
 void fi_curv_inverse(const fi_curv *c, const double *lam, fi_curv_ws *ws, int64_t m,
                      const float *V, float *S);
+/* The same where the m vectors' factored layers are the rows of fg
+ * (grad_group.h; NULL: V is whole): their values in V are not read. A kron
+ * block on such a layer is rotated from the rows, Q_G^T V Q_A =
+ * (Delta Q_G)^T (Abar Q_A), O(r (k^2 + out^2)) per vector instead of
+ * O(out k (out + k)); a diagonal block on one densifies that part. fg's
+ * layout must have passed fi_curv_check_layout. */
+void fi_curv_inverse_group(const fi_curv *c, const double *lam, fi_curv_ws *ws, int64_t m,
+                           const float *V, const fi_grad_group *fg, float *S);
 /* Whether vectors of length P over params (NULL: not known) are over the
  * curvature's parameters: 0, or -1 with e (FI_ERR_DATA, setting
  * "curvature"). */

@@ -237,32 +237,37 @@ void fi_grad_read(const fi_grad_layout *L, const fi_record *rec, fi_grad_view *v
       fi_rec_f32(rec, L->parts[i].key, L->parts[i].numel, &v->dense[i], 1);
 }
 
+void fi_grad_part_values(const fi_grad_layout *L, int i, const fi_grad_rows *x, float *out) {
+  const fi_grad_part *pt = &L->parts[i];
+  const fi_grad_layer *l = &L->layers[pt->layer];
+  memset(out, 0, (size_t)pt->numel * sizeof *out);
+  /* sum over rows t: weight += delta_t a_t^T [out, in], bias += delta_t */
+  for (int64_t t = 0; t < x->r; t++) {
+    const float *a = x->a + t * l->in, *d = x->delta + t * l->out;
+    if (pt->kind == FI_GPART_BIAS) {
+      for (int64_t o = 0; o < l->out; o++) out[o] += d[o];
+    } else {
+      for (int64_t o = 0; o < l->out; o++)
+        for (int64_t k = 0; k < l->in; k++) out[o * l->in + k] += d[o] * a[k];
+    }
+  }
+}
+
+void fi_grad_copy_dense(const fi_grad_layout *L, const fi_grad_view *v, float *g) {
+  for (int i = 0; i < L->nparts; i++)
+    if (L->parts[i].kind == FI_GPART_DENSE)
+      memcpy(g + L->parts[i].off, v->dense[i], (size_t)L->parts[i].numel * sizeof *g);
+}
+
 void fi_grad_densify(const fi_grad_layout *L, const fi_grad_view *v, float *g) {
   if (L->whole) {
     memcpy(g, v->g, (size_t)L->P * sizeof *g);
     return;
   }
-  for (int i = 0; i < L->nparts; i++) {
-    const fi_grad_part *pt = &L->parts[i];
-    float *out = g + pt->off;
-    if (pt->kind == FI_GPART_DENSE) {
-      memcpy(out, v->dense[i], (size_t)pt->numel * sizeof *out);
-      continue;
-    }
-    const fi_grad_layer *l = &L->layers[pt->layer];
-    const fi_grad_rows *x = &v->layer[pt->layer];
-    memset(out, 0, (size_t)pt->numel * sizeof *out);
-    /* sum over rows t: weight += delta_t a_t^T [out, in], bias += delta_t */
-    for (int64_t t = 0; t < x->r; t++) {
-      const float *a = x->a + t * l->in, *d = x->delta + t * l->out;
-      if (pt->kind == FI_GPART_BIAS) {
-        for (int64_t o = 0; o < l->out; o++) out[o] += d[o];
-      } else {
-        for (int64_t o = 0; o < l->out; o++)
-          for (int64_t k = 0; k < l->in; k++) out[o * l->in + k] += d[o] * a[k];
-      }
-    }
-  }
+  fi_grad_copy_dense(L, v, g);
+  for (int i = 0; i < L->nparts; i++)
+    if (L->parts[i].kind != FI_GPART_DENSE)
+      fi_grad_part_values(L, i, &v->layer[L->parts[i].layer], g + L->parts[i].off);
 }
 
 /* ---- provenance ---- */

@@ -87,6 +87,12 @@ void fi_grad_view_free(fi_grad_view *v);
 void fi_grad_read(const fi_grad_layout *L, const fi_record *rec, fi_grad_view *v);
 /* The dense vector g [P] of the record in v. */
 void fi_grad_densify(const fi_grad_layout *L, const fi_grad_view *v, float *g);
+/* Only its dense parts (grad.PNAME) into g [P]; the layers' values are left
+ * as they were. */
+void fi_grad_copy_dense(const fi_grad_layout *L, const fi_grad_view *v, float *g);
+/* The values [numel] of factored part i (a layer's weight or bias) from
+ * that layer's rows x. */
+void fi_grad_part_values(const fi_grad_layout *L, int i, const fi_grad_rows *x, float *out);
 
 /* ---- provenance ----
  * A gradient record from grad says which label its loss used

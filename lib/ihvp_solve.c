@@ -87,6 +87,7 @@ long long fi_ihvp_solve_stream(fi_ihvp_run *run, fi_reader *r, fi_writer *w, fi_
   run->tv = fi_test_vectors_new(run->m, run->m ? &run->ps : NULL, r, st->mean_id ? 1 : st->group,
                                 st->from_examples, st->pred_label, st->names.label, st->names.params,
                                 st->chunk, st->mean_id);
+  if (run->cv) fi_test_vectors_keep_factors(run->tv); /* the inverse rotates factor rows, never densified */
   const float *V;
   const char *const *ids;
   for (int64_t ns; (ns = fi_test_vectors_next(run->tv, &V, &ids)) > 0;) {
@@ -99,7 +100,7 @@ long long fi_ihvp_solve_stream(fi_ihvp_run *run, fi_reader *r, fi_writer *w, fi_
                 run->tsolve);
     double t0 = fi_now();
     fi_solve_info info = {.spread = run->spread};
-    if (run->cv) fi_curv_inverse(run->cv, run->lam, run->cws, ns, V, run->S);
+    if (run->cv) fi_curv_inverse_group(run->cv, run->lam, run->cws, ns, V, fi_test_vectors_factors(run->tv), run->S);
     else if (run->sv->solve(&run->o, &run->so, ns, V, run->S, ids, &info, &er->se)) {
       er->kind = FI_IHVP_ERR_SOLVE;
       return -1;

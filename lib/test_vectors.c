@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grad_group.h"
 #include "grad_records.h"
 #include "util.h"
 
@@ -19,6 +20,8 @@ struct fi_test_vectors {
   int64_t P;              /* vector length: the selection's, or (no model) the first record's */
   fi_grad_layout *layout; /* of the gradient records, from the first */
   fi_grad_view *view;
+  int keep;               /* keep factor rows (fi_test_vectors_keep_factors) ... */
+  fi_grad_group *fgroup;  /* ... here, for the group's records; NULL: all densified */
   float *gbuf;            /* mean mode: one record's vector [P] */
   char *pnames;         /* the selection's names, to check gradient records */
   int64_t chunk;
@@ -93,6 +96,7 @@ void fi_test_vectors_free(fi_test_vectors *tv) {
   free(tv->ex);
   free(tv->gbuf);
   fi_grad_view_free(tv->view);
+  fi_grad_group_free(tv->fgroup);
   fi_grad_layout_free(tv->layout);
   free(tv);
 }
@@ -106,6 +110,8 @@ const char *fi_test_vectors_selection(const fi_test_vectors *tv) {
   return tv->m ? tv->pnames : fi_test_vectors_params(tv);
 }
 const fi_grad_layout *fi_test_vectors_layout(const fi_test_vectors *tv) { return tv->m ? NULL : tv->layout; }
+void fi_test_vectors_keep_factors(fi_test_vectors *tv) { tv->keep = 1; }
+const fi_grad_group *fi_test_vectors_factors(const fi_test_vectors *tv) { return tv->fgroup; }
 
 /* Next record, or NULL (and eof) at the end. */
 static const fi_record *next_record(fi_test_vectors *tv) {
@@ -119,6 +125,8 @@ static void new_layout(fi_test_vectors *tv, const fi_record *rec) {
   tv->layout = fi_grad_layout_new(rec, tv->P);
   tv->view = fi_grad_view_new(tv->layout);
   tv->P = tv->layout->P;
+  /* every record is a gradient record of this layout: its factors can stand for its layers */
+  if (tv->keep && !tv->m && !tv->mean_id && !tv->layout->whole) tv->fgroup = fi_grad_group_new(tv->layout);
 }
 
 /* Whether rec is a gradient record; without a model it must be one, and
@@ -141,7 +149,12 @@ static void gradient_vector(fi_test_vectors *tv, const fi_record *rec, float *g)
   fi_grad_check(rec, &e); /* before the layout: the provenance names the mistake best */
   if (!tv->layout) new_layout(tv, rec);
   fi_grad_read(tv->layout, rec, tv->view);
-  fi_grad_densify(tv->layout, tv->view, g);
+  if (!tv->fgroup) {
+    fi_grad_densify(tv->layout, tv->view, g);
+    return;
+  }
+  fi_grad_group_add(tv->fgroup, tv->view); /* the layers stay rows: no densifying */
+  fi_grad_copy_dense(tv->layout, tv->view, g);
 }
 
 static int finite_row(const float *g, int64_t P) {
@@ -239,6 +252,7 @@ static int64_t next_group(fi_test_vectors *tv) {
   int64_t ns = 0;
   const fi_record *rec;
   if (tv->tex) fi_examples_clear(tv->tex);
+  if (tv->fgroup) fi_grad_group_clear(tv->fgroup);
   while (ns < tv->group && (rec = next_record(tv))) {
     int g = is_gradient(tv, rec);
     const int64_t P = tv->P;

@@ -9,6 +9,7 @@
 #define FI_TEST_VECTORS_H
 #include <stdint.h>
 
+#include "grad_group.h"
 #include "grad_records.h"
 #include "model.h"
 #include "stream.h"
@@ -46,5 +47,14 @@ const char *fi_test_vectors_selection(const fi_test_vectors *tv);
 /* Without a model, the gradient records' layout (NULL before the first);
  * NULL with a model. */
 const fi_grad_layout *fi_test_vectors_layout(const fi_test_vectors *tv);
+/* For a consumer that works on layer factors (ihvp --curvature), before the
+ * first fi_test_vectors_next: without a model and outside mean mode, the
+ * factored layers of layer-factor records are kept as rows
+ * (fi_test_vectors_factors) and not densified: their values in V are then
+ * unset, only the dense parts (grad.PNAME) are there. */
+void fi_test_vectors_keep_factors(fi_test_vectors *tv);
+/* The factor rows of the group last returned, record s the s-th vector; or
+ * NULL when kept by none (no keep, a model, whole dense records, mean). */
+const fi_grad_group *fi_test_vectors_factors(const fi_test_vectors *tv);
 
 #endif

@@ -47,6 +47,47 @@ runb ihvp --curvature "$T/r7.kfac" --method cg < "$T/r7.test"; is "$rc" 2 "--cur
 runb ihvp --curvature "$T/r7.test" < "$T/r7.test"; is "$rc" 1 "a gradient stream is not a curvature file: exit 1"
 like "$err" "not a curvature file" "... saying so"
 
+# Factor records are rotated as their rows, never densified: ranks varying per
+# record (0, 1, 3 and 12: the fused outer products and, above 8 rows, a GEMM
+# per record) in groups of 5 that mix them; the same vectors as whole dense
+# records (the dense path); and records whose enc layer travels as dense parts
+# grad.enc.layer.0.dense.weight/.bias beside the factored head (both paths in
+# one group; under diag, head's weight densified from its rows).
+$PY "$REF" write "$T/mix.test" r7bias 23 13 ranks=0,1,3,12
+$PY -c "
+import sys; sys.path.insert(0, '$TOP/tests/curv'); import ref, numpy as np, fastif_stream as fs
+recs = ref.read('$T/mix.test')
+with open('$T/mix.whole', 'wb') as f:
+    for r in recs:
+        fs.write_record(f, {'id': r['id'], 'grad': ref.dense(r).astype(np.float32)})
+with open('$T/mix.part', 'wb') as f:
+    for r in recs:
+        a, d = ref.rows(r.pop('a.enc.layer.0.dense')), ref.rows(r.pop('delta.enc.layer.0.dense'))
+        r['grad.enc.layer.0.dense.weight'] = (d.T @ a).astype(np.float32).ravel()
+        r['grad.enc.layer.0.dense.bias'] = d.sum(0).astype(np.float32)
+        fs.write_record(f, r)"
+for m in kfac ekfac diag; do
+  for form in test whole part; do
+    runb ihvp --curvature "$T/r7bias.$m" --group 5 < "$T/mix.$form"
+    is "$rc" 0 "$m, ranks 0/1/3/12, $form records: ihvp --curvature runs"
+    cp "$T/.run.out" "$T/mix.$form.$m"
+    ref=$T/mix.$form; [ $form = whole ] && ref=$T/mix.test # the same vectors; whole records have no params
+    e=$($PY "$REF" check-ihvp "$T/mix.$form.$m" "$T/r7bias.train" "$ref" $m damping 0.1 2>&1)
+    ok "$m, $form records: s matches numpy's dense solve (max rel err $e)" lt "$e" 1e-3
+  done
+  e=$($PY -c "
+import sys; sys.path.insert(0, '$TOP/tests/curv'); import ref, numpy as np
+f, w, p = (ref.read('$T/mix.%s.$m' % x) for x in ('test', 'whole', 'part'))
+print('%.3g' % max(np.abs(x['ihvp'] - y['ihvp']).max() / np.abs(y['ihvp']).max()
+                   for a in (f, p) for x, y in zip(a, w)))")
+  ok "$m: factored, whole and partly dense records give the same s to rounding ($e)" lt "$e" 1e-5
+done
+runb ihvp --curvature "$T/r7bias.ekfac" --mean < "$T/mix.test"; is "$rc" 0 "--mean: the mean vector (dense) through --curvature"
+e=$($PY -c "
+import sys; sys.path.insert(0, '$TOP/tests/curv'); import ref, numpy as np
+m, each = ref.read('$T/.run.out')[0]['ihvp'], np.mean([r['ihvp'] for r in ref.read('$T/mix.test.ekfac')], 0)
+print('%.3g' % (np.abs(m - each).max() / np.abs(each).max()))")
+ok "... is the mean of the records' s, rotated from their factors (linearity; $e)" lt "$e" 1e-5
 # When delta and a are independent, K-FAC (rank 1) and EK-FAC (rank 7, where
 # K-FAC's A (x) G counts the r rows twice) approach the dense empirical
 # Fisher solve (F + shift I)^-1 v as N grows.
@@ -132,6 +173,24 @@ runb ihvp --curvature "$T/w54.kfac" < "$T/w54.train"
 runb ihvp --curvature "$T/w54.kfac" --damping 2 < "$T/w54.train"; is "$rc" 0 "ihvp --curvature: a relative damping above 1 is a ridge like any other"; is "$rc" 0 "... and the widths it was fitted on pass"
 runb influence --self < "$T/r7bias.train"; is "$rc" 2 "--self without --curvature: usage error"
 runb influence --ihvp "$T/id.ihvp" --curvature "$T/r7.kfac" < "$T/r7bias.train"; is "$rc" 2 "--curvature without --self: usage error"
+# bad factor rows in the middle of the stream: one line naming the record
+$PY - "$T" <<'PY'
+import sys, numpy as np, fastif_stream as fs
+d = sys.argv[1]; rng = np.random.default_rng(4)
+for name, bad in (("wide", "a"), ("rows", "r")):
+    with open(d + "/bad." + name, "wb") as f:
+        for k in range(9):
+            a, dl = rng.standard_normal((2, 5)), rng.standard_normal((2, 4))
+            if k == 6 and bad == "a": a = a[:, :4]
+            if k == 6 and bad == "r": dl = dl[:1]
+            fs.write_record(f, {"id": "b%d" % k, "params": "l.weight,l.bias",
+                                "a.l": a.astype(np.float32), "delta.l": dl.astype(np.float32)})
+PY
+runb ihvp --curvature "$T/w54.kfac" --group 4 < "$T/bad.wide"; is "$rc" 1 "a record's factor of another width: exit 1"
+like "$err" "^ihvp: error: record 'b6' \\(#[0-9]+ [^)]*\\): 'a.l' has width 4, earlier records 5$" "... one line naming the record and the factor"
+runb ihvp --curvature "$T/w54.kfac" --group 4 < "$T/bad.rows"; is "$rc" 1 "a record whose a and delta differ in rows: exit 1"
+like "$err" "^ihvp: error: record 'b6' \\(#[0-9]+ [^)]*\\): 'a.l' has 2 rows, 'delta.l' 1$" "... one line naming the record"
+
 # --factored-s: factored-Tikhonov K-FAC keeps s at the record's rank
 for kind in r7bias r1bias r7; do
   for ridge in "damping 0.1" "shift 0.05"; do

@@ -19,7 +19,8 @@ DENSE = {"r7bias": [("emb.weight", 6)], "r1bias": [], "r7": [("norm.scale", 3)]}
 
 
 def write_stream(path, kind, n, seed, independent=False, ranks=None):
-    """n records; independent: a and delta drawn independently (K-FAC exact)."""
+    """n records; independent: a and delta drawn independently (K-FAC exact);
+    ranks: every layer's rank, one per record in turn (not the SHAPES')."""
     rng = np.random.default_rng(seed)
     layers, dense = SHAPES[kind], DENSE[kind]
     params = []
@@ -31,7 +32,7 @@ def write_stream(path, kind, n, seed, independent=False, ranks=None):
         for k in range(n):
             rec = {"id": "g%d" % k, "params": ",".join(params)}
             for name, i, o, r, b in layers:
-                rr = r if ranks is None else ranks
+                rr = r if ranks is None else ranks[k % len(ranks)]
                 a = rng.standard_normal((rr, i)) @ mix[name] * 0.5 + 0.3
                 d = rng.standard_normal((rr, o)) * (1 + 0.5 * np.arange(o))
                 if not independent:  # correlate delta with a: K-FAC is an approximation
@@ -214,9 +215,11 @@ def load_curv(path):
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    if cmd == "write":  # write PATH KIND N SEED [independent]
+    if cmd == "write":  # write PATH KIND N SEED [independent | ranks=R1,R2,...]
+        opt = sys.argv[6] if len(sys.argv) > 6 else ""
         write_stream(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
-                     independent=len(sys.argv) > 6 and sys.argv[6] == "independent")
+                     independent=opt == "independent",
+                     ranks=[int(x) for x in opt[6:].split(",")] if opt.startswith("ranks=") else None)
     elif cmd == "check-fit":  # check-fit CURV GRADS METHOD: the file against the reference
         head, blocks = load_curv(sys.argv[2])
         recs = read(sys.argv[3])
