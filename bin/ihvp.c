@@ -32,10 +32,10 @@ int main(int argc, char **argv) {
   static const char *const labels[] = {"gold", "pred", NULL};
   const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL, *curvature = NULL,
              *fisher = NULL;
-  fi_num_auto scale_opt;
+  fi_num_auto scale_opt, damping_opt;
   int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk, resid_n;
   uint64_t seed;
-  double damping, shift, tol, resid_warn, auto_seconds;
+  double shift, tol, resid_warn, auto_seconds;
   int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
   int mean = 0, from_examples = 0, do_combine = 0, factored_s = 0, rows_i;
   char ncpu[32];
@@ -77,10 +77,13 @@ int main(int argc, char **argv) {
     FI_NUM_AUTO("scale", 0, &scale_opt, "auto",
                 "LiSSA scale, or auto = " "2 x the largest batch-Hessian eigenvalue found by power iteration",
                 .metavar = "S|auto", .min = 0, .max = 1e300, .above_min = 1),
-    FI_DOUBLE("damping", 0, &damping, "0.005",
-              "relative ridge: every method solves (H + shift*I) s = v with shift = damping*scale "
-              "(lissa needs it below 1); with --curvature, lambda = damping x each block's mean "
-              "eigenvalue (default there 0.1)", .min = 0, .max = 1e300),
+    FI_NUM_AUTO("damping", 0, &damping_opt, "auto",
+                "relative ridge: every method solves (H + shift*I) s = v with shift = damping*scale "
+                "(lissa needs it below 1); auto = per method: lissa 0.005, exact the least shift "
+                "making H positive semi-definite (0 when it is: pseudo-inverse), cg that plus "
+                "lambda_max/kappa, kappa what cg solves to --tol in --max-iter (formats/ihvp.md); "
+                "with --curvature, lambda = damping x each block's mean eigenvalue (default there 0.1)",
+                .metavar = "D|auto", .min = 0, .max = 1e300),
     FI_DOUBLE("shift", 0, &shift, NULL,
               "absolute ridge, in place of --damping: shift = X (lissa: damping = X/scale, below 1)",
               .metavar = "X", .min = 0, .max = 1e300),
@@ -159,6 +162,7 @@ int main(int argc, char **argv) {
     fi_usage_error("--train is the Hessian's data: %s uses none",
                    curvature ? "--curvature" : fisher ? "--fisher" : methods[method_i]);
   const int absolute = fi_opt_given("shift");
+  const double damping = damping_opt.value;
   if (absolute && fi_opt_given("damping"))
     fi_usage_error("--shift and --damping give the same ridge two ways: give one");
   /* The solvers' parallelism is ours (threads over repeats/vectors); nested
@@ -204,8 +208,15 @@ int main(int argc, char **argv) {
     fi_log("method auto: %s (exact would take about %.2g s%s, the limit is --auto-seconds %g)%s",
            sv->name, est, o.P > max_exact ? " and P is above --max-exact" : "", auto_seconds,
            sv == &fi_solver_lissa ? "; its answers are checked by their residual" : "");
-  /* Only LiSSA's recursion needs the scale once the shift is given. */
-  const int need_scale = (model_oracle || fisher) && sv->solves && (sv->recursion || !absolute);
+  fi_solve_opts so = {
+      .c = {.damping = damping, .shift = shift, .absolute = absolute, .seed = seed,
+            .auto_ridge = damping_opt.is_auto && !absolute},
+      .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff},
+      .cg = {.tol = tol, .max_iter = max_iter},
+      .exact = {.max_p = max_exact}};
+  fi_solve_common *sc = &so.c;
+  /* Only LiSSA's recursion needs the scale once the shift is given or automatic. */
+  const int need_scale = (model_oracle || fisher) && fi_solve_needs_scale(sv, sc);
   /* Every solve over an oracle is checked by one product with it. */
   const int measured = (model_oracle || fisher) && sv->solves;
   /* What a failure tells the user to change, by kind (the library's
@@ -225,14 +236,16 @@ int main(int argc, char **argv) {
   if (scale_auto && need_scale &&
       fi_auto_scale(&o, batch, scale_batches, scale_iters, FI_SCALE_PROBE_SEED, &scale, &se))
     fi_die("--scale auto: %s (%s)", se.msg, advice[se.status]);
-  fi_solve_common sc = {.scale = need_scale ? scale : 0, .damping = damping, .shift = shift,
-                        .absolute = absolute, .seed = seed};
+  sc->scale = need_scale ? scale : 0;
+  if (!curvature &&
+      fi_solve_auto_ridge(sv, model_oracle || fisher ? &o : NULL, &so, &se))
+    fi_die("--damping auto: %s (%s)", se.msg, advice[se.status]);
   fi_err e;
-  if (!curvature && fi_solve_set_shift(sv, &sc, &e)) fi_opt_fail(&e);
+  if (!curvature && fi_solve_set_shift(sv, sc, &e)) fi_opt_fail(&e);
   /* --curvature: a ridge per block, relative to its mean eigenvalue (Kronfluence's 0.1) or absolute */
   fi_curv *cv = curvature ? fi_curv_load(curvature) : NULL;
   fi_curv_ws *cws = cv ? fi_curv_ws_new(cv) : NULL;
-  const fi_curv_ridge ridge = {.damping = fi_opt_given("damping") ? damping : 0.1,
+  const fi_curv_ridge ridge = {.damping = fi_opt_given("damping") && !damping_opt.is_auto ? damping : 0.1,
                                .shift = absolute ? shift : -1, .kfac = factored_s};
   double *lam = cv ? fi_calloc(cv->nblocks, sizeof *lam) : NULL;
   const char **bnames = cv ? fi_calloc(cv->nblocks, sizeof *bnames) : NULL;
@@ -243,20 +256,15 @@ int main(int argc, char **argv) {
            fi_curv_methods[cv->method], (long long)cv->n, cv->nblocks, (long long)cv->P,
            absolute ? "= --shift" : "= damping x each block's mean eigenvalue");
   }
-  if (sv->solves && sc.scale > 0)
-    fi_log("shift %.6g = damping %.6g x scale %.6g%s", sc.shift, sc.damping, sc.scale,
-           absolute ? " (--shift given)" : "");
-  else if (sv->solves && absolute)
-    fi_log("shift %.6g (--shift given)", sc.shift);
+  const char *given = absolute ? " (--shift given)" : sc->auto_ridge ? " (--damping auto)" : "";
+  if (sv->solves && sc->scale > 0 && !sc->absolute)
+    fi_log("shift %.6g = damping %.6g x scale %.6g%s", sc->shift, sc->damping, sc->scale, given);
+  else if (sv->solves && !curvature)
+    fi_log("shift %.6g%s", sc->shift, given);
   snprintf(diverged, sizeof diverged,
            "increase --scale (now %g; --scale auto estimates the batch %s's top eigenvalue) or "
-           "%s (now %g)", sc.scale, fi_oracle_name(&o), absolute ? "--shift" : "--damping",
-           absolute ? sc.shift : sc.damping);
-  const fi_solve_opts so = {
-      .c = sc,
-      .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff},
-      .cg = {.tol = tol, .max_iter = max_iter},
-      .exact = {.max_p = max_exact}};
+           "%s (now %g)", sc->scale, fi_oracle_name(&o), absolute ? "--shift" : "--damping",
+           absolute ? sc->shift : sc->damping);
   fi_ihvp_meta meta = {.solver = sv, .opt = &so, .params = params, .label = label,
                        .hessian = model_oracle ? hessian : fisher ? "fisher" : NULL};
   fi_ihvp_curv_meta cmeta = {.kind = cv ? fi_curv_methods[cv->method] : NULL, .absolute = absolute,
@@ -373,6 +381,7 @@ int main(int argc, char **argv) {
   free(S);
   free(res);
   free(spread);
+  fi_exact_eig_free(so.exact.eig);
   fi_model_oracle_free(mo);
   fi_fisher_oracle_free(fo);
   fi_curv_ws_free(cws);
