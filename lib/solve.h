@@ -117,11 +117,17 @@ const fi_solver *fi_solver_find(const char *name);
 
 /* Method auto: exact when its estimated time is at most `seconds` (and P
  * at most max_p), otherwise lissa, whose answer the caller checks by its
- * residual. The estimate is FI_EXACT_SECONDS x N x P^2: building the dense
- * operator (P full-batch products over N examples) dominates; measured on
- * this project's 2-core machine (formats/ihvp.md, "--method auto").
- * *est gets the estimate. */
-#define FI_EXACT_SECONDS 1.1e-9
+ * residual. The estimate is FI_EXACT_SECONDS x N x P^2 (the dense operator:
+ * P full-batch products over N examples, in blocks sharing the forward
+ * pass) + FI_EXACT_EIG_SECONDS x P^3 (dsyevd), in CPU seconds (user + sys:
+ * the machine is shared, wall time is not the cost). Fitted 2026-12-02 on
+ * this 2-core machine (measured under load) to `/usr/bin/time ihvp --model
+ * lin.model --train tr.mp --method exact --damping 0 < te.mp` on synthetic
+ * 10-class softmax regressions, P = 650, 1290, 2570 at N = 10,000 and P =
+ * 3850 at N = 2000 and 10 (formats/ihvp.md, "--method auto", has the
+ * table). *est gets the estimate. */
+#define FI_EXACT_SECONDS 1.1e-10
+#define FI_EXACT_EIG_SECONDS 2.1e-10
 const fi_solver *fi_solver_auto(int64_t N, int64_t P, int64_t max_p, double seconds, double *est);
 
 /* The one check of the shared settings, at the library's entry: completes
