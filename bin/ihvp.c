@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
             "training gradient records: every method over their empirical Fisher (1/N) sum g_i g_i^T "
             "in place of H, no model file", .metavar = "TRAIN-GRADS"),
     FI_CHOICE("method", 0, &method_i, "auto", methods,
-              "solver; auto = exact when it takes about --auto-seconds or less (estimated from N x P^2), "
+              "solver; auto = exact when it takes about --auto-seconds of CPU or less (estimated from N x P^2 and P^3), "
               "else lissa with its residual checked; hvp = no solve: write the product H v (field \"hvp\") "
               "with the solvers' full-batch H; identity = s = v, the gradient-dot-product baseline (no model "
               "file needed for gradient records)"),
