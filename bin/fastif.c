@@ -17,8 +17,8 @@ static int explain(int argc, char **argv, const char *dir) {
   const char *train, *query, *model, *out, *info, *arch, *params, *spec, *train_opts;
   int64_t epochs, k, depth, batch, repeats, m, jobs;
   uint64_t seed;
-  double lr, l2, damping;
-  fi_num_auto scale;
+  double lr, l2;
+  fi_num_auto scale, damping;
   int label, method, threads, full;
   const fi_opt opts[] = {
       FI_PATH("train", 0, &train, NULL, "training examples (stream)", .required = 1),
@@ -46,7 +46,8 @@ static int explain(int argc, char **argv, const char *dir) {
       FI_I64("repeats", 'T', &repeats, "1", "LiSSA repeats", .min = 1, .max = 1e9),
       FI_NUM_AUTO("scale", 0, &scale, "auto", "LiSSA scale (ihvp --scale)", .metavar = "S|auto", .min = 0,
                   .max = 1e300, .above_min = 1),
-      FI_DOUBLE("damping", 0, &damping, "0.005", "damping (ihvp --damping)", .min = 0, .max = 1),
+      FI_NUM_AUTO("damping", 0, &damping, "auto", "ridge (ihvp --damping; auto: chosen per method)",
+                  .metavar = "D|auto", .min = 0, .max = 1),
       FI_INT("threads", 't', &threads, "2", "ihvp threads", .min = 1, .max = 1024),
       FI_I64("top", 'm', &m, "10", "training examples listed per query and kind", .metavar = "M", .min = 1,
              .max = 1e9),
@@ -84,7 +85,8 @@ static int explain(int argc, char **argv, const char *dir) {
   fi_explain_knob(&run, "T", "%lld", (long long)repeats);
   if (scale.is_auto) fi_explain_knob(&run, "SCALE", "auto");
   else fi_explain_knob_num(&run, "SCALE", scale.value);
-  fi_explain_knob_num(&run, "DAMPING", damping);
+  if (damping.is_auto) fi_explain_knob(&run, "DAMPING", "auto");
+  else fi_explain_knob_num(&run, "DAMPING", damping.value);
   fi_explain_knob(&run, "THREADS", "%d", threads);
   fi_explain_knob(&run, "M", "%lld", (long long)m);
   return fi_explain(&run);

@@ -28,10 +28,10 @@ int main(int argc, char **argv) {
   static const char *const labels[] = {"gold", "pred", NULL};
   const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL, *curvature = NULL,
              *fisher = NULL;
-  fi_num_auto scale_opt;
+  fi_num_auto scale_opt, damping_opt;
   int64_t depth, batch, repeats, roff, max_iter, max_exact, group, chunk, resid_n;
   uint64_t seed;
-  double damping, shift, tol, resid_warn, auto_seconds;
+  double shift, tol, resid_warn, auto_seconds;
   int method_i, hessian_i, label_i, threads, scale_batches, scale_iters;
   int mean = 0, from_examples = 0, do_combine = 0, factored_s = 0, rows_i;
   char ncpu[32];
@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
             "training gradient records: every method over their empirical Fisher (1/N) sum g_i g_i^T "
             "in place of H, no model file", .metavar = "TRAIN-GRADS"),
     FI_CHOICE("method", 0, &method_i, "auto", methods,
-              "solver; auto = exact when it takes about --auto-seconds or less (estimated from N x P^2), "
+              "solver; auto = exact when it takes about --auto-seconds of CPU or less (estimated from N x P^2 and P^3), "
               "else lissa with its residual checked; hvp = no solve: write the product H v (field \"hvp\") "
               "with the solvers' full-batch H; identity = s = v, the gradient-dot-product baseline (no model "
               "file needed for gradient records)"),
@@ -73,10 +73,13 @@ int main(int argc, char **argv) {
     FI_NUM_AUTO("scale", 0, &scale_opt, "auto",
                 "LiSSA scale, or auto = " "2 x the largest batch-Hessian eigenvalue found by power iteration",
                 .metavar = "S|auto", .min = 0, .max = 1e300, .above_min = 1),
-    FI_DOUBLE("damping", 0, &damping, "0.005",
-              "relative ridge: every method solves (H + shift*I) s = v with shift = damping*scale "
-              "(lissa needs it below 1); with --curvature, lambda = damping x each block's mean "
-              "eigenvalue (default there 0.1)", .min = 0, .max = 1e300),
+    FI_NUM_AUTO("damping", 0, &damping_opt, "auto",
+                "relative ridge: every method solves (H + shift*I) s = v with shift = damping*scale "
+                "(lissa needs it below 1); auto = per method: lissa 0.005, exact the least shift "
+                "making H positive semi-definite (0 when it is: pseudo-inverse), cg that plus "
+                "lambda_max/kappa, kappa what cg solves to --tol in --max-iter (formats/ihvp.md); "
+                "with --curvature, lambda = damping x each block's mean eigenvalue (default there 0.1)",
+                .metavar = "D|auto", .min = 0, .max = 1e300),
     FI_DOUBLE("shift", 0, &shift, NULL,
               "absolute ridge, in place of --damping: shift = X (lissa: damping = X/scale, below 1)",
               .metavar = "X", .min = 0, .max = 1e300),
@@ -151,6 +154,7 @@ int main(int argc, char **argv) {
     fi_usage_error("--train is the Hessian's data: %s uses none",
                    curvature ? "--curvature" : fisher ? "--fisher" : methods[method_i]);
   const int absolute = fi_opt_given("shift");
+  const double damping = damping_opt.value;
   if (absolute && fi_opt_given("damping"))
     fi_usage_error("--shift and --damping give the same ridge two ways: give one");
 
@@ -159,16 +163,16 @@ int main(int argc, char **argv) {
       .train_rows_file = rows_i == FI_ROWS_FILE, .solver = named, .hessian = hessian_i,
       .auto_seconds = auto_seconds,
       .so = {.c = {.scale = scale_opt.value, .damping = damping, .shift = shift, .absolute = absolute,
-                   .seed = seed},
+                   .seed = seed, .auto_ridge = damping_opt.is_auto && !absolute},
              .lissa = {.depth = depth, .batch = batch, .repeats = repeats, .repeat_offset = roff},
              .cg = {.tol = tol, .max_iter = max_iter},
              .exact = {.max_p = max_exact}},
       .scale_auto = scale_opt.is_auto, .scale_batches = scale_batches, .scale_iters = scale_iters,
-      .curv_damping = fi_opt_given("damping") ? damping : 0.1, .factored_s = factored_s,
+      .curv_damping = fi_opt_given("damping") && !damping_opt.is_auto ? damping : 0.1, .factored_s = factored_s,
       .threads = threads, .group = group, .chunk = chunk, .params = params, .label = labels[label_i],
       .pred_label = label_i == PRED, .from_examples = from_examples, .mean_id = mean ? mean_id : NULL,
       .residual_n = resid_n, .residual_warn = resid_warn,
-      .names = {.label = "--label", .params = "--params", .shift = "--shift",
+      .names = {.label = "--label", .params = "--params", .shift = "--shift", .damping = "--damping",
                 .auto_seconds = "--auto-seconds", .max_exact = "--max-exact"}};
   fi_ihvp_error er;
   fi_ihvp_run *run = fi_ihvp_setup(&st, &er); /* NULL: er says why */
@@ -196,6 +200,7 @@ int main(int argc, char **argv) {
                                "and the model's weights",
         [FI_SOLVE_ZERO] = "nothing to invert: check the model and --params"};
     if (er.kind == FI_IHVP_ERR_SCALE) fi_die("--scale auto: %s (%s)", er.se.msg, advice[er.se.status]);
+    if (er.kind == FI_IHVP_ERR_RIDGE) fi_die("--damping auto: %s (%s)", er.se.msg, advice[er.se.status]);
     if (er.kind == FI_IHVP_ERR_RESIDUAL) fi_die("%s (%s)", er.se.msg, advice[er.se.status]);
     fi_die("%s: %s", er.se.msg, advice[er.se.status]);
   }

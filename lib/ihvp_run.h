@@ -23,7 +23,7 @@ typedef enum { FI_IHVP_HESSIAN_AUTO, FI_IHVP_HESSIAN_FULL, FI_IHVP_HESSIAN_GGN }
 /* The caller's names of the settings its log lines and messages mention. */
 typedef struct {
   const char *label, *params;          /* the test vectors' (test_vectors.h) */
-  const char *shift;                   /* the absolute ridge */
+  const char *shift, *damping;         /* the absolute ridge; the relative one */
   const char *auto_seconds, *max_exact; /* method auto's limits */
 } fi_ihvp_names;
 
@@ -57,6 +57,7 @@ typedef enum {
   FI_IHVP_OK = 0,
   FI_IHVP_ERR_SETTING,   /* e: a setting does not fit (fi_opt_fail names its flag) */
   FI_IHVP_ERR_SCALE,     /* se: the scale probe failed */
+  FI_IHVP_ERR_RIDGE,     /* se: the automatic ridge's probe failed */
   FI_IHVP_ERR_SOLVE,     /* se: the solve of a group failed */
   FI_IHVP_ERR_RESIDUAL,  /* se (FI_SOLVE_NONFINITE): an answer's product is not finite (msg names the record) */
   FI_IHVP_ERR_FACTORED,  /* factored_s without a kfac or ekfac curvature file, or with a model or a mean */

@@ -106,8 +106,8 @@ fi_ihvp_run *fi_ihvp_setup(const fi_ihvp_settings *st, fi_ihvp_error *er) {
   choose_solver(run);
   const fi_solver *sv = run->sv;
   const int oracle = run->model_oracle || st->fisher, absolute = st->so.c.absolute;
-  /* Only LiSSA's recursion needs the scale once the shift is given. */
-  const int need_scale = oracle && sv->solves && (sv->recursion || !absolute);
+  /* Only LiSSA's recursion needs the scale once the shift is given or automatic. */
+  const int need_scale = oracle && fi_solve_needs_scale(sv, &st->so.c);
   /* Every solve over an oracle is checked by one product with it. */
   run->measured = oracle && sv->solves;
   double scale = st->scale_auto ? 0 : st->so.c.scale;
@@ -117,17 +117,22 @@ fi_ihvp_run *fi_ihvp_setup(const fi_ihvp_settings *st, fi_ihvp_error *er) {
     return fail(run, er, FI_IHVP_ERR_SCALE);
   run->so = st->so;
   run->so.c.scale = need_scale ? scale : 0;
+  if (!st->curvature && fi_solve_auto_ridge(sv, oracle ? &run->o : NULL, &run->so, &er->se))
+    return fail(run, er, FI_IHVP_ERR_RIDGE);
   if (!st->curvature && fi_solve_set_shift(sv, &run->so.c, &er->e)) return fail(run, er, FI_IHVP_ERR_SETTING);
   if (st->curvature) {
     load_curvature(run);
     if (st->factored_s && run->cv->method == FI_CURV_DIAG) return fail(run, er, FI_IHVP_ERR_FACTORED);
   }
   const fi_solve_common *c = &run->so.c;
-  if (sv->solves && c->scale > 0)
-    fi_log("shift %.6g = damping %.6g x scale %.6g%s%s%s", c->shift, c->damping, c->scale,
-           absolute ? " (" : "", absolute ? st->names.shift : "", absolute ? " given)" : "");
-  else if (sv->solves && absolute)
-    fi_log("shift %.6g (%s given)", c->shift, st->names.shift);
+  /* how the ridge was set: given as a shift, automatic, or damping x scale */
+  char given[64] = "";
+  if (absolute) snprintf(given, sizeof given, " (%s given)", st->names.shift);
+  else if (c->auto_ridge) snprintf(given, sizeof given, " (%s auto)", st->names.damping);
+  if (sv->solves && c->scale > 0 && !c->absolute)
+    fi_log("shift %.6g = damping %.6g x scale %.6g%s", c->shift, c->damping, c->scale, given);
+  else if (sv->solves && !st->curvature)
+    fi_log("shift %.6g%s", c->shift, given);
   run->meta = (fi_ihvp_meta){.solver = sv, .opt = &run->so, .params = st->params, .label = st->label,
                              .hessian = run->model_oracle ? (run->ggn ? "ggn" : "full")
                                         : st->fisher ? "fisher" : NULL};
@@ -140,6 +145,7 @@ void fi_ihvp_free(fi_ihvp_run *run) {
   free(run->S);
   free(run->res);
   free(run->spread);
+  fi_exact_eig_free(run->so.exact.eig);
   fi_model_oracle_free(run->mo);
   fi_fisher_oracle_free(run->fo);
   fi_curv_ws_free(run->cws);

@@ -139,6 +139,12 @@ void fi_hvp(const fi_model *m, fi_ws *ws, const fi_psel *ps,
 void fi_ggnvp(const fi_model *m, fi_ws *ws, const fi_psel *ps,
               const fi_examples *ex, const int64_t *idx, int64_t nb,
               const float *v, float *Gv);
+/* The same for k vectors V [k, P] -> [k, P] over one forward (and, for
+ * the Hessian, backward) pass of the batch, which they share. */
+void fi_hvp_many(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
+                 const int64_t *idx, int64_t nb, int64_t k, const float *V, float *HV);
+void fi_ggnvp_many(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
+                   const int64_t *idx, int64_t nb, int64_t k, const float *V, float *GV);
 /* The curvature a product stands for: fi_hvp or fi_ggnvp. */
 typedef enum { FI_CURV_HESSIAN = 0, FI_CURV_GGN } fi_curvature;
 /* The curvature to use when the user names none: the Gauss-Newton matrix

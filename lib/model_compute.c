@@ -406,27 +406,25 @@ static void rop_forward(const fi_model *m, fi_ws *ws, const selmap *s, const fi_
   }
 }
 
-void fi_hvp(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
-            const int64_t *idx, int64_t nb, const float *v, float *Hv) {
-  selmap s;
-  sel_build(m, ps, &s);
-  forward(m, ws, ex, idx, nb, 1);
-  backward(m, ws, ex, nb, s.lmin);
-  rop_forward(m, ws, &s, ex, nb, v);
+/* The R-passes of one HVP after the batch's forward and backward pass,
+ * which they only read (ws->a, ws->d, ws->da): so k vectors share one. */
+static void hvp_rpasses(const fi_model *m, fi_ws *ws, const selmap *s, const fi_examples *ex,
+                        int64_t nb, const float *v, float *Hv) {
+  rop_forward(m, ws, s, ex, nb, v);
   /* R-backward */
   float alpha = 1.0f / (float)nb;
-  for (int l = m->nlayers - 1; l >= s.lmin; l--) {
+  for (int l = m->nlayers - 1; l >= s->lmin; l--) {
     const fi_layer *L = &m->layers[l];
     fi_lctx c = lctx(m, ws, ex, nb, l);
     const float *vb[FI_LAYER_PARAMS];
-    blocks(&s, l, v, vb);
-    const float *rx = l > s.lmin ? ws->ra[l] : NULL; /* R(a_l) nonzero */
-    if (s.any[l]) {
+    blocks(s, l, v, vb);
+    const float *rx = l > s->lmin ? ws->ra[l] : NULL; /* R(a_l) nonzero */
+    if (s->any[l]) {
       float *hb[FI_LAYER_PARAMS];
-      wblocks(&s, l, Hv, hb);
+      wblocks(s, l, Hv, hb);
       L->kind->rop_grad(&c, layer_in(ws, l), rx, ws->d[l], ws->rd[l], alpha, (float)m->l2, vb, hb);
     }
-    if (l > s.lmin) {
+    if (l > s->lmin) {
       float *rdx = rdx_buf(m, ws, l);
       L->kind->rop_backward(&c, ws->d[l], ws->rd[l], vb, rdx);
       const fi_activation *f = m->layers[l - 1].act;
@@ -437,14 +435,36 @@ void fi_hvp(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *
   }
 }
 
-void fi_ggnvp(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
-              const int64_t *idx, int64_t nb, const float *v, float *Gv) {
+void fi_hvp_many(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
+                 const int64_t *idx, int64_t nb, int64_t k, const float *V, float *HV) {
+  selmap s;
+  sel_build(m, ps, &s);
+  forward(m, ws, ex, idx, nb, 1);
+  backward(m, ws, ex, nb, s.lmin);
+  for (int64_t j = 0; j < k; j++) hvp_rpasses(m, ws, &s, ex, nb, V + j * ps->size, HV + j * ps->size);
+}
+
+void fi_hvp(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
+            const int64_t *idx, int64_t nb, const float *v, float *Hv) {
+  fi_hvp_many(m, ws, ps, ex, idx, nb, 1, v, Hv);
+}
+
+void fi_ggnvp_many(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
+                   const int64_t *idx, int64_t nb, int64_t k, const float *V, float *GV) {
   selmap s;
   sel_build(m, ps, &s);
   forward(m, ws, ex, idx, nb, 0); /* (diag p - p p^T) needs no label */
-  rop_forward(m, ws, &s, ex, nb, v);
-  pass_down(m, ws, ex, nb, s.lmin, ws->rd);
-  grad_accum(m, ws, &s, ex, nb, ws->rd, 1.0f / (float)nb, 0, v, Gv);
+  for (int64_t j = 0; j < k; j++) { /* the R-passes only read the forward pass's buffers */
+    const float *v = V + j * ps->size;
+    rop_forward(m, ws, &s, ex, nb, v);
+    pass_down(m, ws, ex, nb, s.lmin, ws->rd);
+    grad_accum(m, ws, &s, ex, nb, ws->rd, 1.0f / (float)nb, 0, v, GV + j * ps->size);
+  }
+}
+
+void fi_ggnvp(const fi_model *m, fi_ws *ws, const fi_psel *ps, const fi_examples *ex,
+              const int64_t *idx, int64_t nb, const float *v, float *Gv) {
+  fi_ggnvp_many(m, ws, ps, ex, idx, nb, 1, v, Gv);
 }
 
 /* ---- influence ---- */

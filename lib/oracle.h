@@ -13,9 +13,14 @@
  * thread's own context: the oracle may keep scratch memory in it. */
 typedef void (*fi_apply_fn)(void *ctx, const int64_t *idx, int64_t nb, const float *v,
                             float *out);
+/* OUT [k, P] = C_B V for k vectors V [k, P] at once: an oracle that can
+ * share work between them (the model's forward pass) provides it. */
+typedef void (*fi_apply_many_fn)(void *ctx, const int64_t *idx, int64_t nb, int64_t k,
+                                 const float *V, float *OUT);
 
 typedef struct {
   fi_apply_fn apply;
+  fi_apply_many_fn apply_many; /* NULL: apply, vector by vector */
   void **ctx;        /* one context per thread: ctx[0..nthreads) */
   int nthreads;      /* >= 1; solvers use at most this many threads */
   int64_t P;         /* vector length */

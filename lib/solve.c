@@ -17,7 +17,7 @@ const fi_solver *fi_solver_find(const char *name) {
 }
 
 const fi_solver *fi_solver_auto(int64_t N, int64_t P, int64_t max_p, double seconds, double *est) {
-  *est = FI_EXACT_SECONDS * (double)N * (double)P * (double)P;
+  *est = (FI_EXACT_SECONDS * (double)N + FI_EXACT_EIG_SECONDS * (double)P) * (double)P * (double)P;
   return P <= max_p && *est <= seconds ? &fi_solver_exact : &fi_solver_lissa;
 }
 

@@ -10,7 +10,8 @@
  *   identity (solve_identity.c): s = v, the gradient-dot-product baseline.
  * Every solver has the same fixed point, so their answers are comparable:
  *   s = (C + shift*I)^-1 v,  shift = damping * scale.
- * The scale estimate of --scale auto is in solve_scale.c.
+ * The scale estimate of --scale auto is in solve_scale.c; the default
+ * ridge (--damping auto), chosen per method, in solve_ridge.c.
  *
  * A new method is one file defining a fi_solver (its solve function and the
  * record fields it adds), its line in the registry at the end of this
@@ -30,6 +31,7 @@ typedef struct {
   double damping;    /* relative ridge: shift / scale */
   double shift;      /* the ridge every method adds */
   int absolute;      /* the shift was given itself (not as damping * scale) */
+  int auto_ridge;    /* the default ridge: fi_solve_auto_ridge chooses it */
   uint64_t seed;     /* the stochastic methods' draws */
 } fi_solve_common;
 
@@ -45,8 +47,11 @@ typedef struct {
   int64_t max_iter;
 } fi_cg_opts;
 
+typedef struct fi_exact_eig fi_exact_eig;
 typedef struct {
   int64_t max_p;          /* refuse larger P (the dense matrix is P x P doubles) */
+  fi_exact_eig *eig;      /* NULL, or C's eigendecomposition, made once (by the auto
+                             ridge) for every group's solve; fi_exact_eig_free */
 } fi_exact_opts;
 
 typedef struct {
@@ -92,6 +97,10 @@ typedef fi_solve_status (*fi_solve_fn)(const fi_oracle *o, const fi_solve_opts *
                                        fi_solve_info *info, fi_solve_error *err);
 /* The record fields the method adds after "method" (ihvp_records.c). */
 typedef void (*fi_fields_fn)(fi_writer *w, const fi_solve_opts *opt, const fi_solve_info *info);
+/* The method's default ridge: sets opt->c.shift from the spectrum of o's
+ * operator, logging the rule and what it found; may keep what it computed
+ * in opt (exact: the eigendecomposition). */
+typedef fi_solve_status (*fi_ridge_fn)(const fi_oracle *o, fi_solve_opts *opt, fi_solve_error *err);
 
 typedef struct {
   const char *name;       /* --method NAME, and the records' "method" */
@@ -100,6 +109,7 @@ typedef struct {
   int solves;             /* 0: writes a product ("hvp"), no scale/damping/shift/seed */
   int recursion;          /* LiSSA's recursion: damping is the contraction, below 1 */
   int no_oracle;          /* 1: the solve uses only o->P (identity): no curvature is built */
+  fi_ridge_fn ridge;      /* the default ridge of a method without a recursion; NULL: shift 0 */
 } fi_solver;
 
 /* The method called name, or NULL. */
@@ -107,11 +117,17 @@ const fi_solver *fi_solver_find(const char *name);
 
 /* Method auto: exact when its estimated time is at most `seconds` (and P
  * at most max_p), otherwise lissa, whose answer the caller checks by its
- * residual. The estimate is FI_EXACT_SECONDS x N x P^2: building the dense
- * operator (P full-batch products over N examples) dominates; measured on
- * this project's 2-core machine (formats/ihvp.md, "--method auto").
- * *est gets the estimate. */
-#define FI_EXACT_SECONDS 1.1e-9
+ * residual. The estimate is FI_EXACT_SECONDS x N x P^2 (the dense operator:
+ * P full-batch products over N examples, in blocks sharing the forward
+ * pass) + FI_EXACT_EIG_SECONDS x P^3 (dsyevd), in CPU seconds (user + sys:
+ * the machine is shared, wall time is not the cost). Fitted 2026-12-02 on
+ * this 2-core machine (measured under load) to `/usr/bin/time ihvp --model
+ * lin.model --train tr.mp --method exact --damping 0 < te.mp` on synthetic
+ * 10-class softmax regressions, P = 650, 1290, 2570 at N = 10,000 and P =
+ * 3850 at N = 2000 and 10 (formats/ihvp.md, "--method auto", has the
+ * table). *est gets the estimate. */
+#define FI_EXACT_SECONDS 1.1e-10
+#define FI_EXACT_EIG_SECONDS 2.1e-10
 const fi_solver *fi_solver_auto(int64_t N, int64_t P, int64_t max_p, double seconds, double *est);
 
 /* The one check of the shared settings, at the library's entry: completes
@@ -122,6 +138,50 @@ const fi_solver *fi_solver_auto(int64_t N, int64_t P, int64_t max_p, double seco
  * recursion (lissa) when scale is not positive or damping >= 1: its step
  * would not contract. The solvers do not check again. */
 int fi_solve_set_shift(const fi_solver *sv, fi_solve_common *c, fi_err *e);
+
+/* ---- the default ridge, --damping auto (solve_ridge.c, formats/ihvp.md) ----
+ * Chosen per method so that the default answer is the undamped one
+ * wherever the method can reach it:
+ *   lissa: damping FI_LISSA_DAMPING of the scale (its recursion contracts
+ *          by 1 - damping per step, so it needs one);
+ *   exact: shift = fi_ridge_psd_shift(lambda_min, lambda_max) of C's
+ *          eigendecomposition: 0 for a positive semi-definite C, whose null
+ *          space the pseudo-inverse cuts; -lambda_min for an indefinite C;
+ *   cg:    the same from a Lanczos probe of the full-batch operator (fixed
+ *          start vector), plus (lambda_max + a) / (kappa - 1), kappa =
+ *          fi_cg_kappa(max_iter, tol): the condition number CG is
+ *          guaranteed to solve to tol within max_iter steps;
+ *   others (identity): shift 0.
+ * Nothing depends on --seed. */
+#define FI_LISSA_DAMPING 0.005
+/* c->auto_ridge set: completes the ridge for method sv over oracle o (NULL:
+ * no curvature), before fi_solve_set_shift: a recursion gets damping
+ * FI_LISSA_DAMPING (c->absolute = 0), any other method an absolute shift
+ * (c->absolute = 1). Fails when the probe does (a non-finite product, P
+ * above max_p for exact). */
+fi_solve_status fi_solve_auto_ridge(const fi_solver *sv, const fi_oracle *o, fi_solve_opts *opt,
+                                    fi_solve_error *err);
+/* Whether c's ridge needs LiSSA's scale for method sv: the recursion does,
+ * and damping * scale does; an absolute or automatic shift does not. */
+int fi_solve_needs_scale(const fi_solver *sv, const fi_solve_common *c);
+/* The least shift that makes a symmetric matrix with extreme eigenvalues
+ * lo <= hi positive semi-definite: -lo, or 0 when lo >= -FI_EXACT_RCOND x
+ * max(|lo|, |hi|) (a negative eigenvalue at rounding level is a zero). */
+double fi_ridge_psd_shift(double lo, double hi);
+/* CG's bound ||e_k|| <= 2 ((sqrt k - 1)/(sqrt k + 1))^k ||e_0|| ~ 2 exp(-2k/sqrt kappa)
+ * reaches tol within max_iter steps for kappa up to (2 max_iter / ln(2/tol))^2
+ * (tol floored at 1e-15); at least 2. */
+double fi_cg_kappa(int64_t max_iter, double tol);
+/* Lanczos steps and start vector of cg's probe. */
+#define FI_RIDGE_LANCZOS_STEPS 60
+#define FI_RIDGE_PROBE_SEED 0x71d9e5eedULL
+/* The extreme eigenvalues lo <= hi of o's full-batch operator from `steps`
+ * Lanczos steps (fewer when an invariant subspace is found; *done gets the
+ * count, may be NULL) from a start vector drawn from seed: both are inside
+ * the spectrum and converge to its ends from within (the top end fastest).
+ * Fails when a product is not finite. */
+fi_solve_status fi_lanczos_extremes(const fi_oracle *o, int steps, uint64_t seed, double *lo,
+                                    double *hi, int *done, fi_solve_error *err);
 
 /* ---- the registry ---- */
 extern const fi_solver fi_solver_lissa, fi_solver_cg, fi_solver_exact, fi_solver_hvp,
@@ -169,6 +229,16 @@ double *fi_dense_operator(const fi_oracle *o, fi_solve_error *err);
 fi_solve_status fi_exact_solve_eig(const fi_oracle *o, double shift, int64_t max_p, int64_t m,
                                    const float *V, float *S, double *eig_min, double *eig_max,
                                    fi_solve_error *err);
+/* The same in two steps: C's eigendecomposition once (NULL, err filled, when
+ * P > max_p or C is not finite), then any number of solves with it; its
+ * notes on the spectrum (the eigenvalues the shift dominates, cut or
+ * negative) are logged once per shift. */
+fi_exact_eig *fi_exact_eig_new(const fi_oracle *o, int64_t max_p, fi_solve_error *err);
+fi_solve_status fi_exact_eig_solve(fi_exact_eig *E, double shift, int64_t m, const float *V,
+                                   float *S, fi_solve_error *err);
+/* C's smallest and largest eigenvalue. */
+void fi_exact_eig_range(const fi_exact_eig *E, double *lo, double *hi);
+void fi_exact_eig_free(fi_exact_eig *E);
 
 /* ---- the measured quality of a solve (solve_quality.c) ---- */
 /* Above this relative residual the tool says the answer may be off. */

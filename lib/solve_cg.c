@@ -136,4 +136,28 @@ static void cg_fields(fi_writer *w, const fi_solve_opts *opt, const fi_solve_inf
   fi_wint(w, "iters", info->iters);
 }
 
-const fi_solver fi_solver_cg = {"cg", fi_cg_solve, cg_fields, .solves = 1};
+/* --damping auto: the least shift that makes the probed spectrum positive
+ * semi-definite, plus what bounds its condition number to the kappa CG
+ * solves to --tol within --max-iter (solve.h). From Lanczos on the
+ * full-batch operator with a fixed start vector: the ridge depends on the
+ * model, the data and the CG settings, never on --seed. */
+static fi_solve_status cg_ridge(const fi_oracle *o, fi_solve_opts *opt, fi_solve_error *err) {
+  double t0 = fi_now(), lo, hi;
+  int steps;
+  fi_solve_status st =
+      fi_lanczos_extremes(o, FI_RIDGE_LANCZOS_STEPS, FI_RIDGE_PROBE_SEED, &lo, &hi, &steps, err);
+  if (st) return st;
+  if (!(hi > 0))
+    return fi_solve_fail(err, FI_SOLVE_ZERO, "the full-batch %s looks zero (eigenvalues %g .. %g)",
+                         fi_oracle_name(o), lo, hi);
+  const double a = fi_ridge_psd_shift(lo, hi), kappa = fi_cg_kappa(opt->cg.max_iter, opt->cg.tol);
+  opt->c.shift = a + (hi + a) / (kappa - 1);
+  fi_log("ridge auto (cg): Lanczos (%d steps, %.2fs) found eigenvalues of the %s %.3g .. %.3g -> "
+         "shift %.3g = %.3g (to positive semi-definite) + %.3g / (kappa %.3g - 1), the condition "
+         "number CG solves to tol %g within %lld iterations", steps, fi_now() - t0,
+         fi_oracle_name(o), lo, hi, opt->c.shift, a, hi + a, kappa, opt->cg.tol,
+         (long long)opt->cg.max_iter);
+  return FI_SOLVE_OK;
+}
+
+const fi_solver fi_solver_cg = {"cg", fi_cg_solve, cg_fields, .solves = 1, .ridge = cg_ridge};

@@ -54,7 +54,8 @@ B       ?= 1
 # LiSSA repeats
 T       ?= 1
 SCALE   ?= auto
-DAMPING ?= 0.005
+# ihvp --damping: auto = per method (lissa 0.005, exact/cg from the spectrum; formats/ihvp.md)
+DAMPING ?= auto
 THREADS ?= 2
 # ranked list length
 M       ?= 10

@@ -153,16 +153,16 @@ PY
 runb influence --ihvp "$T/old.ihvp" --model "$T/lin.model" --train "$T/train.ex"; is "$rc" 0 "influence reads ihvp records without the quality fields"
 runb ihvp --combine "$T/old.ihvp"; is "$rc" 0 "--combine reads them too"
 
-# --method auto (the default): exact when N x P^2 says about a second or
-# less (here N = 300, P = 500: ~0.08 s), else lissa, saying so; the records
-# say which method ran.
+# --method auto (the default): exact when 1.1e-10 N P^2 + 2.1e-10 P^3 CPU
+# seconds is about a second or less (here N = 300, P = 500: 0.034 s), else
+# lissa, saying so; the records say which method ran.
 runb ihvp $M < "$T/test.ex"; is "$rc" 0 "the default method runs"
-like "$err" "method auto: exact \(exact would take about 0.08[0-9]* s" "auto chose exact below the threshold, and says why"
+like "$err" "method auto: exact \(exact would take about 0.034 s" "auto chose exact below the threshold, and says why"
 is "$($PY -c 'import sys, msgpack; print({r["method"] for r in msgpack.Unpacker(open(sys.argv[1], "rb"))})' "$T/.run.out")" "{'exact'}" "... and the records say exact"
-like "$err" "exact: the shift [0-9.e-]+ is above [0-9]+ of the 500 eigenvalues of the Hessian" "exact says how many eigen-directions the ridge dominates"
+like "$err" "ridge auto \(exact\): .* -> shift 0 " "... with exact's default ridge: none on this positive semi-definite Hessian"
 cmp -s "$T/.run.out" "$T/exact"; not_ok "(sanity: another shift than the damping 0.002 run)" test $? = 0
 runb ihvp $M --auto-seconds 0.01 --depth 100 < "$T/test.ex"
-like "$err" "method auto: lissa \(exact would take about 0.08[0-9]* s.*checked by their residual" "above the threshold auto runs lissa and says its answers are checked"
+like "$err" "method auto: lissa \(exact would take about 0.034 s.*checked by their residual" "above the threshold auto runs lissa and says its answers are checked"
 is "$($PY -c 'import sys, msgpack; print({r["method"] for r in msgpack.Unpacker(open(sys.argv[1], "rb"))})' "$T/.run.out")" "{'lissa'}" "... and the records say lissa"
 like "$err" "warning: .*\(--method auto ran lissa\)" "a failed residual check after auto says so (no silent switching)"
 

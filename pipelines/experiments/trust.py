@@ -161,12 +161,14 @@ def report(n):
                         ('lin-after', 'after: every default'),
                         ('lin-cg', '--method cg (the warning\'s advice)'),
                         ('lin-exact', '--method exact'),
-                        ('lin-exact0', '--method exact --damping 0')], ['H']),
+                        ('lin-exact0', '--method exact --damping 0'),
+                        ('lin-exact-old', '--method exact --damping 0.005 (the old default ridge)')], ['H']),
             ('mlp', [('mlp-before', 'before: --method lissa --hessian full'),
                      ('mlp-after', 'after: every default'),
                      ('mlp-lissa-ggn', '--method lissa --hessian ggn'),
                      ('mlp-cg-full', '--method cg --hessian full'),
-                     ('mlp-cg-ggn', '--method cg --hessian ggn')], ['H', 'G'])):
+                     ('mlp-cg-ggn', '--method cg --hessian ggn'),
+                     ('mlp-exact-ggn', '--method exact --hessian ggn')], ['H', 'G'])):
         h = Head(head + '.model')
         q_ids, Xq, yq = data(head + '-q.mp')
         Vq = h.grads(Xq, yq)

@@ -48,9 +48,11 @@ score lin-before linear --method lissa --hessian full
 score lin-cg linear --method cg
 score lin-exact linear --method exact
 score lin-exact0 linear --method exact --damping 0
+score lin-exact-old linear --method exact --damping 0.005
 score mlp-after mlp
 score mlp-before mlp --method lissa --hessian full
 score mlp-lissa-ggn mlp --method lissa --hessian ggn
 score mlp-cg-full mlp --method cg --hessian full
 score mlp-cg-ggn mlp --method cg --hessian ggn
+score mlp-exact-ggn mlp --method exact --hessian ggn
 x "$PY $X/trust.py report $N"

@@ -316,6 +316,22 @@ static void check_config(const config *c) {
   for (int64_t j = 0; j < P; j++) acc[j] = 2.0 * Hv[j] + Hm[j * P + 0];
   double el = ref_relerr_f(Hw, acc, P);
   ok(el < 1e-5, "  HVP is linear in v (rel err %.2e)", el);
+  { /* k vectors over one shared forward pass: bitwise the single products */
+    float *V2 = malloc((size_t)(2 * P) * sizeof(float)), *HV2 = malloc((size_t)(2 * P) * sizeof(float));
+    memcpy(V2, v, (size_t)P * sizeof(float));
+    memcpy(V2 + P, w2, (size_t)P * sizeof(float));
+    int same = 1;
+    fi_hvp_many(m, ws, &ps, ex, idx, nb, 2, V2, HV2);
+    for (int64_t j = 0; j < P; j++) same &= HV2[j] == Hv[j] && HV2[P + j] == Hw[j];
+    ok(same, "  fi_hvp_many of 2 vectors is bitwise two fi_hvp");
+    fi_ggnvp_many(m, ws, &ps, ex, idx, nb, 2, V2, HV2);
+    fi_ggnvp(m, ws, &ps, ex, idx, nb, w2, Hw);
+    same = 1;
+    for (int64_t j = 0; j < P; j++) same &= HV2[P + j] == Hw[j];
+    ok(same, "  fi_ggnvp_many of 2 vectors is bitwise fi_ggnvp");
+    free(V2);
+    free(HV2);
+  }
   if (bow) { /* cached embedding bags give the very same numbers */
     fi_examples_cache_bags(ex, m);
     int same = 1;

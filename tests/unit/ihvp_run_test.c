@@ -129,7 +129,7 @@ int main(void) {
              .exact = {.max_p = 4000}},
       .scale_auto = 1, .scale_batches = 4, .scale_iters = 10, .threads = 1, .group = 2, .chunk = 7,
       .params = "default", .label = "gold", .residual_n = 0, .residual_warn = 0.1,
-      .names = {.label = "LABEL", .params = "PARAMS", .shift = "SHIFT", .auto_seconds = "AUTO",
+      .names = {.label = "LABEL", .params = "PARAMS", .shift = "SHIFT", .damping = "DAMPING", .auto_seconds = "AUTO",
                 .max_exact = "MAX"}};
   fi_ihvp_error er;
   fi_ihvp_summary q;

@@ -431,6 +431,40 @@ int main(void) {
   fi_exact_solve_eig(&on, 0, 4000, 1, V, S, &emin, &emax, &err);
   ok(emin < 0 && rel_err(S, nref, P) < 1e-4, "exact solves an indefinite system (min eig %.3g, rel err %.2g)",
      emin, rel_err(S, nref, P));
+  /* cg's default ridge: Lanczos finds the ends of the spectrum (P steps
+   * here), and the shift it gives makes CG converge on the indefinite H. */
+  double lo, hi;
+  int steps;
+  st = fi_lanczos_extremes(&on, FI_RIDGE_LANCZOS_STEPS, FI_RIDGE_PROBE_SEED, &lo, &hi, &steps, &err);
+  ok(st == 0 && fabs(lo - emin) < 1e-4 * (emax - emin) && fabs(hi - emax) < 1e-4 * emax,
+     "Lanczos (%d steps) finds the ends of an indefinite spectrum (%.6g .. %.6g vs %.6g .. %.6g)",
+     steps, lo, hi, emin, emax);
+  fi_solve_opts ar = lissa_opts(0, 1, 1, 0, 0, 5);
+  ar.c.auto_ridge = 1;
+  ar.cg = (fi_cg_opts){.tol = 1e-6, .max_iter = 300};
+  st = fi_solve_auto_ridge(&fi_solver_cg, &on, &ar, &err);
+  const double want = -lo + (hi - lo) / (fi_cg_kappa(300, 1e-6) - 1);
+  ok(st == 0 && ar.c.absolute && fabs(ar.c.shift - want) < 1e-12 * want,
+     "cg's auto shift is -lambda_min + (lambda_max - lambda_min) / (kappa - 1) (%.6g)", ar.c.shift);
+  st = fi_cg_solve(&on, &ar, 1, V, S, NULL, &ci, &err);
+  direct_solve(&neg, ar.c.shift, V, nref);
+  /* relative error <= kappa x relative residual (tol) */
+  ok(st == 0 && rel_err(S, nref, P) < fi_cg_kappa(300, 1e-6) * 1e-6,
+     "... and CG converges at it (%lld iterations, rel err %.2g)", (long long)ci.iters,
+     rel_err(S, nref, P));
+  ar.c = (fi_solve_common){.auto_ridge = 1};
+  st = fi_solve_auto_ridge(&fi_solver_exact, &on, &ar, &err);
+  ok(st == 0 && fabs(ar.c.shift + emin) < 1e-9 * emax && ar.exact.eig,
+     "exact's auto shift is -lambda_min (%.6g), its eigendecomposition kept", ar.c.shift);
+  fi_exact_eig_free(ar.exact.eig);
+  ar.c = (fi_solve_common){.auto_ridge = 1};
+  ar.exact.eig = NULL;
+  st = fi_solve_auto_ridge(&fi_solver_exact, &o1, &ar, &err);
+  ok(st == 0 && ar.c.shift == 0, "... and 0 on a positive definite H");
+  fi_exact_eig_free(ar.exact.eig);
+  ar.c = (fi_solve_common){.auto_ridge = 1};
+  st = fi_solve_auto_ridge(&fi_solver_lissa, &o1, &ar, &err);
+  ok(st == 0 && !ar.c.absolute && ar.c.damping == FI_LISSA_DAMPING, "lissa's auto damping is %g", FI_LISSA_DAMPING);
   st = fi_exact_solve_eig(&o1, 0, 10, 1, V, S, NULL, NULL, &err);
   ok(st == FI_SOLVE_TOO_LARGE && strstr(err.msg, "exceed"), "exact refuses P above its limit (%s)", err.msg);
   free(pb.U);
