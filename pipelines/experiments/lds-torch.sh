@@ -1,0 +1,110 @@
+#!/bin/bash
+# lds-torch.sh - `make lds-torch`: the linear datamodeling score of the scoring methods that
+# apply to a PyTorch model, for the CNN of examples/torch-cnn on Fashion-MNIST, through
+# pipelines/lds.mk (pipelines/experiments/lds-torch.mk). Its section of LDS.md (markdown)
+# on stdout, the commands in $CMDS, the tools' stderr in $LOG.
+. "$(dirname "$0")/lib.sh"
+F=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
+LDS_M=${LDS_M:-100}
+EPOCHS=${LDS_TORCH_EPOCHS:-20}
+ARGS=${LDS_TORCH_ARGS:-'{"c1": 4, "c2": 8, "hidden": 16}'}
+N=${LDS_TORCH_N:-5000} NT=${LDS_TORCH_NTEST:-500}
+METHODS=${LDS_TORCH_METHODS:-"tfisher-exact fisher-exact fisher-cg fisher-lissa kfac ekfac diag identity cosine"}
+D=lds-torch
+mkdir -p "$D"
+load() { sed 's/ [0-9]*\/.*//' /proc/loadavg; }
+t_start=$(now) load0=$(load)
+export OMP_NUM_THREADS=1
+MK="make -s -f $X/lds-torch.mk OUT=$D/cnn TRAIN=$D/train.mp TEST=$D/test.mp M=$LDS_M SEED=$SEED EPOCHS=$EPOCHS MODEL_ARGS='$ARGS'"
+
+note "lds-torch: Fashion-MNIST $N / $NT, 28x28"
+x "import-idx --images $F/train-images-idx3-ubyte.gz --labels $F/train-labels-idx1-ubyte.gz --fashion --limit $N > $D/train.mp.new && { cmp -s $D/train.mp.new $D/train.mp || mv -f $D/train.mp.new $D/train.mp; }"
+x "import-idx --images $F/t10k-images-idx3-ubyte.gz --labels $F/t10k-labels-idx1-ubyte.gz --fashion --prefix test- --limit $NT > $D/test.mp.new && { cmp -s $D/test.mp.new $D/test.mp || mv -f $D/test.mp.new $D/test.mp; }"
+rm -f "$D"/*.new
+
+note "lds-torch: $LDS_M retrained CNNs, then the scoring methods ($METHODS)"
+timed t_retrain "$MK outputs"
+timed t_score "$MK METHODS='$METHODS' lds"
+FT="PYTHONPATH=$FASTIF/python $PY -m fastif_torch"
+x "$FT predictions --model $FASTIF/examples/torch-cnn/model.py:CNN --model-args '$ARGS' --input-shape 1,28,28 --state-dict $D/cnn/model < $D/test.mp > $D/cnn/pred.mp"
+right=$(pick --where 'pred==label' "$D/cnn/pred.mp" 2>&1 >/dev/null | sed -n 's/^pick: done \([0-9]*\) records*$/\1/p')
+P=$($PY -c 'import sys, json; sys.path.insert(0, sys.argv[1]); from model import CNN
+print(sum(p.numel() for p in CNN(**json.loads(sys.argv[2])).parameters()))' "$FASTIF/examples/torch-cnn" "$ARGS")
+retrain=$(cat "$D"/cnn/fan/logs/*.retrain.log | sed -n 's/^lds: .*: retrain took \([0-9.]*\) s$/\1/p' |
+  awk '{ s += $1; n++ } END { printf "%d models, %.0f s of job time (%.2f s each)", n, s, s / n }')
+has() { [[ " $METHODS " == *" $1 "* ]]; }
+relerr() { # METHOD REFERENCE: its s_test against the reference's
+  echo "lds-stats.py relerr $D/cnn/work-$1/ihvp.mp $D/cnn/work-$2/ihvp.mp" >> "$CMDS"
+  echo "- $1 against $2: $(lds-stats.py relerr "$D/cnn/work-$1/ihvp.mp" "$D/cnn/work-$2/ihvp.mp")"
+}
+paired() { # A B: the paired difference of their LDS
+  echo "lds-stats.py paired $D/cnn/lds-$1.mp $D/cnn/lds-$2.mp 1000 $SEED" >> "$CMDS"
+  echo "- $(lds-stats.py paired "$D/cnn/lds-$1.mp" "$D/cnn/lds-$2.mp" 1000 "$SEED")"
+}
+conv="" diffs=""
+if has fisher-exact; then
+  for m in fisher-cg fisher-lissa; do has $m && conv+="$(relerr $m fisher-exact)"$'\n'; done
+fi
+for pair in "ekfac identity" "kfac identity" "ekfac kfac" "tfisher-exact ekfac" "tfisher-exact identity" "fisher-exact tfisher-exact"; do
+  set -- $pair
+  has "$1" && has "$2" && diffs+="$(paired "$1" "$2")"$'\n'
+done
+t_all=$(awk -v a="$t_start" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }')
+rev=$(git -C "$FASTIF" rev-parse --short HEAD 2>/dev/null || echo unknown)
+cat <<T
+## PyTorch CNN (\`make lds-torch\`)
+
+Made by \`make lds-torch\` (pipelines/experiments/lds-torch.sh, the graph
+pipelines/experiments/lds-torch.mk over pipelines/lds.mk) on $(date -u +%Y-%m-%d) (UTC), $(nproc)
+cores, fastif at git $rev (plus uncommitted changes, if any); $t_all s in all, load average
+(1, 5, 15 min) $load0 at the start and $(load) at the end (measured under load: a machine
+shared with other engineers' builds and tests).
+
+Model: the CNN of examples/torch-cnn/model.py at widths $ARGS (P = $P),
+trained in PyTorch by examples/torch-cnn/train.py (Adam, lr 1e-3, batch 64, $EPOCHS epochs,
+seed 1, one torch thread per job) through pipelines/experiments/lds-torch-retrain.sh, the
+RETRAIN of the graph; EVAL is \`python3 -m fastif_torch predictions\`. Data: the first
+$N Fashion-MNIST training images and the first $NT test images, the same images as the
+rows above but at 28x28 (the CNN's input). $LDS_M subsets of round($N / 2)
+(\`lds --draw $LDS_M --seed $SEED\`), output = margin, as above.
+
+Retraining: $retrain, 2 jobs at a time; wall time of the retraining step in this run
+$t_retrain s (0 when the models were cached), of all scoring and LDS steps $t_score s.
+The full-data model: test accuracy $right/$NT.
+
+Methods (pipelines/experiments/lds-torch.mk; gradients from python/fastif_torch, every
+solve and score from the fastif tools; s_test from the gold-label test gradients, scores
+over the gold-label training gradients):
+- tfisher-exact: the true Fisher (one label per training image sampled from the model:
+  a Monte Carlo estimate of the Gauss-Newton matrix, the curvature K-FAC and EK-FAC
+  approximate), dense, solved exactly (\`ihvp --fisher --method exact\`), damping 1e-3 x
+  scale auto (2 x the top single-example eigenvalue): the converged reference of the
+  curvature rows. An exact Gauss-Newton row (torch-ggn.py's dense GGN) is not here: it
+  took 451 s for 2,000 images in TORCH.md and would take about 19 minutes for 5,000.
+- fisher-exact, fisher-cg, fisher-lissa: the empirical Fisher (gold labels), solved
+  exactly, by CG and by LiSSA (B = 1, J = 5,000, T = 4), at the same damping.
+- kfac, ekfac, diag: \`curvature --method\` fitted on the training gradients under
+  sampled labels, every layer as factors (Kronecker blocks for the convolutions too),
+  \`ihvp --curvature\` with lambda = 0.1 x each block's mean eigenvalue, as above.
+- identity: s_test = the test gradient (gradient dot product, TracIn-like at one
+  checkpoint); cosine: identity / |g_i|.
+
+Scoring time is the wall time of the whole scoring command for the $NT test points
+(fastif_torch gradients of the test and training images, fit, solve, scores).
+
+$(cat "$D/cnn/lds.md")
+
+Paired differences (the same test points resampled for both methods, \`lds-stats.py paired\`):
+
+$diffs
+${conv:+The iterative Fisher solves against the exact one:
+
+$conv}
+T
+echo "<details><summary>commands (PyTorch CNN)</summary>"
+echo
+echo '```sh'
+cat "$CMDS"
+echo '```'
+echo
+echo "</details>"
