@@ -5,7 +5,7 @@
 # fastif tools). pipelines/experiments/lds-torch.sh runs it (`make lds-torch`).
 #
 #   make -f pipelines/experiments/lds-torch.mk OUT=DIR TRAIN=train.mp TEST=test.mp \
-#        [M=100 EPOCHS=20 MODEL_ARGS='{"c1": 4, "c2": 8, "hidden": 16}'] METHODS='ekfac identity' lds
+#        [M=100 CNN_EPOCHS=20 MODEL_ARGS='{"c1": 4, "c2": 8, "hidden": 16}'] METHODS='ekfac identity' lds
 FASTIF  := $(or $(FASTIF),$(abspath $(dir $(lastword $(MAKEFILE_LIST)))../..))
 X       ?= $(FASTIF)/pipelines/experiments
 PY      ?= /usr/bin/python3
@@ -13,13 +13,14 @@ PY      ?= /usr/bin/python3
 NET        ?= $(FASTIF)/examples/torch-cnn/model.py:CNN
 MODEL_ARGS ?= {"c1": 4, "c2": 8, "hidden": 16}
 SHAPE      ?= 1,28,28
-# train.py: Adam, EPOCHS over the subset, minibatch TRAIN_BATCH, seed TRAIN_SEED
-EPOCHS     ?= 20
-LR         ?= 0.001
-TRAIN_BATCH ?= 64
-TRAIN_SEED ?= 1
-RETRAIN ?= $(X)/lds-torch-retrain.sh --epochs $(EPOCHS) --lr $(LR) --batch $(TRAIN_BATCH) \
-  --seed $(TRAIN_SEED) --model-args '$(MODEL_ARGS)'
+# train.py: Adam, CNN_EPOCHS over the subset, learning rate CNN_LR, minibatch CNN_BATCH,
+# seed CNN_SEED (names of their own: experiments.mk exports EPOCHS and LR for its models)
+CNN_EPOCHS ?= 20
+CNN_LR     ?= 0.001
+CNN_BATCH  ?= 64
+CNN_SEED   ?= 1
+RETRAIN ?= $(X)/lds-torch-retrain.sh --epochs $(CNN_EPOCHS) --lr $(CNN_LR) --batch $(CNN_BATCH) \
+  --seed $(CNN_SEED) --model-args '$(MODEL_ARGS)'
 # one torch thread per job: GNU parallel runs JOBS of them side by side
 EVAL ?= OMP_NUM_THREADS=1 PYTHONPATH=$(FASTIF)/python $(PY) -m fastif_torch predictions \
   --model $(NET) --model-args '$(MODEL_ARGS)' --input-shape $(SHAPE) --state-dict

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 F=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 LDS_M=${LDS_M:-100}
-EPOCHS=${LDS_TORCH_EPOCHS:-20}
+CNN_EP=${LDS_TORCH_EPOCHS:-20}
 ARGS=${LDS_TORCH_ARGS:-'{"c1": 4, "c2": 8, "hidden": 16}'}
 N=${LDS_TORCH_N:-5000} NT=${LDS_TORCH_NTEST:-500}
 METHODS=${LDS_TORCH_METHODS:-"tfisher-exact fisher-exact fisher-cg fisher-lissa kfac ekfac diag identity cosine"}
@@ -14,8 +14,7 @@ D=lds-torch
 mkdir -p "$D"
 load() { sed 's/ [0-9]*\/.*//' /proc/loadavg; }
 t_start=$(now) load0=$(load)
-export OMP_NUM_THREADS=1
-MK="make -s -f $X/lds-torch.mk OUT=$D/cnn TRAIN=$D/train.mp TEST=$D/test.mp M=$LDS_M SEED=$SEED EPOCHS=$EPOCHS MODEL_ARGS='$ARGS'"
+MK="make -s -f $X/lds-torch.mk OUT=$D/cnn TRAIN=$D/train.mp TEST=$D/test.mp M=$LDS_M SEED=$SEED CNN_EPOCHS=$CNN_EP MODEL_ARGS='$ARGS'"
 
 note "lds-torch: Fashion-MNIST $N / $NT, 28x28"
 x "import-idx --images $F/train-images-idx3-ubyte.gz --labels $F/train-labels-idx1-ubyte.gz --fashion --limit $N > $D/train.mp.new && { cmp -s $D/train.mp.new $D/train.mp || mv -f $D/train.mp.new $D/train.mp; }"
@@ -26,7 +25,7 @@ note "lds-torch: $LDS_M retrained CNNs, then the scoring methods ($METHODS)"
 timed t_retrain "$MK outputs"
 timed t_score "$MK METHODS='$METHODS' lds"
 FT="PYTHONPATH=$FASTIF/python $PY -m fastif_torch"
-x "$FT predictions --model $FASTIF/examples/torch-cnn/model.py:CNN --model-args '$ARGS' --input-shape 1,28,28 --state-dict $D/cnn/model < $D/test.mp > $D/cnn/pred.mp"
+x "OMP_NUM_THREADS=1 $FT predictions --model $FASTIF/examples/torch-cnn/model.py:CNN --model-args '$ARGS' --input-shape 1,28,28 --state-dict $D/cnn/model < $D/test.mp > $D/cnn/pred.mp"
 right=$(pick --where 'pred==label' "$D/cnn/pred.mp" 2>&1 >/dev/null | sed -n 's/^pick: done \([0-9]*\) records*$/\1/p')
 P=$($PY -c 'import sys, json; sys.path.insert(0, sys.argv[1]); from model import CNN
 print(sum(p.numel() for p in CNN(**json.loads(sys.argv[2])).parameters()))' "$FASTIF/examples/torch-cnn" "$ARGS")
@@ -61,7 +60,7 @@ cores, fastif at git $rev (plus uncommitted changes, if any); $t_all s in all, l
 shared with other engineers' builds and tests).
 
 Model: the CNN of examples/torch-cnn/model.py at widths $ARGS (P = $P),
-trained in PyTorch by examples/torch-cnn/train.py (Adam, lr 1e-3, batch 64, $EPOCHS epochs,
+trained in PyTorch by examples/torch-cnn/train.py (Adam, lr 1e-3, batch 64, $CNN_EP epochs,
 seed 1, one torch thread per job) through pipelines/experiments/lds-torch-retrain.sh, the
 RETRAIN of the graph; EVAL is \`python3 -m fastif_torch predictions\`. Data: the first
 $N Fashion-MNIST training images and the first $NT test images, the same images as the
