@@ -33,16 +33,8 @@ is "$rc" 0 "the graph runs to the end with the torch RETRAIN"
 [ "$rc" = 0 ] || { echo "$err" | tail -n 15 | sed 's/^/# /'; }
 like "$(cat "$R/lds.md" 2>/dev/null)" "\| identity \| -?[0-9.]+ \|" "lds.md has the identity row"
 like "$err" "lds: retraining 4 of 4 subsets" "4 models retrained"
-n=0
 (cd "$TOP/tests/torch" && $PY lds.py "$R" "$T/train.mp" "$T/test.mp" "$ARGS" identity cosine) > "$T/lds.out" 2>&1
-while IFS= read -r line; do
-  case $line in
-    "ok - "*) _report 0 "${line#ok - }"; n=$((n + 1)) ;;
-    "not ok - "*) _report 1 "${line#not ok - }"; n=$((n + 1)) ;;
-  esac
-done < "$T/lds.out"
-is "$n" 5 "lds.py ran its 5 checks"
-[ "$n" = 5 ] || tail -n 5 "$T/lds.out" | sed 's/^/# /'
+tap_lines "$T/lds.out" 5
 
 # The retrain contract by hand: subset-0's examples on stdin, the model on stdout, seeded.
 pick --ids "$R/fan/ids/subset-0.mp" "$T/train.mp" 2>/dev/null |

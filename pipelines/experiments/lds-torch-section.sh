@@ -13,7 +13,9 @@ case $1 in
        awk -v b="$begin" -v e="$end" '$0 == b { on = 1 } on { print } $0 == e { on = 0 }' "$2" ;;
   put) new=$(cat)
        [ -n "$new" ] || { echo "lds-torch-section.sh: error: empty section on stdin" >&2; exit 1; }
-       { [ -e "$2" ] && awk -v b="$begin" -v e="$end" '$0 == b { on = 1 } !on { print } $0 == e { on = 0 }' "$2"
+       { [ -e "$2" ] && awk -v b="$begin" -v e="$end" '$0 == b { on = 1 } !on { print } $0 == e { on = 0 }' "$2" |
+           sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'  # without its trailing blank lines
+         [ -s "$2" ] && echo
          echo "$begin"; echo; printf '%s\n' "$new"; echo; echo "$end"; } > "$2.tmp"
        mv -f "$2.tmp" "$2" ;;
   *) echo "lds-torch-section.sh: error: get or put, not '$1'" >&2; exit 2 ;;

@@ -39,6 +39,10 @@ SCORE.fisher-exact  = $(call TS,fisher-exact) fisher:gold --method exact $(FSHIF
 SCORE.fisher-cg     = $(call TS,fisher-cg) fisher:gold --method cg $(FSHIFT) --group 500
 SCORE.fisher-lissa  = $(call TS,fisher-lissa) fisher:gold --method lissa $(FSHIFT) -J 5000 -T 4
 SCORE.tfisher-exact = $(call TS,tfisher-exact) fisher:sample --method exact $(FSHIFT) --group 500
+# the same at a tenth and at 10 x the damping
+TFX = $(call TS,$(1)) fisher:sample --method exact --damping $(2) --scale auto --seed 1 -B 1 --group 500
+SCORE.tfisher-exact-1e-4 = $(call TFX,tfisher-exact-1e-4,0.0001)
+SCORE.tfisher-exact-1e-2 = $(call TFX,tfisher-exact-1e-2,0.01)
 DAMPING ?= 0.001
 CURV_DAMPING ?= 0.1
 # the adapter and the model's file count as tools of the scores
