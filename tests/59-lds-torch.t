@@ -8,13 +8,7 @@
 # function of its subset (the wrapper rerun by hand gives the same bytes); a second make
 # retrains and evaluates nothing.
 . "$(dirname "$0")/lib.sh"
-if ! $PY -c 'import torch, functorch' 2>/dev/null; then
-  echo "1..0 # SKIP PyTorch with functorch is not installed (Debian python3-torch)"; exit 0
-fi
-FMNIST=/usr/share/datasets/fashion-mnist
-if [ ! -e "$FMNIST/train-images-idx3-ubyte.gz" ]; then
-  echo "1..0 # SKIP Fashion-MNIST is not installed (Debian dataset-fashion-mnist)"; exit 0
-fi
+need_torch_fmnist
 if ! command -v parallel > /dev/null; then
   echo "1..0 # SKIP GNU parallel is not installed"; exit 0
 fi

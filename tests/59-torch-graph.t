@@ -7,13 +7,7 @@
 # candidates' factor records (tests/torch/graph.py); a new METHOD remakes the
 # curvature and what follows, not the PyTorch steps.
 . "$(dirname "$0")/lib.sh"
-if ! $PY -c 'import torch, functorch' 2>/dev/null; then
-  echo "1..0 # SKIP PyTorch with functorch is not installed (Debian python3-torch)"; exit 0
-fi
-FMNIST=/usr/share/datasets/fashion-mnist
-if [ ! -e "$FMNIST/train-images-idx3-ubyte.gz" ]; then
-  echo "1..0 # SKIP Fashion-MNIST is not installed (Debian dataset-fashion-mnist)"; exit 0
-fi
+need_torch_fmnist
 export OMP_NUM_THREADS=1
 R=$T/run
 KNOBS=(-f "$TOP/pipelines/torch-cnn.mk" OUT="$R" BIN="$BIN" N_TRAIN=300 N_TEST=100 NWRONG=3 K=20 M=3

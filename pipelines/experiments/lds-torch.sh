@@ -22,18 +22,17 @@ x "import-idx --images $F/t10k-images-idx3-ubyte.gz --labels $F/t10k-labels-idx1
 rm -f "$D"/*.new
 
 note "lds-torch: $LDS_M retrained CNNs, then the scoring methods ($METHODS)"
-# The wall times of the retraining and scoring steps, kept from the run that did them
+# The wall time of the retraining (and evaluation) step, kept from the run that did it
 # (a rerun with everything cached takes seconds and would report that instead).
 made() { stat -c %Y "$1" 2>/dev/null || echo 0; }
 walls() { # STEP TARGET SECONDS BEFORE: record SECONDS if TARGET was remade, then print the record
   [ "$(made "$2")" = "$4" ] || echo "$3 s (run of $(date -u +%F))" > "$D/cnn/$1.wall"
   cat "$D/cnn/$1.wall" 2>/dev/null || echo "? s (not recorded)"
 }
-b_out=$(made "$D/cnn/outputs.mp") b_lds=$(made "$D/cnn/lds.md")
+b_out=$(made "$D/cnn/outputs.mp")
 timed t_retrain "$MK outputs"
 timed t_score "$MK METHODS='$METHODS' lds"
 w_retrain=$(walls retrain "$D/cnn/outputs.mp" "$t_retrain" "$b_out")
-w_score=$(walls score "$D/cnn/lds.md" "$t_score" "$b_lds")
 FT="PYTHONPATH=$FASTIF/python $PY -m fastif_torch"
 x "OMP_NUM_THREADS=1 $FT predictions --model $FASTIF/examples/torch-cnn/model.py:CNN --model-args '$ARGS' --input-shape 1,28,28 --state-dict $D/cnn/model < $D/test.mp > $D/cnn/pred.mp"
 right=$(pick --where 'pred==label' "$D/cnn/pred.mp" 2>&1 >/dev/null | sed -n 's/^pick: done \([0-9]*\) records*$/\1/p')
@@ -99,7 +98,8 @@ rows above but at 28x28 (the CNN's input). $LDS_M subsets of round($N / 2)
 (\`lds --draw $LDS_M --seed $SEED\`), output = margin, as above.
 
 Retraining: $retrain, 2 jobs at a time; wall time of the retraining and evaluation step
-$w_retrain; of all scoring and LDS steps $w_score.
+$w_retrain; each scoring method's own wall time is in the table (this invocation's
+scoring and LDS steps: $t_score s, seconds for the methods already scored).
 The full-data model: test accuracy $right/$NT.
 
 Methods (pipelines/experiments/lds-torch.mk; gradients from python/fastif_torch, every
@@ -108,8 +108,8 @@ over the gold-label training gradients):
 - tfisher-exact: the true Fisher (one label per training image sampled from the model:
   a Monte Carlo estimate of the Gauss-Newton matrix, the curvature K-FAC and EK-FAC
   approximate), dense, solved exactly (\`ihvp --fisher --method exact\`), damping 1e-3 x
-  scale auto (2 x the top single-example eigenvalue): the converged reference of the
-  curvature rows. An exact Gauss-Newton row (torch-ggn.py's dense GGN) is not here: it
+  scale auto (2 x the top single-example eigenvalue): the system the curvature rows
+  approximate, solved without approximation. An exact Gauss-Newton row (torch-ggn.py's dense GGN) is not here: it
   took 451 s for 2,000 images in TORCH.md and would take about 19 minutes for 5,000.
 - tfisher-exact-1e-4, tfisher-exact-1e-2: the same at damping 1e-4 and 1e-2.
 - fisher-exact, fisher-cg, fisher-lissa: the empirical Fisher (gold labels), solved
