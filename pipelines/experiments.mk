@@ -107,8 +107,24 @@ KNOBS.lds-table := BIN SEED LDS_M ARCH L2 LR EPOCHS FASHION_DIR
 lds: $(LDS_RESULTS)
 $(LDS_RESULTS): $(DEPS) $(wildcard $(X)/*.mk) $(FASTIF)/pipelines/lds.mk $(wildcard $(FASTIF)/pipelines/lds/*) $(OUT)/.knobs-lds-table
 	$(call run,lds,lds.sh) > $@.tmp
+	$(X)/lds-torch-section.sh get $@ > $@.torch   # make lds-torch's section, kept
+	if [ -s $@.torch ]; then echo >> $@.tmp; cat $@.torch >> $@.tmp; fi; rm -f $@.torch
 	mv $@.tmp $@
 	cat $@
+
+# The PyTorch CNN's rows (`make lds-torch`, pipelines/experiments/lds-torch.sh): a
+# section of LDS.md of its own, between marker lines that `make lds` keeps.
+LDS_TORCH_M ?= 100
+KNOBS.lds-torch := BIN SEED LDS_TORCH_M FASHION_DIR LDS_TORCH_EPOCHS LDS_TORCH_ARGS LDS_TORCH_N LDS_TORCH_NTEST LDS_TORCH_METHODS
+.PHONY: lds-torch
+lds-torch: $(OUT)/lds-torch.md
+	$(X)/lds-torch-section.sh put $(LDS_RESULTS) < $<
+	cat $<
+$(OUT)/lds-torch.md: $(DEPS) $(X)/lds-torch.mk $(FASTIF)/pipelines/lds.mk $(wildcard $(FASTIF)/pipelines/lds/*) \
+    $(wildcard $(FASTIF)/examples/torch-cnn/*.py $(FASTIF)/python/fastif_torch/*.py) $(OUT)/.knobs-lds-torch
+	rm -f $(OUT)/lds-torch.cmds; LDS_M=$(LDS_TORCH_M) CMDS=$(OUT)/lds-torch.cmds LOG=$(OUT)/lds-torch.log \
+	  $(X)/lds-torch.sh > $@.tmp
+	mv $@.tmp $@
 
 # Issue 13's measurement (pipelines/experiments/trust.sh): a user-like
 # Fashion-MNIST head, the default pipeline against exact influence, before and

@@ -49,8 +49,9 @@ OUTPUT  ?= margin
 MODEL   ?= $(OUT)/model
 # scoring methods: names, and SCORE.NAME = a command writing scores records
 METHODS ?=
-# parallel retraining jobs; hosts for GNU parallel -S (the tools on their PATH)
-JOBS    ?= $(shell nproc)
+# parallel retraining jobs (the cores: nproc would count OMP_NUM_THREADS, which a torch
+# job's one thread sets); hosts for GNU parallel -S (the tools on their PATH)
+JOBS    ?= $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 SSHLOGIN ?=
 # bootstrap resamples, interval level, resampling seed
 BOOT    ?= 1000

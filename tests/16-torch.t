@@ -7,19 +7,6 @@
 export OMP_NUM_THREADS=1     # the CLI and the API compute with the same threads: same bytes
 TT=$TOP/tests/torch
 
-# Python checks print "ok - ..." / "not ok - ..." lines; count them here.
-tap_lines() { # file count: report each line, then that all count checks ran
-  local line n=0
-  while IFS= read -r line; do
-    case $line in
-      "ok - "*) _report 0 "${line#ok - }"; n=$((n + 1)) ;;
-      "not ok - "*) _report 1 "${line#not ok - }"; n=$((n + 1)) ;;
-    esac
-  done < "$1"
-  is "$n" "$2" "all $2 checks of $(basename "$1" .out) ran"
-  [ "$n" = "$2" ] || grep -v '^ok - \|^not ok - ' "$1" | tail -5 | sed 's/^/# /'
-}
-
 (cd "$TT" && $PY factors.py) > "$T/factors.out" 2>&1
 tap_lines "$T/factors.out" 23
 

@@ -7,13 +7,7 @@
 # candidates' factor records (tests/torch/graph.py); a new METHOD remakes the
 # curvature and what follows, not the PyTorch steps.
 . "$(dirname "$0")/lib.sh"
-if ! $PY -c 'import torch, functorch' 2>/dev/null; then
-  echo "1..0 # SKIP PyTorch with functorch is not installed (Debian python3-torch)"; exit 0
-fi
-FMNIST=/usr/share/datasets/fashion-mnist
-if [ ! -e "$FMNIST/train-images-idx3-ubyte.gz" ]; then
-  echo "1..0 # SKIP Fashion-MNIST is not installed (Debian dataset-fashion-mnist)"; exit 0
-fi
+need_torch_fmnist
 export OMP_NUM_THREADS=1
 R=$T/run
 KNOBS=(-f "$TOP/pipelines/torch-cnn.mk" OUT="$R" BIN="$BIN" N_TRAIN=300 N_TEST=100 NWRONG=3 K=20 M=3
@@ -27,15 +21,7 @@ is "$(pick "$R/query.mp" 2>&1 >/dev/null)" "pick: done 3 records" "3 misclassifi
 is "$(od -An -tx1 -N8 "$R/explain.png" | tr -d ' ')" "89504e470d0a1a0a" "the picture is a PNG"
 like "$(dump "$R/curv" 2>/dev/null | head -1)" '"method":"ekfac"' "an EK-FAC curvature file"
 (cd "$TOP/tests/torch" && $PY graph.py "$R" ekfac 0.1) > "$T/ekfac.out" 2>&1
-n=0
-while IFS= read -r line; do
-  case $line in
-    "ok - "*) _report 0 "${line#ok - }"; n=$((n + 1)) ;;
-    "not ok - "*) _report 1 "${line#not ok - }"; n=$((n + 1)) ;;
-  esac
-done < "$T/ekfac.out"
-is "$n" 3 "graph.py ran its 3 checks (ekfac)"
-[ "$n" = 3 ] || tail -n 5 "$T/ekfac.out" | sed 's/^/# /'
+tap_lines "$T/ekfac.out" 3
 
 # A new METHOD remakes the curvature, the ihvp and what follows: no PyTorch step.
 redo=$(make --no-print-directory -n "${KNOBS[@]}" METHOD=kfac DAMPING=0.2 2>/dev/null)

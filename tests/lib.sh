@@ -1,5 +1,5 @@
 # tests/lib.sh - TAP helpers for shell tests. Source it from tests/*.t.
-# Provides: ok, not_ok, is, run (captures $out $err $rc), done_testing,
+# Provides: ok, not_ok, is, run (captures $out $err $rc), tap_lines, need_torch_fmnist, done_testing,
 # $BIN (the tools), $DATA (bundled data), $T (a fresh scratch directory),
 # $PY (/usr/bin/python3 with Debian's numpy, msgpack and torch; python/ and examples/ on PYTHONPATH).
 set -u
@@ -36,4 +36,25 @@ run() { # command... : sets $out (stdout), $err (stderr), $rc
   out=$(tr -d '\000' <"$T/.run.out"); err=$(tr -d '\000' <"$T/.run.err")
 }
 diag() { echo "# $*"; }
+# Python checks print "ok - ..." / "not ok - ..." lines; count them here.
+tap_lines() { # file count: report each line, then that all count checks ran
+  local line n=0
+  while IFS= read -r line; do
+    case $line in
+      "ok - "*) _report 0 "${line#ok - }"; n=$((n + 1)) ;;
+      "not ok - "*) _report 1 "${line#not ok - }"; n=$((n + 1)) ;;
+    esac
+  done < "$1"
+  is "$n" "$2" "all $2 checks of $(basename "$1" .out) ran"
+  [ "$n" = "$2" ] || grep -v '^ok - \|^not ok - ' "$1" | tail -5 | sed 's/^/# /'
+}
+need_torch_fmnist() { # skip the file unless PyTorch (with functorch) and Fashion-MNIST are installed; sets FMNIST
+  if ! $PY -c 'import torch, functorch' 2>/dev/null; then
+    echo "1..0 # SKIP PyTorch with functorch is not installed (Debian python3-torch)"; exit 0
+  fi
+  FMNIST=/usr/share/datasets/fashion-mnist
+  if [ ! -e "$FMNIST/train-images-idx3-ubyte.gz" ]; then
+    echo "1..0 # SKIP Fashion-MNIST is not installed (Debian dataset-fashion-mnist)"; exit 0
+  fi
+}
 done_testing() { echo "1..$_n"; [ "$_failed" = 0 ]; }

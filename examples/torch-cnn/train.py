@@ -4,9 +4,12 @@ save its state_dict.
 
     python3 train.py --train train.mp --out cnn.pt [--epochs 2] [--lr 0.001]
                      [--batch 64] [--seed 1] [--model-args JSON] [--test test.mp]
+                     [--threads N]
 
 Seeded (torch.manual_seed) and single-order: the same inputs, seed and
-thread count give the same weights. With --test, prints the test accuracy."""
+thread count give the same weights (--threads: torch.set_num_threads, e.g. 1
+for each of several jobs run side by side). With --test, prints the test
+accuracy."""
 
 import argparse
 import json
@@ -48,7 +51,10 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--model-args", default="{}")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own)")
     a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     X, Y = load(a.train)
     net = CNN(**json.loads(a.model_args))

@@ -4,13 +4,16 @@
 the fastif tools; this file reshapes streams and compares numbers.
 
   lds-stats.py pool SIDE < examples > examples      mean-pool square images to SIDE x SIDE
-  lds-stats.py cosine TRAIN_GRADS < scores > scores  score_i / |g_i| (gradient cosine, up to 1/|g_test|)
+  lds-stats.py cosine TRAIN_GRADS < scores > scores  score_i / |g_i| (gradient cosine, up to 1/|g_test|;
+                                                     dense or layer-factor gradient records)
   lds-stats.py flip FRACTION SEED < examples > examples   flip labels (field flipped: 1)
   lds-stats.py mislabel EXAMPLES NAME:SELF_SCORES...      AUC and found@10%/20% table
   lds-stats.py self-from loss PREDICTIONS | quad GRADS IHVP   one scores record {id: self}
   lds-stats.py loo-subsets K TRAIN < scores > subsets      leave-one-out subsets of the top K by |score|
   lds-stats.py loo N K SCORES OUTPUTS FULL                   predicted vs actual loss change table
   lds-stats.py relerr IHVP REFERENCE                          mean |s - s_ref| / |s_ref| and cosine
+  lds-stats.py paired LDS_A LDS_B BOOT SEED                   LDS(A) - LDS(B) over the same test points,
+                                                              paired percentile bootstrap (95%)
 """
 import io
 import sys
@@ -56,8 +59,29 @@ def cmd_pool(side):
     write(recs)
 
 
+def grad_norm(r):
+    """|g| of a gradient record, dense ("grad") or in layer factors (formats/gradients.md:
+    weight sum_t delta_t a_t^T, bias sum_t delta_t, and grad.PNAME parts)."""
+    if "grad" in r:
+        return float(np.linalg.norm(tensor(r["grad"]).astype(float)))
+    params = set(r.get("params", "").split(","))
+    sq = 0.0
+    for k, v in r.items():
+        if k.startswith("grad."):
+            sq += float(np.sum(tensor(v).astype(float) ** 2))
+        elif k.startswith("a."):
+            name = k[2:]
+            a = tensor(v).astype(float)
+            d = tensor(r["delta." + name]).astype(float)
+            a, d = a.reshape(-1, a.shape[-1]), d.reshape(-1, d.shape[-1])
+            sq += float(np.sum((d.T @ a) ** 2))
+            if name + ".bias" in params:
+                sq += float(np.sum(d.sum(0) ** 2))
+    return float(np.sqrt(sq))
+
+
 def cmd_cosine(train_grads):
-    norm = {r["id"]: float(np.linalg.norm(tensor(r["grad"]).astype(float))) for r in read_path(train_grads)}
+    norm = {r["id"]: grad_norm(r) for r in read_path(train_grads)}
     out = []
     for r in read(sys.stdin.buffer):
         s = tensor(r["scores"]).astype(float)
@@ -65,6 +89,23 @@ def cmd_cosine(train_grads):
         r["scores"] = f32(s / np.maximum(n, 1e-30))
         out.append(r)
     write(out)
+
+
+def cmd_paired(a_path, b_path, boot, seed):
+    """Two lds records (lds --subsets) over the same test points: the difference of
+    their LDS with a percentile bootstrap interval that resamples test points for both
+    at once (the correlations of one test point are not independent across methods)."""
+    (a,), (b,) = read_path(a_path), read_path(b_path)
+    pos = {t: k for k, t in enumerate(b["ids"])}
+    sa, sb = tensor(a["spearman"]).astype(float), tensor(b["spearman"]).astype(float)
+    keep = [(k, pos[t]) for k, t in enumerate(a["ids"]) if t in pos]
+    d = np.array([sa[i] - sb[j] for i, j in keep])
+    d = d[np.isfinite(d)]
+    rng = np.random.default_rng(int(seed))
+    means = [d[rng.integers(0, len(d), len(d))].mean() for _ in range(int(boot))]
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    print("%s - %s: %+.3f (95%% paired bootstrap interval %+.3f .. %+.3f over %d test points; "
+          "%s ahead on %d of them)" % (a["id"], b["id"], d.mean(), lo, hi, len(d), a["id"], int((d > 0).sum())))
 
 
 def cmd_flip(fraction, seed):
@@ -191,7 +232,7 @@ def cmd_relerr(path, ref):
 
 if __name__ == "__main__":
     cmds = {"relerr": cmd_relerr, "loo-subsets": cmd_loo_subsets, "loo": cmd_loo,
-            "pool": cmd_pool, "cosine": cmd_cosine,
+            "pool": cmd_pool, "cosine": cmd_cosine, "paired": cmd_paired,
             "flip": cmd_flip, "mislabel": cmd_mislabel, "self-from": cmd_self_from}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)

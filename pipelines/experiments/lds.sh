@@ -220,10 +220,4 @@ $t_self_ff s exact, $t_selfk_ff s under EK-FAC):
 $mis_ff
 T
 echo
-echo "<details><summary>commands</summary>"
-echo
-echo '```sh'
-cat "$CMDS"
-echo '```'
-echo
-echo "</details>"
+commands_block

@@ -28,3 +28,12 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? 
 field() { # FILE KEY: the KEY field of the first record (a number or string)
   $PY -c 'import sys,msgpack; r=next(iter(msgpack.Unpacker(open(sys.argv[1],"rb"),raw=False))); print(r[sys.argv[2]])' "$1" "$2"
 }
+commands_block() { # [TITLE]: the commands of $CMDS as a folded markdown block
+  echo "<details><summary>${1:-commands}</summary>"
+  echo
+  echo '```sh'
+  cat "$CMDS"
+  echo '```'
+  echo
+  echo "</details>"
+}
