@@ -79,7 +79,7 @@ for d in fm tx; do
   pick --head "$TFULL" "$W/$d-test.mp" > "$W/$d-query.mp" 2>/dev/null
   log "$d: ihvp (LiSSA J=1000 B=1) for $TFULL test points"
   timed bash -c "grad --model $W/$d.model < $W/$d-query.mp 2>/dev/null |
-    ihvp --model $W/$d.model --train $W/$d-train.mp --depth 1000 --batch 1 > $W/$d-ihvp.mp 2>/dev/null"
+    ihvp --model $W/$d.model --train $W/$d-train.mp --method lissa --depth 1000 --batch 1 > $W/$d-ihvp.mp 2>/dev/null"
   eval "${d}_ihvp_wall=$wall"
   pick --head "$TLOOP" "$W/$d-ihvp.mp" > "$W/$d-ihvp-loop.mp" 2>/dev/null
 done
@@ -108,7 +108,7 @@ The PyTorch model is built from the fastif model file (msgpack + numpy →
 
 - Fashion-MNIST: \`$FM_ARCH\` (784-256-10, tanh), P = $P_FM, trained $EPOCHS_FM epoch on $NFM images (test accuracy $fm_acc).
 - Text: \`$TX_ARCH\` (hashed uni+bigrams → 64-d mean bag → 64 tanh → 2), P = $P_TX over the dense layers (the embedding table left out, the default), trained 5 epochs on $NTX reviews (test accuracy $tx_acc).
-- s_test: \`grad | ihvp --depth 1000 --batch 1\` for the first $TFULL test points (${fm_ihvp_wall} s for Fashion-MNIST, ${tx_ihvp_wall} s for text, 2 threads).
+- s_test: \`grad | ihvp --method lissa --depth 1000 --batch 1\` for the first $TFULL test points (${fm_ihvp_wall} s for Fashion-MNIST, ${tx_ihvp_wall} s for text, 2 threads).
 - loop = FastIF's reference code (\`compute_influences\`): per test point, per training point one autograd backward and a dot. loop-once computes each training gradient once for all test points. vmap = \`functorch.vmap(grad(loss))\` over chunks of 256, then one GEMM with the ihvp matrix.
 
 | model | work T × N | implementation | wall s | CPU s | PyTorch / fastif: wall (CPU) | max rel. diff to fastif |
@@ -186,7 +186,7 @@ EOF
 log "FastIF (kNN k=$K + LiSSA) against full, $TFAST test points"
 M=$W/fm.model
 pick --head "$TFAST" "$W/fm-query.mp" > "$W/q.mp" 2>/dev/null
-timed bash -c "grad --model $M < $W/q.mp 2>/dev/null | ihvp --model $M --train $W/fm-train.mp --depth 1000 --batch 1 > $W/q-ihvp.mp 2>/dev/null"
+timed bash -c "grad --model $M < $W/q.mp 2>/dev/null | ihvp --model $M --train $W/fm-train.mp --method lissa --depth 1000 --batch 1 > $W/q-ihvp.mp 2>/dev/null"
 t_ihvp=$wall
 timed influence --ihvp "$W/q-ihvp.mp" --model "$M" --train "$W/fm-train.mp" > "$W/q-full.mp" 2>/dev/null
 t_full=$wall
@@ -220,7 +220,7 @@ fastif_tot=$(awk -v a="$t_knn" -v b="$t_cand" 'BEGIN { print a + b }')
 cat <<EOF
 ## FastIF (kNN k=$K, LiSSA B=1, J=1000) against full (Fashion-MNIST, $TFAST test points, N = $NFM)
 
-Both use the same s_test (\`ihvp --depth 1000 --batch 1\`, $t_ihvp s); full scores all $NFM training
+Both use the same s_test (\`ihvp --method lissa --depth 1000 --batch 1\`, $t_ihvp s); full scores all $NFM training
 points, FastIF only each test point's $K nearest neighbours in the embedding space
 (\`knn-select\`, exact \`IndexFlatL2\`). The index is built once per model.
 
@@ -281,7 +281,7 @@ for f in 4 2 1; do
   timed bash -c "grad --model $M --factored < $W/mtr.mp > $W/mtr-f.mp 2>/dev/null"; MEM[grad-factored,$f]=$rss
   timed bash -c "influence --ihvp $W/q-ihvp.mp --model $M < $W/mtr-f.mp > /dev/null 2>&1"; MEM[influence-stream,$f]=$rss
   timed bash -c "influence --ihvp $W/q-ihvp.mp --model $M --train $W/mtr.mp > /dev/null 2>&1"; MEM[influence-fused,$f]=$rss
-  timed bash -c "pick --head 2 $W/q.mp 2>/dev/null | ihvp --model $M --train $W/mtr.mp --depth 200 > /dev/null 2>&1"; MEM[ihvp,$f]=$rss
+  timed bash -c "pick --head 2 $W/q.mp 2>/dev/null | ihvp --model $M --train $W/mtr.mp --method lissa --depth 200 > /dev/null 2>&1"; MEM[ihvp,$f]=$rss
   timed bash -c "embed --model $M < $W/mtr.mp 2>/dev/null | knn-select --build $W/m.index > /dev/null 2>&1"; MEM[knn-build,$f]=$rss
 done
 declare -A names

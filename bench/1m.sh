@@ -47,7 +47,7 @@ train --arch mlp:256 --epochs 1 -o "$W/m" < "$W/fm-$N0.mp" 2>/dev/null
 import-idx --limit "$TQ" --images $FM/t10k-images-idx3-ubyte.gz --labels $FM/t10k-labels-idx1-ubyte.gz \
   --prefix te- > "$W/q.mp" 2>/dev/null
 grad --model "$W/m" < "$W/q.mp" > "$W/qg.mp" 2>/dev/null
-LISSA="--depth 1000 --batch 1"
+LISSA="--method lissa --depth 1000 --batch 1"
 
 # ---- peak memory against N --------------------------------------------
 declare -A R T

@@ -36,7 +36,7 @@ import-idx --limit 100 --images $FM/t10k-images-idx3-ubyte.gz --labels $FM/t10k-
   --prefix te- > "$W/test.mp" 2>/dev/null
 train --arch mlp:256 --epochs 1 -o "$W/m" < "$W/train.mp" 2>/dev/null
 # the vectors' quality does not matter here, only their number
-ihvp --model "$W/m" --train "$W/train.mp" --depth 100 < "$W/test.mp" > "$W/s100.mp" 2>/dev/null
+ihvp --model "$W/m" --train "$W/train.mp" --method lissa --depth 100 < "$W/test.mp" > "$W/s100.mp" 2>/dev/null
 pick --head 10 "$W/s100.mp" > "$W/s10.mp" 2>/dev/null
 P=203530
 
