@@ -123,4 +123,14 @@ assert [r['ihvp'] for r in rd('lin.la')] == [r['ihvp'] for r in rd('lin.l5')]
 assert all(r['damping'] == 0.005 for r in rd('lin.la'))
 PY
 is $? 0 "explicit --damping and --shift unchanged; lissa's default is damping 0.005 bitwise"
+# The probe waits for the input: an empty one (an upstream failure) or test
+# gradients that do not fit are refused before the dense operator is built.
+ihvp $L --method exact < /dev/null > /dev/null 2> "$T/empty.err"; is $? 1 "exact on an empty input: exit 1"
+like "$(cat "$T/empty.err")" "no input records" "... saying so"
+not_ok "... before the default ridge's probe (no eigendecomposition)" grep -q "ridge auto" "$T/empty.err"
+ihvp $L --method cg < "$T/mlp.g" > /dev/null 2> "$T/other.err"; is $? 1 "cg on another model's gradients: exit 1"
+like "$(cat "$T/other.err")" "record '[^']*'.*gradient over parameters" "... naming the record"
+not_ok "... before the Lanczos probe" grep -q "ridge auto" "$T/other.err"
+ihvp --fisher "$T/lin.g" --method exact < "$T/mlp.g" > /dev/null 2> "$T/fisher.err"; is $? 1 "--fisher exact on gradients of another size: exit 1"
+not_ok "... before the eigendecomposition" grep -q "ridge auto" "$T/fisher.err"
 done_testing
