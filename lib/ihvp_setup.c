@@ -82,6 +82,7 @@ fi_ihvp_fail fi_ihvp_set_ridge(fi_ihvp_run *run, fi_ihvp_error *er) {
   run->ridge_pending = 0;
   if (fi_solve_auto_ridge(sv, oracle ? &run->o : NULL, &run->so, &er->se)) return FI_IHVP_ERR_RIDGE;
   if (fi_solve_set_shift(sv, &run->so.c, &er->e)) return FI_IHVP_ERR_SETTING;
+  if (sv->prepare && oracle && sv->prepare(&run->o, &run->so, &er->se)) return FI_IHVP_ERR_SOLVE;
   const fi_solve_common *c = &run->so.c;
   /* how the ridge was set: given as a shift, automatic, or damping x scale */
   char given[64] = "";
@@ -139,8 +140,8 @@ fi_ihvp_run *fi_ihvp_setup(const fi_ihvp_settings *st, fi_ihvp_error *er) {
   if (st->curvature) {
     load_curvature(run);
     if (st->factored_s && run->cv->method == FI_CURV_DIAG) return fail(run, er, FI_IHVP_ERR_FACTORED);
-  } else if (run->so.c.auto_ridge && sv->ridge && oracle && !sv->no_oracle) {
-    run->ridge_pending = 1; /* its probe (exact: C's eigendecomposition) waits for the first vectors */
+  } else if (((run->so.c.auto_ridge && sv->ridge) || sv->prepare) && oracle && !sv->no_oracle) {
+    run->ridge_pending = 1; /* its probe or preparation (exact: C's eigendecomposition) waits for the first vectors */
   } else {
     const fi_ihvp_fail kind = fi_ihvp_set_ridge(run, er);
     if (kind) return fail(run, er, kind);

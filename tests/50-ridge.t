@@ -123,6 +123,12 @@ assert [r['ihvp'] for r in rd('lin.la')] == [r['ihvp'] for r in rd('lin.l5')]
 assert all(r['damping'] == 0.005 for r in rd('lin.la'))
 PY
 is $? 0 "explicit --damping and --shift unchanged; lissa's default is damping 0.005 bitwise"
+# exact's eigendecomposition is made once for every group, with an explicit
+# ridge too: its note on the spectrum (logged per decomposition) comes once
+# for 4 groups of 1, and the records are those of one group of 4.
+ihvp $L --method exact --damping 0.005 --group 1 < "$T/lin.g" > "$T/lin.d5g1" 2> "$T/lin.d5g1.err"
+is "$(grep -c 'exact: the shift' "$T/lin.d5g1.err")" 1 "exact --damping 0.005, 4 groups of 1: one eigendecomposition"
+ok "... the records bitwise those of one group" cmp "$T/lin.d5g1" "$T/lin.d5"
 # The probe waits for the input: an empty one (an upstream failure) or test
 # gradients that do not fit are refused before the dense operator is built.
 ihvp $L --method exact < /dev/null > /dev/null 2> "$T/empty.err"; is $? 1 "exact on an empty input: exit 1"
