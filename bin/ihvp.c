@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
                 "relative ridge: every method solves (H + shift*I) s = v with shift = damping*scale "
                 "(lissa needs it below 1); auto = per method: lissa 0.005, exact the least shift "
                 "making H positive semi-definite (0 when it is: pseudo-inverse), cg that plus "
-                "lambda_max/kappa, kappa what cg solves to --tol in --max-iter (formats/ihvp.md); "
+                "(lambda_max + that)/(kappa - 1), kappa what cg solves to --tol in --max-iter (formats/ihvp.md); "
                 "with --curvature, lambda = damping x each block's mean eigenvalue (default there 0.1)",
                 .metavar = "D|auto", .min = 0, .max = 1e300),
     FI_DOUBLE("shift", 0, &shift, NULL,

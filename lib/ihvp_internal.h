@@ -26,6 +26,7 @@ struct fi_ihvp_run {
   int ggn;                 /* the model's Gauss-Newton matrix in place of H */
   const fi_solver *sv;     /* the method that runs */
   fi_solve_opts so;        /* its settings, the scale and shift set */
+  int ridge_pending;       /* the default ridge's probe is still to run (fi_ihvp_set_ridge) */
   int measured;            /* every answer's residual is measured (a solve over an oracle) */
   fi_curv *cv;
   fi_curv_ws *cws;
@@ -44,5 +45,11 @@ struct fi_ihvp_run {
   long long nbad, nout;
   int64_t res_examples;
 };
+
+/* The ridge completed (--damping auto's probe over C, when a method has
+ * one), checked (fi_solve_set_shift) and logged: in the setup, or, for a
+ * probe, once the first vectors are read and fit (an empty or mismatched
+ * input is refused before the probe's cost). */
+fi_ihvp_fail fi_ihvp_set_ridge(fi_ihvp_run *run, fi_ihvp_error *er);
 
 #endif

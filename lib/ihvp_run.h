@@ -4,7 +4,10 @@
  * of training gradients, a curvature file, or none for identity) and the
  * solver, loads them, probes the scale and sets the shift;
  * fi_ihvp_solve_stream (ihvp_solve.c) reads the test vectors group by
- * group, solves, measures each answer's residual and writes its record;
+ * group, solves, measures each answer's residual and writes its record
+ * (the default ridge's probe over C, exact's eigendecomposition or cg's
+ * Lanczos, runs there, once the first group is read and fits: an empty or
+ * mismatched input is refused before that cost);
  * fi_ihvp_report logs the quality of the run. The library knows no flag
  * names: errors come back as values whose kind the tool turns into advice
  * in its own terms, and the few log lines that name a setting take the
@@ -74,7 +77,8 @@ typedef struct fi_ihvp_run fi_ihvp_run;
 
 /* The run of st (which must outlive it), everything loaded and logged; NULL
  * with er filled on a setting that does not fit, a failed scale probe or
- * factored_s without a kfac or ekfac file. */
+ * factored_s without a kfac or ekfac file. (A failed ridge probe comes
+ * from fi_ihvp_solve_stream.) */
 fi_ihvp_run *fi_ihvp_setup(const fi_ihvp_settings *st, fi_ihvp_error *er);
 /* Reads the test vectors of r, solves them in groups and writes their
  * records to w, measuring each answer's residual; or, with factored_s, one

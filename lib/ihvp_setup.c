@@ -75,6 +75,26 @@ static void load_curvature(fi_ihvp_run *run) {
                                    .params = st->params, .label = st->label};
 }
 
+fi_ihvp_fail fi_ihvp_set_ridge(fi_ihvp_run *run, fi_ihvp_error *er) {
+  const fi_ihvp_settings *st = run->st;
+  const fi_solver *sv = run->sv;
+  const int oracle = run->model_oracle || st->fisher;
+  run->ridge_pending = 0;
+  if (fi_solve_auto_ridge(sv, oracle ? &run->o : NULL, &run->so, &er->se)) return FI_IHVP_ERR_RIDGE;
+  if (fi_solve_set_shift(sv, &run->so.c, &er->e)) return FI_IHVP_ERR_SETTING;
+  if (sv->prepare && oracle && sv->prepare(&run->o, &run->so, &er->se)) return FI_IHVP_ERR_SOLVE;
+  const fi_solve_common *c = &run->so.c;
+  /* how the ridge was set: given as a shift, automatic, or damping x scale */
+  char given[64] = "";
+  if (st->so.c.absolute) snprintf(given, sizeof given, " (%s given)", st->names.shift);
+  else if (c->auto_ridge) snprintf(given, sizeof given, " (%s auto)", st->names.damping);
+  if (sv->solves && c->scale > 0 && !c->absolute)
+    fi_log("shift %.6g = damping %.6g x scale %.6g%s", c->shift, c->damping, c->scale, given);
+  else if (sv->solves)
+    fi_log("shift %.6g%s", c->shift, given);
+  return FI_IHVP_OK;
+}
+
 fi_ihvp_run *fi_ihvp_setup(const fi_ihvp_settings *st, fi_ihvp_error *er) {
   memset(er, 0, sizeof *er);
   fi_ihvp_run *run = fi_calloc(1, sizeof *run);
@@ -105,7 +125,7 @@ fi_ihvp_run *fi_ihvp_setup(const fi_ihvp_settings *st, fi_ihvp_error *er) {
   load_oracle(run);
   choose_solver(run);
   const fi_solver *sv = run->sv;
-  const int oracle = run->model_oracle || st->fisher, absolute = st->so.c.absolute;
+  const int oracle = run->model_oracle || st->fisher;
   /* Only LiSSA's recursion needs the scale once the shift is given or automatic. */
   const int need_scale = oracle && fi_solve_needs_scale(sv, &st->so.c);
   /* Every solve over an oracle is checked by one product with it. */
@@ -117,22 +137,15 @@ fi_ihvp_run *fi_ihvp_setup(const fi_ihvp_settings *st, fi_ihvp_error *er) {
     return fail(run, er, FI_IHVP_ERR_SCALE);
   run->so = st->so;
   run->so.c.scale = need_scale ? scale : 0;
-  if (!st->curvature && fi_solve_auto_ridge(sv, oracle ? &run->o : NULL, &run->so, &er->se))
-    return fail(run, er, FI_IHVP_ERR_RIDGE);
-  if (!st->curvature && fi_solve_set_shift(sv, &run->so.c, &er->e)) return fail(run, er, FI_IHVP_ERR_SETTING);
   if (st->curvature) {
     load_curvature(run);
     if (st->factored_s && run->cv->method == FI_CURV_DIAG) return fail(run, er, FI_IHVP_ERR_FACTORED);
+  } else if (((run->so.c.auto_ridge && sv->ridge) || sv->prepare) && oracle && !sv->no_oracle) {
+    run->ridge_pending = 1; /* its probe or preparation (exact: C's eigendecomposition) waits for the first vectors */
+  } else {
+    const fi_ihvp_fail kind = fi_ihvp_set_ridge(run, er);
+    if (kind) return fail(run, er, kind);
   }
-  const fi_solve_common *c = &run->so.c;
-  /* how the ridge was set: given as a shift, automatic, or damping x scale */
-  char given[64] = "";
-  if (absolute) snprintf(given, sizeof given, " (%s given)", st->names.shift);
-  else if (c->auto_ridge) snprintf(given, sizeof given, " (%s auto)", st->names.damping);
-  if (sv->solves && c->scale > 0 && !c->absolute)
-    fi_log("shift %.6g = damping %.6g x scale %.6g%s", c->shift, c->damping, c->scale, given);
-  else if (sv->solves && !st->curvature)
-    fi_log("shift %.6g%s", c->shift, given);
   run->meta = (fi_ihvp_meta){.solver = sv, .opt = &run->so, .params = st->params, .label = st->label,
                              .hessian = run->model_oracle ? (run->ggn ? "ggn" : "full")
                                         : st->fisher ? "fisher" : NULL};

@@ -95,6 +95,10 @@ long long fi_ihvp_solve_stream(fi_ihvp_run *run, fi_reader *r, fi_writer *w, fi_
       er->kind = FI_IHVP_ERR_SETTING;
       return -1;
     }
+    if (run->ridge_pending) {
+      if ((er->kind = fi_ihvp_set_ridge(run, er))) return -1;
+      er->ridge = run->so.c;
+    }
     reserve(run, ns, run->o.P);
     fi_progress("solving %lld vectors, %lld written, %.1f s solving so far", (long long)ns, run->nout,
                 run->tsolve);

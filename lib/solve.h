@@ -110,6 +110,10 @@ typedef struct {
   int recursion;          /* LiSSA's recursion: damping is the contraction, below 1 */
   int no_oracle;          /* 1: the solve uses only o->P (identity): no curvature is built */
   fi_ridge_fn ridge;      /* the default ridge of a method without a recursion; NULL: shift 0 */
+  /* What the method computes once over C for every group's solve, kept in
+   * opt (exact: C's eigendecomposition, if the ridge has not made it); NULL:
+   * nothing. Fails as the solve would (too large, not finite). */
+  fi_ridge_fn prepare;
 } fi_solver;
 
 /* The method called name, or NULL. */

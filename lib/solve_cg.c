@@ -147,10 +147,12 @@ static fi_solve_status cg_ridge(const fi_oracle *o, fi_solve_opts *opt, fi_solve
   fi_solve_status st =
       fi_lanczos_extremes(o, FI_RIDGE_LANCZOS_STEPS, FI_RIDGE_PROBE_SEED, &lo, &hi, &steps, err);
   if (st) return st;
-  if (!(hi > 0))
+  const double a = fi_ridge_psd_shift(lo, hi), kappa = fi_cg_kappa(opt->cg.max_iter, opt->cg.tol);
+  /* hi + a is the spread of the PSD system: 0 only for a zero (or -c I) operator; a negative
+   * definite one (hi < 0) is still solvable at its shift */
+  if (!(hi + a > 0))
     return fi_solve_fail(err, FI_SOLVE_ZERO, "the full-batch %s looks zero (eigenvalues %g .. %g)",
                          fi_oracle_name(o), lo, hi);
-  const double a = fi_ridge_psd_shift(lo, hi), kappa = fi_cg_kappa(opt->cg.max_iter, opt->cg.tol);
   opt->c.shift = a + (hi + a) / (kappa - 1);
   fi_log("ridge auto (cg): Lanczos (%d steps, %.2fs) found eigenvalues of the %s %.3g .. %.3g -> "
          "shift %.3g = %.3g (to positive semi-definite) + %.3g / (kappa %.3g - 1), the condition "

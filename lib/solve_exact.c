@@ -186,13 +186,20 @@ static fi_solve_status exact_solve(const fi_oracle *o, const fi_solve_opts *opt,
   return fi_exact_solve_eig(o, opt->c.shift, opt->exact.max_p, m, V, S, NULL, NULL, err);
 }
 
+/* C's eigendecomposition, once for every group's solve, whatever the shift. */
+static fi_solve_status exact_prepare(const fi_oracle *o, fi_solve_opts *opt, fi_solve_error *err) {
+  if (opt->exact.eig) return FI_SOLVE_OK;
+  opt->exact.eig = fi_exact_eig_new(o, opt->exact.max_p, err);
+  return opt->exact.eig ? FI_SOLVE_OK : err->status;
+}
+
 /* --damping auto: no ridge beyond what the spectrum needs (solve.h). The
  * eigendecomposition is kept in opt for every group's solve. */
 static fi_solve_status exact_ridge(const fi_oracle *o, fi_solve_opts *opt, fi_solve_error *err) {
-  fi_exact_eig *E = fi_exact_eig_new(o, opt->exact.max_p, err);
-  if (!E) return err->status;
   fi_exact_eig_free(opt->exact.eig);
-  opt->exact.eig = E;
+  opt->exact.eig = NULL;
+  if (exact_prepare(o, opt, err)) return err->status;
+  const fi_exact_eig *E = opt->exact.eig;
   double lo, hi;
   fi_exact_eig_range(E, &lo, &hi);
   opt->c.shift = fi_ridge_psd_shift(lo, hi);
@@ -202,4 +209,5 @@ static fi_solve_status exact_ridge(const fi_oracle *o, fi_solve_opts *opt, fi_so
   return FI_SOLVE_OK;
 }
 
-const fi_solver fi_solver_exact = {"exact", exact_solve, NULL, .solves = 1, .ridge = exact_ridge};
+const fi_solver fi_solver_exact = {"exact", exact_solve, NULL, .solves = 1, .ridge = exact_ridge,
+                                   .prepare = exact_prepare};

@@ -946,6 +946,7 @@ static void wflush(fi_writer *w) {
 
 static int wcb(void *data, const char *p, size_t n) {
   fi_writer *w = data;
+  if (n == 0) return 0; /* an empty tensor's body: p may be NULL (memcpy's argument must not be) */
   if (w->building) {
     if (w->rlen + n > w->rcap) {
       while (w->rlen + n > w->rcap) w->rcap = w->rcap ? 2 * w->rcap : 4096;

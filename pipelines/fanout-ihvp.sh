@@ -37,8 +37,9 @@ cat > "$d/query.mp"     # the test gradients (or examples), sent to every job
 nq=$(count "$d/query.mp")
 [ "$nq" -ge 1 ] || die "no test gradients (or examples) on standard input"
 cd "$d"
-# --env NAME for each OPENBLAS_* / GOTO_* / OMP_* variable set here
-blas_env() { compgen -e | grep -E '^(OPENBLAS|GOTO|OMP)_' | sed 's/^/--env /' | tr '\n' ' '; }
+# --env NAME for each OPENBLAS_* / GOTO_* / OMP_* variable set here (none is
+# fine: sed, unlike grep, does not fail on no match under pipefail + set -e)
+blas_env() { compgen -e | sed -nE 's/^((OPENBLAS|GOTO|OMP)_.*)$/--env \1/p' | tr '\n' ' '; }
 remote=()
 if [ -n "$ssh" ]; then
   # OpenBLAS's and OpenMP's settings travel too (see fanout-influence.sh).

@@ -60,8 +60,9 @@ for ((s = 0; s < shards; s++)); do
     { tool_errors "$dir/shard-$s.log"; die "cannot cut shard $s of $train"; }
 done
 cd "$dir"
-# --env NAME for each OPENBLAS_* / GOTO_* / OMP_* variable set here
-blas_env() { compgen -e | grep -E '^(OPENBLAS|GOTO|OMP)_' | sed 's/^/--env /' | tr '\n' ' '; }
+# --env NAME for each OPENBLAS_* / GOTO_* / OMP_* variable set here (none is
+# fine: sed, unlike grep, does not fail on no match under pipefail + set -e)
+blas_env() { compgen -e | sed -nE 's/^((OPENBLAS|GOTO|OMP)_.*)$/--env \1/p' | tr '\n' ' '; }
 remote=()
 if [ -n "$ssh" ]; then
   wd=.fastif-fanout-$(hostname)-$$  # private remote dir (relative to the remote home)

@@ -123,4 +123,20 @@ assert [r['ihvp'] for r in rd('lin.la')] == [r['ihvp'] for r in rd('lin.l5')]
 assert all(r['damping'] == 0.005 for r in rd('lin.la'))
 PY
 is $? 0 "explicit --damping and --shift unchanged; lissa's default is damping 0.005 bitwise"
+# exact's eigendecomposition is made once for every group, with an explicit
+# ridge too: its note on the spectrum (logged per decomposition) comes once
+# for 4 groups of 1, and the records are those of one group of 4.
+ihvp $L --method exact --damping 0.005 --group 1 < "$T/lin.g" > "$T/lin.d5g1" 2> "$T/lin.d5g1.err"
+is "$(grep -c 'exact: the shift' "$T/lin.d5g1.err")" 1 "exact --damping 0.005, 4 groups of 1: one eigendecomposition"
+ok "... the records bitwise those of one group" cmp "$T/lin.d5g1" "$T/lin.d5"
+# The probe waits for the input: an empty one (an upstream failure) or test
+# gradients that do not fit are refused before the dense operator is built.
+ihvp $L --method exact < /dev/null > /dev/null 2> "$T/empty.err"; is $? 1 "exact on an empty input: exit 1"
+like "$(cat "$T/empty.err")" "no input records" "... saying so"
+not_ok "... before the default ridge's probe (no eigendecomposition)" grep -q "ridge auto" "$T/empty.err"
+ihvp $L --method cg < "$T/mlp.g" > /dev/null 2> "$T/other.err"; is $? 1 "cg on another model's gradients: exit 1"
+like "$(cat "$T/other.err")" "record '[^']*'.*gradient over parameters" "... naming the record"
+not_ok "... before the Lanczos probe" grep -q "ridge auto" "$T/other.err"
+ihvp --fisher "$T/lin.g" --method exact < "$T/mlp.g" > /dev/null 2> "$T/fisher.err"; is $? 1 "--fisher exact on gradients of another size: exit 1"
+not_ok "... before the eigendecomposition" grep -q "ridge auto" "$T/fisher.err"
 done_testing

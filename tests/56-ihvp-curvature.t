@@ -204,5 +204,9 @@ done
 runb ihvp --curvature "$T/r7bias.ekfac" --factored-s < "$T/r7bias.test"; is "$rc" 0 "--factored-s takes an ekfac file (its A and G)"
 e=$($PY "$REF" check-factored "$T/.run.out" "$T/r7bias.train" "$T/r7bias.test" kfac damping 0.1 2>&1)
 ok "... the same Tikhonov K-FAC (max rel err $e)" lt "$e" 1e-4
+# ranks 0/1/3/12: a rank-0 record's s_a/s_delta are empty [0, k] tensors (no data pointer)
+runb ihvp --curvature "$T/r7bias.kfac" --factored-s --group 5 < "$T/mix.test"; is "$rc" 0 "--factored-s on records of rank 0, 1, 3 and 12"
+e=$($PY "$REF" check-factored "$T/.run.out" "$T/r7bias.train" "$T/mix.test" kfac damping 0.1 2>&1)
+ok "... s at each record's rank matches numpy's dense Tikhonov solve (max rel err $e)" lt "$e" 1e-4
 runb ihvp --curvature "$T/r7bias.diag" --factored-s < "$T/r7bias.test"; is "$rc" 2 "--factored-s with a diag file: usage error"
 done_testing

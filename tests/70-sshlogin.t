@@ -102,6 +102,19 @@ n=$(awk -F '\t' 'NR > 1 && $2 ~ /-p '"$port"' .*127\.0\.0\.1$/' "$T/remote/joblo
 is "$n" 4 "all 4 shards ran on the ssh host (joblog)"
 ok "the remote jobs' logs came back" test -s "$T/remote/shard-3.log"
 like "$(cat "$T/remote/shard-0.log")" "influence: done 3 records" "shard log is influence's"
+# with no OPENBLAS_* / GOTO_* / OMP_* variable set (the usual case) there is
+# nothing to pass on, and that is no error (the remote kernel may differ, so
+# only the records are compared, not their bits)
+unset_blas=$(compgen -e | sed -nE 's/^((OPENBLAS|GOTO|OMP)_.*)$/-u \1/p')
+run env $unset_blas "$FAN" -m "$T/model" -t "$T/train.mp" -i "$T/ihvp.mp" -o "$T/noenv" -s 2 -j 2 -b 50 \
+  -S "2/$SSH root@127.0.0.1"
+is "$rc" 0 "--sshlogin fan-out without OpenBLAS/OpenMP variables exits 0"
+like "$(dump < "$T/noenv/scores.mp" 2> /dev/null | grep -c '"id"')" "^6$" "... and writes 2 shards x 3 test ids"
+grad --model "$T/model" < "$T/test.mp" > "$T/test.g" 2> /dev/null
+run env $unset_blas "$TOP/pipelines/fanout-ihvp.sh" -m "$T/model" -t "$T/train.mp" -o "$T/noenv.ihvp" -T 2 -j 2 \
+  -S "2/$SSH root@127.0.0.1" -- --depth 20 < "$T/test.g"
+is "$rc" 0 "fanout-ihvp.sh --sshlogin without them exits 0"
+like "$(dump < "$T/noenv.ihvp" 2> /dev/null | grep -c '"sum_of":2')" "^3$" "... and combines 2 repeats for each of the 3 test ids"
 
 # a failing remote job fails the fan-out (bad influence option). parallel
 # --halt kills the jobs before --cleanup, so the run's private remote

@@ -330,7 +330,7 @@ if __name__ == "__main__":
                 sa, sd = np.asarray(r["s_a." + name], float), np.asarray(r["s_delta." + name], float)
                 assert sa.shape == (rows(t["a." + name]).shape[0], k), sa.shape
                 got = sd.T @ sa
-                worst = max(worst, np.abs(got - want).max() / np.abs(want).max())
+                worst = max(worst, np.abs(got - want).max() / max(np.abs(want).max(), 1e-30))  # rank 0: s is 0
             for p, dv in diag.items():
                 lam = x if how == "shift" else x * me[p]
                 want = np.asarray(t["grad." + p], float).ravel() / (dv + lam)

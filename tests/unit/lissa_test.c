@@ -452,6 +452,26 @@ int main(void) {
   ok(st == 0 && rel_err(S, nref, P) < fi_cg_kappa(300, 1e-6) * 1e-6,
      "... and CG converges at it (%lld iterations, rel err %.2g)", (long long)ci.iters,
      rel_err(S, nref, P));
+  /* A negative definite H (every example's sign -1, a negative l2): the PSD shift -lambda_min
+   * makes it solvable; its largest eigenvalue below 0 is no reason to refuse. */
+  problem nd = make_problem(N, P, -0.05, N, 44);
+  ctx_t ndctx[1];
+  void *ndptr[1];
+  fi_oracle ond = make_oracle(&nd, 1, ndctx, ndptr);
+  ar.c = (fi_solve_common){.auto_ridge = 1};
+  st = fi_lanczos_extremes(&ond, FI_RIDGE_LANCZOS_STEPS, FI_RIDGE_PROBE_SEED, &lo, &hi, &steps, &err);
+  ok(st == 0 && hi < 0, "Lanczos on a negative definite H: %.6g .. %.6g", lo, hi);
+  st = fi_solve_auto_ridge(&fi_solver_cg, &ond, &ar, &err);
+  const double wantnd = -lo + (hi - lo) / (fi_cg_kappa(300, 1e-6) - 1);
+  ok(st == 0 && fabs(ar.c.shift - wantnd) < 1e-12 * wantnd,
+     "cg's auto shift on a negative definite H is -lambda_min + spread / (kappa - 1) (%.6g; %s)",
+     ar.c.shift, st ? err.msg : "ok");
+  st = fi_cg_solve(&ond, &ar, 1, V, S, NULL, &ci, &err);
+  direct_solve(&nd, ar.c.shift, V, nref);
+  ok(st == 0 && rel_err(S, nref, P) < fi_cg_kappa(300, 1e-6) * 1e-6,
+     "... and CG converges at it (%lld iterations, rel err %.2g)", (long long)ci.iters, rel_err(S, nref, P));
+  free(nd.U);
+  free(nd.sgn);
   ar.c = (fi_solve_common){.auto_ridge = 1};
   st = fi_solve_auto_ridge(&fi_solver_exact, &on, &ar, &err);
   ok(st == 0 && fabs(ar.c.shift + emin) < 1e-9 * emax && ar.exact.eig,
