@@ -139,8 +139,8 @@ of Debian's Fashion-MNIST, every copy after the first shifted by a seeded −2..
 pixels with Gaussian noise σ 0.05. The model is \`train --arch mlp:256 --epochs 1\`
 on the first $N0 (the original images); $TQ test points (t10k), their gradients by \`grad\`.
 s_test: \`ihvp --model M --train fm-N.mp $LISSA\` (LiSSA, FastIF's fast setting,
-\`--scale auto\`). **The machine is shared with other helpers' jobs while this runs**:
-wall times are noisy, ratios within this table are the measure.
+\`--scale auto\`). The load average at the end of this section says how busy the machine
+was; ratios within this table are the measure.
 
 ### Peak memory (GNU time maximum RSS, MB) against N
 
