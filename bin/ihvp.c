@@ -95,8 +95,10 @@ int main(int argc, char **argv) {
     FI_STR("id", 0, &mean_id, "mean", "record id with --mean", .metavar = "ID"),
     FI_DOUBLE("tol", 0, &tol, "1e-6", "cg: stop at relative residual tol", .min = 0, .max = 1),
     FI_I64("max-iter", 0, &max_iter, "1000", "cg: iteration cap", .min = 1, .max = 1e9),
-    FI_I64("max-exact", 0, &max_exact, "4000", "exact: refuse more parameters than this",
-           .min = 1, .max = 1e6),
+    FI_I64("max-exact", 0, &max_exact, "4000",
+           "exact: refuse more parameters than this (at most 32000: LAPACK's 32-bit workspace "
+           "size of the eigendecomposition, 1 + 6P + 2P^2, overflows above it)",
+           .min = 1, .max = 32000),
     FI_INT("scale-batches", 0, &scale_batches, "16", "--scale auto: random batches probed",
            .min = 1, .max = 1e6),
     FI_INT("scale-iters", 0, &scale_iters, "30", "--scale auto: power iterations per batch",
