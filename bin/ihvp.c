@@ -6,8 +6,10 @@
  * residuals). Here: the options, the usage rules between them, and the
  * advice, in flag names, for what the library reports. */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "example_index.h"
 #include "ihvp_records.h"
 #include "ihvp_run.h"
 #include "model.h"
@@ -26,6 +28,7 @@ int main(int argc, char **argv) {
   static const char *const methods[] = {"auto", "lissa", "cg", "exact", "hvp", "identity", NULL};
   static const char *const hessians[] = {"auto", "full", "ggn", NULL}; /* fi_ihvp_hessian */
   static const char *const labels[] = {"gold", "pred", NULL};
+  const char *train_index = NULL;
   const char *model = NULL, *train = NULL, *mean_id = NULL, *params = NULL, *curvature = NULL,
              *fisher = NULL;
   fi_num_auto scale_opt, damping_opt;
@@ -41,6 +44,7 @@ int main(int argc, char **argv) {
     FI_PATH("model", 'm', &model, NULL, "model file"),
     FI_PATH("train", 0, &train, NULL, "training examples (the Hessian's data)"),
     FI_CHOICE("train-rows", 0, &rows_i, "file", fi_rows_choices, FI_ROWS_HELP),
+    FI_STR("train-index", 0, &train_index, "auto", FI_TRAIN_INDEX_HELP, .metavar = "auto|none|SIDX"),
     FI_PATH("curvature", 0, &curvature, NULL,
             "a curvature file (curvature -o): s = (C + lambda)^-1 v block by block, no model file; "
             "lambda = --damping (here default 0.1) x the block's mean eigenvalue, or --shift",
@@ -162,7 +166,8 @@ int main(int argc, char **argv) {
 
   const fi_ihvp_settings st = {
       .model = model, .train = train, .fisher = fisher, .curvature = curvature,
-      .train_rows_file = rows_i == FI_ROWS_FILE, .solver = named, .hessian = hessian_i,
+      .train_rows_file = rows_i == FI_ROWS_FILE, .train_index = fi_train_index_path(train_index),
+      .train_no_index = !strcmp(train_index, "none"), .solver = named, .hessian = hessian_i,
       .auto_seconds = auto_seconds,
       .so = {.c = {.scale = scale_opt.value, .damping = damping, .shift = shift, .absolute = absolute,
                    .seed = seed, .auto_ridge = damping_opt.is_auto && !absolute},

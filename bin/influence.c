@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "curvature.h"
+#include "example_index.h"
 #include "influence.h"
 #include "model.h"
 #include "opts.h"
@@ -15,6 +16,7 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
+  const char *train_index = NULL;
   const char *ihvp = NULL, *model = NULL, *train = NULL, *cands = NULL, *params = NULL;
   const char *curvature = NULL;
   int64_t batch;
@@ -33,6 +35,7 @@ int main(int argc, char **argv) {
     FI_PATH("model", 'm', &model, NULL, "model file (fused mode; with a gradient stream, checked against it)"),
     FI_PATH("train", 0, &train, NULL, "training examples: fused mode computes their gradients"),
     FI_CHOICE("train-rows", 0, &rows_i, "file", fi_rows_choices, FI_ROWS_HELP),
+    FI_STR("train-index", 0, &train_index, "auto", FI_TRAIN_INDEX_HELP, .metavar = "auto|none|SIDX"),
     FI_PATH("candidates", 0, &cands, NULL,
             "fused mode: score only each record's \"ids\" against the ihvp with the record's id"),
     FI_STR("params", 'p', &params, NULL, "selected parameters (default: the ihvp records' params)",
@@ -119,8 +122,15 @@ int main(int argc, char **argv) {
       only = fi_strset_new();
       fi_strset_add_arrays(only, cands, "ids");
     }
-    fi_examples *tr = fi_examples_load_only(m, train, 1, rows_i == FI_ROWS_FILE, only, &nread);
+    const fi_train_opts to = {.index = fi_train_index_path(train_index), .no_index = !strcmp(train_index, "none"),
+                              .rows_in_file = rows_i == FI_ROWS_FILE, .need_label = 1};
+    fi_train_how how;
+    char why[512];
+    fi_examples *tr = fi_examples_open_train(m, train, &to, only, &nread, &how, why, sizeof why);
     if (nread == 0) fi_die("%s: no training examples", train);
+    if (how == FI_TRAIN_INDEXED) fi_log("%s: read through its stream index", train);
+    if (how == FI_TRAIN_STALE || how == FI_TRAIN_MODEL)
+      fi_log("%s: its stream index is not used (%s): the stream was read whole", train, why);
     double tread = fi_now() - t0;
     if (!cands) {
       fi_fused_times ft;

@@ -90,7 +90,13 @@ static void pread_rows(const fi_examples *ex, int64_t j, int64_t k, float *dst) 
   }
 }
 
+int fi_examples_rows_elsewhere(const fi_examples *ex) { return ex->rowfd >= 0 || ex->six; }
+
 void fi_examples_rows(const fi_examples *ex, const int64_t *rows, int64_t nb, float *dst) {
+  if (ex->six) {
+    fi_examples_index_rows(ex, rows, nb, dst);
+    return;
+  }
   const int64_t d = ex->d;
   for (int64_t i = 0; i < nb;) {
     int64_t j = rows[i];

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model_internal.h"
+#include "stream_index.h"
 #include "strset.h"
 #include "util.h"
 
@@ -94,6 +95,7 @@ static void drop_bags(fi_examples *ex) {
 }
 
 void fi_examples_clear(fi_examples *ex) {
+  if (ex->six) fi_die("internal: fi_examples_clear on examples read through a stream index");
   drop_bags(ex);
   ex->n = 0;
   ex->ntok = 0;
@@ -110,6 +112,7 @@ void fi_examples_free(fi_examples *ex) {
   if (!ex) return;
   drop_bags(ex);
   fi_examples_file_close(ex);
+  fi_sidx_close(ex->six);
   free(ex->ids);
   free(ex->labels);
   free(ex->x);
@@ -137,6 +140,7 @@ void fi_examples_set_label(fi_examples *ex, int64_t i, int32_t y) {
 static uint64_t id_hash(const char *s) { return fi_fnv1a64(s, strlen(s), FI_FNV_OFFSET); }
 
 int64_t fi_examples_find(const fi_examples *ex, const char *id) {
+  if (ex->six) return fi_sidx_find(ex->six, id);
   if (!ex->ht) return -1;
   uint64_t mask = ex->htcap - 1;
   for (uint64_t h = id_hash(id) & mask;; h = (h + 1) & mask) {
@@ -226,7 +230,17 @@ static void check_label_name(const fi_examples *ex, const fi_record *rec, int64_
              "class of the model is '%s')", (long long)y, name, (long long)y, ex->classes[y], name);
 }
 
+void fi_examples_decode_dense(const fi_examples *ex, const fi_record *rec, int64_t y, float *row) {
+  if (!fi_rec_has(rec, "x"))
+    fi_rec_die(rec, "needs \"x\" (f32 [%lld]) for this %s model", (long long)ex->d, ex->d ? "dense" : "");
+  if (y >= 0) check_label_name(ex, rec, y);
+  const float *x;
+  fi_rec_f32(rec, "x", ex->d, &x, 1);
+  memcpy(row, x, (size_t)ex->d * sizeof(float));
+}
+
 void fi_examples_add(fi_examples *ex, const fi_record *rec, int need_label) {
+  if (ex->six) fi_die("internal: fi_examples_add on examples read through a stream index");
   const char *id = fi_rec_id(rec);
   int64_t dup = fi_examples_find(ex, id);
   if (dup >= 0) fi_rec_die(rec, "duplicate id (also example #%lld)", (long long)dup);
@@ -262,13 +276,7 @@ void fi_examples_add(fi_examples *ex, const fi_record *rec, int need_label) {
     }
     ex->rowptr[j + 1] = ex->ntok;
   } else {
-    if (!fi_rec_has(rec, "x"))
-      fi_rec_die(rec, "needs \"x\" (f32 [%lld]) for this %s model", (long long)ex->d,
-                 ex->d ? "dense" : "");
-    const float *x;
-    fi_rec_f32(rec, "x", ex->d, &x, 1);
-    float *row = ex->rowfd >= 0 ? fi_examples_file_slot(ex) : ex->x + j * ex->d;
-    memcpy(row, x, (size_t)ex->d * sizeof(float));
+    fi_examples_decode_dense(ex, rec, -1, ex->rowfd >= 0 ? fi_examples_file_slot(ex) : ex->x + j * ex->d);
   }
   ex->labels[j] = (int32_t)y;
   ex->ids[j] = arena_strdup(ex, id);

@@ -9,6 +9,7 @@
 #include "ihvp_records.h"
 #include "ihvp_run.h"
 #include "model.h"
+#include "example_index.h"
 #include "model_oracle.h"
 #include "test_vectors.h"
 
@@ -19,6 +20,8 @@ struct fi_ihvp_run {
   fi_model *m;
   fi_psel ps;
   fi_examples *tr;
+  fi_train_how tr_how;     /* how tr was opened (through an index or not) */
+  char tr_why[512];
   fi_model_oracle *mo;
   fi_fisher_oracle *fo;
   fi_oracle o;             /* the solvers' view of C (identity: P alone) */

@@ -36,6 +36,8 @@ typedef struct {
    * them with a solver that needs no oracle (identity). */
   const char *model, *train, *fisher, *curvature;
   int train_rows_file;         /* the training inputs in a temp file (model.h, FI_ROWS_FILE) */
+  const char *train_index;     /* its stream index (example_index.h): NULL = the sidecar when usable */
+  int train_no_index;          /* read the whole training stream even with an index there */
   const fi_solver *solver;     /* NULL: auto, exact when it takes about auto_seconds or less, else lissa */
   fi_ihvp_hessian hessian;
   double auto_seconds;

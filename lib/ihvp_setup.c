@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ihvp_internal.h"
 
@@ -18,7 +19,10 @@ static fi_ihvp_run *fail(fi_ihvp_run *run, fi_ihvp_error *er, fi_ihvp_fail kind)
 static void load_oracle(fi_ihvp_run *run) {
   const fi_ihvp_settings *st = run->st;
   if (run->model_oracle) {
-    run->tr = fi_examples_load_as(run->m, st->train, 1, st->train_rows_file);
+    const fi_train_opts to = {.index = st->train_index, .no_index = st->train_no_index,
+                              .rows_in_file = st->train_rows_file, .need_label = 1};
+    run->tr = fi_examples_open_train(run->m, st->train, &to, NULL, NULL, &run->tr_how, run->tr_why,
+                                     sizeof run->tr_why);
     fi_examples_cache_bags(run->tr, run->m); /* the model is fixed here: sum each bag once */
     if (fi_examples_count(run->tr) == 0) fi_die("%s: no training examples", st->train);
     /* a chunk never needs to exceed the training set */
@@ -28,6 +32,23 @@ static void load_oracle(fi_ihvp_run *run) {
   } else if (st->fisher) {
     run->fo = fi_fisher_oracle_new(st->fisher, st->threads, st->chunk, &run->o);
   }
+}
+
+/* Where the training rows come from; when LiSSA, which uses few of them,
+ * had to read a large stream whole, what would spare it. */
+static void log_train_source(const fi_ihvp_run *run) {
+  const char *train = run->st->train;
+  if (run->tr_how == FI_TRAIN_INDEXED) {
+    fi_log("%s: read through its stream index: only the rows used are read", train);
+    return;
+  }
+  if (run->tr_how == FI_TRAIN_STALE || run->tr_how == FI_TRAIN_MODEL)
+    fi_log("%s: its stream index is not used (%s): the stream was read whole", train, run->tr_why);
+  struct stat st;
+  if (run->tr_how != FI_TRAIN_MODEL && run->sv == &fi_solver_lissa && stat(train, &st) == 0 &&
+      S_ISREG(st.st_mode) && st.st_size >= ((off_t)64 << 20))
+    fi_log("%s: read whole (%.0f MB) for LiSSA's few rows; `stream-index %s` once makes it read only those",
+           train, st.st_size / 1e6, train);
 }
 
 /* The method: the one named, the curvature file's own inverse, or auto's
@@ -43,6 +64,7 @@ static void choose_solver(fi_ihvp_run *run) {
     fi_log("%s: %lld training examples, %lld parameters (%s), method %s%s", st->train,
            (long long)o->N, (long long)o->P, st->params, run->sv->name,
            run->ggn ? ", Gauss-Newton curvature" : "");
+  if (run->model_oracle) log_train_source(run);
   else if (st->fisher)
     fi_log("%s: empirical Fisher of %lld training gradients, %lld parameters, method %s", st->fisher,
            (long long)o->N, (long long)o->P, run->sv->name);

@@ -201,8 +201,8 @@ static double forward(const fi_model *m, fi_ws *ws, const fi_examples *ex, const
   int64_t d0 = ws->w[0];
   if (!ws->dense_in) {
     ws->in0 = NULL; /* the input layer reads the examples */
-  } else if (ex->rowfd >= 0) {
-    fi_examples_rows(ex, ws->rows, nb, ws->a[0]); /* rows in a file: read the batch's */
+  } else if (fi_examples_rows_elsewhere(ex)) {
+    fi_examples_rows(ex, ws->rows, nb, ws->a[0]); /* rows in a file or the stream: read the batch's */
     ws->in0 = ws->a[0];
   } else if (!idx) {
     ws->in0 = ex->x; /* rows 0..nb-1 are already a contiguous batch */

@@ -71,6 +71,10 @@ struct fi_examples {
   int rowfd;                /* -1: rows in x */
   float *wbuf;
   int64_t wcap, nfile;
+  /* fi_examples_open_indexed (example_index.c): every row of the stream
+   * six indexes, ids and labels from the index, rows decoded from the
+   * stream when used; x, ht and the id arena unused. */
+  struct fi_sidx *six;
 };
 
 /* bow: example j's mean embedding bag into row [dim]; returns 1/ntokens
@@ -84,6 +88,13 @@ float *fi_examples_file_slot(fi_examples *ex);
 void fi_examples_rows(const fi_examples *ex, const int64_t *rows, int64_t nb, float *dst);
 void fi_examples_file_clear(fi_examples *ex);
 void fi_examples_file_close(fi_examples *ex);
+/* Rows through a stream index (example_index.c): rows[0..nb) into dst. */
+void fi_examples_index_rows(const fi_examples *ex, const int64_t *rows, int64_t nb, float *dst);
+/* A dense record's "x" into row [d], checked as fi_examples_add checks
+ * it, with its label_name against label y (-1: none). */
+void fi_examples_decode_dense(const fi_examples *ex, const fi_record *rec, int64_t y, float *row);
+/* 1 when the dense rows are not in x (a temp file, or the stream itself). */
+int fi_examples_rows_elsewhere(const fi_examples *ex);
 
 /* Validate a batch against the model before computing on it. */
 void fi_model_check_examples(const fi_model *m, const fi_examples *ex);

@@ -125,6 +125,7 @@ struct fi_reader {
   int eof;
   int single;               /* a single-map file (fi_read_single): a model */
   int64_t nread;            /* records handed out */
+  int borrowed;             /* buf is the caller's bytes (fi_reader_set_bytes); no descriptor */
   off_t origin;             /* the descriptor's offset when opened (-1: not seekable), for fi_reader_rewind */
   msgpack_zone zone;        /* decoded values of the current record */
   const msgpack_object *root; /* the whole current record, once decoded */
@@ -159,12 +160,36 @@ int fi_reader_rewind(fi_reader *r) {
   return 0;
 }
 
+fi_reader *fi_reader_open_bytes(const char *name) {
+  fi_reader *r = fi_calloc(1, sizeof *r);
+  r->fd = -1;
+  r->origin = -1;
+  r->borrowed = 1;
+  r->eof = 1;
+  r->name = fi_strdup(name);
+  if (!msgpack_zone_init(&r->zone, 1 << 13)) fi_die("out of memory");
+  return r;
+}
+
+void fi_reader_set_bytes(fi_reader *r, const void *bytes, size_t n, uint64_t offset, int64_t index) {
+  if (!r->borrowed) fi_die("internal: %s: fi_reader_set_bytes on a file reader", r->name);
+  arena_reset(&r->ar);
+  msgpack_zone_clear(&r->zone);
+  r->root = NULL;
+  r->have_rec = 0;
+  r->buf = (unsigned char *)bytes; /* read only: a borrowed buffer is never filled or moved */
+  r->cap = r->end = n;
+  r->start = r->rec_end = 0;
+  r->base = offset;
+  r->nread = index;
+}
+
 void fi_reader_close(fi_reader *r) {
   if (!r) return;
-  if (r->fd != 0) close(r->fd);
+  if (r->fd > 0) close(r->fd);
   msgpack_zone_destroy(&r->zone);
   arena_free(&r->ar);
-  free(r->buf);
+  if (!r->borrowed) free(r->buf);
   free(r->name);
   free(r);
 }
@@ -635,6 +660,7 @@ size_t fi_reader_chunk(fi_reader *r, const unsigned char **p) {
 
 const char *fi_rec_id(const fi_record *rec) { return rec->id; }
 int64_t fi_rec_index(const fi_record *rec) { return rec->index; }
+uint64_t fi_rec_offset(const fi_record *rec) { return rec->offset; }
 size_t fi_rec_nbytes(const fi_record *rec) { return rec->nbytes; }
 const void *fi_rec_bytes(const fi_record *rec) { return rec->bytes; }
 int fi_rec_nfields(const fi_record *rec) { return rec->nfields; }

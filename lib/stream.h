@@ -47,6 +47,14 @@ const char *fi_reader_name(const fi_reader *r);
  * included, wherever its offset was), for a second pass over a regular
  * file; records are numbered from 0 again. 0, or -1 when it cannot seek. */
 int fi_reader_rewind(fi_reader *r);
+/* A reader over bytes already in memory (records read at random through a
+ * stream index, lib/stream_index.h): fi_reader_set_bytes hands it
+ * bytes[0..n), the records found at stream offset `offset` of the stream
+ * `name`, the first of them record number `index`, so its errors name the
+ * stream's record and byte. The bytes stay the caller's and must outlive
+ * the records read from them; set_bytes again to reuse the reader. */
+fi_reader *fi_reader_open_bytes(const char *name);
+void fi_reader_set_bytes(fi_reader *r, const void *bytes, size_t n, uint64_t offset, int64_t index);
 /* Read a whole file that holds exactly one map (model files). */
 const fi_record *fi_read_single(fi_reader *r, const char *what);
 /* For inputs that may not be streams (lists of ids), before the first
@@ -57,6 +65,7 @@ size_t fi_reader_chunk(fi_reader *r, const unsigned char **p);
 
 const char *fi_rec_id(const fi_record *rec);      /* validated, NUL-terminated */
 int64_t fi_rec_index(const fi_record *rec);       /* 0-based in its stream */
+uint64_t fi_rec_offset(const fi_record *rec);     /* its first byte's offset in the stream */
 size_t fi_rec_nbytes(const fi_record *rec);       /* encoded size */
 const void *fi_rec_bytes(const fi_record *rec);   /* the encoded record */
 int fi_rec_has(const fi_record *rec, const char *key);

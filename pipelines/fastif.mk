@@ -138,24 +138,31 @@ $(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(OUT)/train-grad.mp $(BIN)/ihvp $(OUT)/.kn
 	  --scale $(SCALE) --damping $(DAMPING) --seed $(SEED) --threads $(THREADS) < $< > $@.tmp
 	$(COMMIT) $<
 else
-$(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(MODEL) $(TRAIN) $(BIN)/ihvp $(OUT)/.knobs-ihvp
+$(OUT)/ihvp.mp: $(OUT)/query-grad.mp $(MODEL) $(TRAIN) $(OUT)/train.sidx $(BIN)/ihvp $(OUT)/.knobs-ihvp
 	$(BEGIN) $< $(TRAIN)
-	$(BIN)/ihvp --model $(MODEL) --train $(TRAIN) --params $(PARAMS) --label $(LABEL) --method $(METHOD) \
+	$(BIN)/ihvp --model $(MODEL) --train $(TRAIN) --train-index $(OUT)/train.sidx --params $(PARAMS) --label $(LABEL) --method $(METHOD) \
 	  --depth $(J) --batch $(B) --repeats $(T) --scale $(SCALE) --damping $(DAMPING) \
 	  --seed $(SEED) --threads $(THREADS) < $< > $@.tmp
 	$(COMMIT) $<
 endif
 
+# The training stream's index (formats/stream-index.md): ihvp and influence
+# then read only the training rows they use (LiSSA's draws, the candidates).
+# Kept in OUT, not beside TRAIN: the data's directory may not be ours.
+$(OUT)/train.sidx: $(TRAIN) $(BIN)/stream-index
+	@mkdir -p $(OUT)
+	$(BIN)/stream-index -o $@ $(TRAIN)
+
 # One scores record per query: a query without candidates is an error, not a gap.
-$(OUT)/scores.mp: $(OUT)/ihvp.mp $(OUT)/candidates.mp $(BIN)/influence $(OUT)/.knobs-scores
+$(OUT)/scores.mp: $(OUT)/ihvp.mp $(OUT)/candidates.mp $(OUT)/train.sidx $(BIN)/influence $(OUT)/.knobs-scores
 	$(BEGIN) $< $(OUT)/candidates.mp
-	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) \
+	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) --train-index $(OUT)/train.sidx \
 	  --candidates $(OUT)/candidates.mp > $@.tmp
 	$(COMMIT) $<
 
-$(OUT)/full-scores.mp: $(OUT)/ihvp.mp $(MODEL) $(TRAIN) $(BIN)/influence $(OUT)/.knobs-scores
+$(OUT)/full-scores.mp: $(OUT)/ihvp.mp $(MODEL) $(TRAIN) $(OUT)/train.sidx $(BIN)/influence $(OUT)/.knobs-scores
 	$(BEGIN) $< $(TRAIN)
-	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) > $@.tmp
+	$(BIN)/influence --ihvp $< --model $(MODEL) --train $(TRAIN) --train-index $(OUT)/train.sidx > $@.tmp
 	$(COMMIT) $<
 
 $(OUT)/ranked.mp: $(OUT)/scores.mp $(TRAIN) $(BIN)/rank $(OUT)/.knobs-ranked

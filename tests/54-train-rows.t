@@ -32,16 +32,8 @@ both hvp "$T/test.ex" ihvp "${M[@]}" --method hvp --chunk 333
 cp "$T/lissa-B1.mem" "$T/s"
 both fused /dev/null influence --ihvp "$T/s" "${M[@]}" --batch 200
 both fused-l2 /dev/null influence --ihvp "$T/s" "${M[@]}" --batch 1000 --with-l2
-$PY - "$T" <<'PY'
-import msgpack, sys
-d = sys.argv[1]
-tr = [r['id'] for r in msgpack.Unpacker(open(d + '/train.ex', 'rb'), raw=False)]
-te = [r['id'] for r in msgpack.Unpacker(open(d + '/test.ex', 'rb'), raw=False)]
 # ids spread over the file part and the buffered tail, out of order
-out = b''.join(msgpack.packb({'id': t, 'ids': [tr[(k * 397 + 11 * i) % 1500] for k in range(40)],
-                              'dist': {'dtype': 'f32', 'shape': [0], 'data': b''}}) for i, t in enumerate(te))
-open(d + '/cands', 'wb').write(out)
-PY
+write_cands "$T/train.ex" "$T/test.ex" 1500 > "$T/cands"
 both candidates /dev/null influence --ihvp "$T/s" "${M[@]}" --candidates "$T/cands" --batch 16
 # A candidates file: only the named training examples are kept; from a pipe
 # (which cannot be read twice) all are; the scores are the same bytes.

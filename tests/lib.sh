@@ -57,4 +57,14 @@ need_torch_fmnist() { # skip the file unless PyTorch (with functorch) and Fashio
     echo "1..0 # SKIP Fashion-MNIST is not installed (Debian dataset-fashion-mnist)"; exit 0
   fi
 }
+write_cands() { # TRAIN TEST N: a candidates stream on stdout, 40 of the first N training ids per test record, out of order
+  $PY - "$@" <<'PY'
+import msgpack, sys
+tr = [r['id'] for r in msgpack.Unpacker(open(sys.argv[1], 'rb'), raw=False)]
+te = [r['id'] for r in msgpack.Unpacker(open(sys.argv[2], 'rb'), raw=False)]
+n = int(sys.argv[3])
+sys.stdout.buffer.write(b''.join(msgpack.packb({'id': t, 'ids': [tr[(k * 397 + 11 * i) % n] for k in range(40)],
+                                 'dist': {'dtype': 'f32', 'shape': [0], 'data': b''}}) for i, t in enumerate(te)))
+PY
+}
 done_testing() { echo "1..$_n"; [ "$_failed" = 0 ]; }
