@@ -46,6 +46,15 @@ void remember(const char* what) noexcept {
     have_error = true;
 }
 
+} // namespace
+
+// lib/faiss_lists.cpp reports its failures through the same message.
+void fi_faiss_remember(const char* what) noexcept {
+    remember(what);
+}
+
+namespace {
+
 faiss::Index* I(FaissIndex* p) {
     return reinterpret_cast<faiss::Index*>(p);
 }

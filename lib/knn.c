@@ -10,6 +10,7 @@
 #include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <omp.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "faiss_lists.h"
 #include "stream.h"
 #include "strset.h"
 #include "util.h"
@@ -28,11 +30,13 @@
  * no training never holds a second full copy of the data. */
 #define ADD_BLOCK 8192
 /* Record ids per record of the id map (keeps records well under the
- * reader's size limit). */
-#define IDS_PER_CHUNK 16384
+ * reader's size limit): version 2 cuts at this many ids or bytes. */
+#define IDS_PER_CHUNK_V1 16384
+#define IDS_PER_CHUNK (1 << 20)
+#define IDS_CHUNK_BYTES (64 << 20)
 
 #define IDS_FORMAT "fastif-knn-ids"
-#define IDS_VERSION 1
+#define IDS_VERSION 2
 #define IDS_HEADER_ID "fastif-index"
 
 struct fi_knn {
@@ -55,13 +59,25 @@ const char *fi_knn_faiss_error(void) {
   const char *m = faiss_get_last_error();
   if (!m || !*m) return "unknown FAISS error";
   /* FAISS prefixes "Error in FUNCTION at FILE:LINE: "; users need the rest. */
-  if (strncmp(m, "Error in ", 9) == 0) {
-    const char *at = strstr(m, " at ");
-    const char *colon = at ? strchr(at + 4, ':') : NULL;
-    const char *rest = colon ? strstr(colon + 1, ": ") : NULL;
-    if (rest && rest[2]) return rest + 2;
+  /* A failure inside a search comes wrapped once per level it crossed,
+   * each adding its prefix ("search interrupted with: TYPE  " from the
+   * loop over queries). */
+  for (;;) {
+    if (strncmp(m, "Error in ", 9) == 0) {
+      const char *at = strstr(m, " at ");
+      const char *colon = at ? strchr(at + 4, ':') : NULL;
+      const char *rest = colon ? strstr(colon + 1, ": ") : NULL;
+      if (!rest || !rest[2]) return m;
+      m = rest + 2;
+    } else if (strncmp(m, "search interrupted with: ", 25) == 0 && m[25]) {
+      /* then the exception's type and two spaces (IndexIVF.cpp) */
+      m += 25;
+      const char *sp = strchr(m, ' ');
+      if (sp && sp[1] == ' ' && sp[2]) m = sp + 2;
+    } else {
+      return m;
+    }
   }
-  return m;
 }
 
 void fi_knn_threads(int n) {
@@ -321,23 +337,44 @@ int64_t fi_knn_search_stream(const fi_knn *k, const fi_knn_query *q, fi_reader *
 }
 
 /* ---- files ----
- * FAISS reads and writes through a stdio stream (fopencookie) that checks
- * every write and computes the CRC-32 and size of the bytes on the way, so
- * the id map can name exactly the index it belongs to without a second pass
- * over the file. */
+ * Writing: FAISS writes through lib/faiss_lists.cpp, which CRCs the bytes
+ * on the way and finds where an IVF index's inverted lists lie, so the id
+ * map names the whole file and each list without a second pass.
+ * Reading an index with such a list table (the id map's "lists" record)
+ * costs what the query touches: the file is mapped, the bytes outside the
+ * lists are CRC-checked before FAISS parses them, and each list is checked
+ * when a search first touches it. Any other index (Flat, whose search reads
+ * every byte anyway; an id map of version 1) is read through a stdio stream
+ * that CRCs every byte on the way. */
+
+/* FAISS writes one field at a time: gather small writes. */
+#define OUT_BUF (1 << 20)
+typedef struct {
+  int fd;
+  char *buf;
+  size_t n;
+} out_buf;
+
+static int out_flush(out_buf *o) {
+  int rc = o->n ? fi_write_all(o->fd, o->buf, o->n) : 0;
+  o->n = 0;
+  return rc;
+}
+
+static int out_write(void *c, const void *p, size_t n) {
+  out_buf *o = c;
+  if (o->n + n > OUT_BUF && out_flush(o)) return -1;
+  if (n >= OUT_BUF) return fi_write_all(o->fd, p, n);
+  memcpy(o->buf + o->n, p, n);
+  o->n += n;
+  return 0;
+}
+
 typedef struct {
   int fd;
   uLong crc;
   uint64_t bytes;
 } crc_io;
-
-static ssize_t crc_write(void *c, const char *buf, size_t n) {
-  crc_io *io = c;
-  if (fi_write_all(io->fd, buf, n)) return -1;
-  io->crc = crc32_z(io->crc, (const Bytef *)buf, n);
-  io->bytes += n;
-  return (ssize_t)n;
-}
 
 static ssize_t crc_read(void *c, char *buf, size_t n) {
   crc_io *io = c;
@@ -351,19 +388,6 @@ static ssize_t crc_read(void *c, char *buf, size_t n) {
   return r;
 }
 
-static FILE *crc_open(crc_io *io, int fd, int writing) {
-  io->fd = fd;
-  io->crc = crc32_z(0L, Z_NULL, 0);
-  io->bytes = 0;
-  cookie_io_functions_t fns = {0};
-  if (writing) fns.write = crc_write;
-  else fns.read = crc_read;
-  FILE *f = fopencookie(io, writing ? "w" : "r", fns);
-  if (!f) fi_die("fopencookie: %s", strerror(errno));
-  setvbuf(f, NULL, _IOFBF, 1 << 20);
-  return f;
-}
-
 static char *ids_path(const char *path) {
   size_t n = strlen(path) + 5;
   char *p = fi_malloc(n);
@@ -371,47 +395,76 @@ static char *ids_path(const char *path) {
   return p;
 }
 
+static void write_lists(fi_writer *w, const fi_faiss_lists *l) {
+  int64_t *crc = fi_malloc(fi_mul_size((size_t)l->nlist, sizeof *crc, "list table"));
+  for (int64_t i = 0; i < l->nlist; i++) crc[i] = l->crc[i];
+  int64_t shape[1] = {l->nlist};
+  fi_wbegin(w, "lists", 7);
+  fi_wint(w, "nlist", l->nlist);
+  fi_wint(w, "code_size", l->code_size);
+  fi_wint(w, "begin", l->begin);
+  fi_wint(w, "end", l->end);
+  fi_wint(w, "rest_crc32", l->rest_crc);
+  fi_wtensor(w, "sizes", FI_I64, 1, shape, l->sizes);
+  fi_wtensor(w, "crc32", FI_I64, 1, shape, crc);
+  fi_wend(w);
+  free(crc);
+}
+
 void fi_knn_save(const fi_knn *k, const char *path) {
   if (!k->index || k->nbuf) fi_die("kNN index: save before finish");
   char *idp = ids_path(path);
 
   fi_atomic *a = fi_atomic_begin(path);
-  crc_io io;
-  FILE *f = crc_open(&io, fi_atomic_fd(a), 1);
-  if (faiss_write_index(k->index, f) != 0) fi_die("writing %s: %s", path, fi_knn_faiss_error());
-  /* fclose flushes through crc_write; the fd stays open for the commit. */
-  if (fflush(f) != 0 || ferror(f)) fi_die("writing %s: %s", path, strerror(errno));
-  if (fclose(f) != 0) fi_die("writing %s: %s", path, strerror(errno));
+  out_buf o = {.fd = fi_atomic_fd(a), .buf = fi_malloc(OUT_BUF)};
+  uint64_t bytes;
+  uint32_t crc;
+  fi_faiss_lists lists;
+  if (fi_faiss_write_index(k->index, out_write, &o, &bytes, &crc, &lists) != 0)
+    fi_die("writing %s: %s", path, fi_knn_faiss_error());
+  if (out_flush(&o)) fi_die("writing %s: %s", path, strerror(errno));
+  free(o.buf);
 
   /* The id map first, then the index: PATH appearing means the pair is
    * complete; a crash between the renames leaves a pair the loader rejects
    * by size and CRC. */
   fi_writer *w = fi_writer_open(idp);
-  fi_wbegin(w, IDS_HEADER_ID, 9);
+  fi_wbegin(w, IDS_HEADER_ID, 10);
   fi_wstr(w, "format", IDS_FORMAT);
   fi_wint(w, "version", IDS_VERSION);
   fi_wstr(w, "spec", k->spec);
   fi_wstr(w, "metric", "l2");
   fi_wint(w, "d", k->d);
   fi_wint(w, "ntotal", k->n);
-  fi_wint(w, "chunk", IDS_PER_CHUNK);
-  fi_wint(w, "index_bytes", (int64_t)io.bytes);
-  fi_wint(w, "index_crc32", (int64_t)io.crc);
+  fi_wint(w, "index_bytes", (int64_t)bytes);
+  fi_wint(w, "index_crc32", (int64_t)crc);
+  fi_wint(w, "ids_bytes", (int64_t)k->arena_len);
+  fi_wint(w, "lists", lists.nlist > 0);
   fi_wend(w);
-  const char **ptrs = fi_malloc(fi_mul_size(IDS_PER_CHUNK, sizeof *ptrs, "id map"));
+  if (lists.nlist > 0) write_lists(w, &lists);
+  /* The ids as stored in memory: each followed by a NUL byte. */
   char cid[64];
-  for (int64_t first = 0, c = 0; first < k->n; first += IDS_PER_CHUNK, c++) {
-    int64_t m = k->n - first < IDS_PER_CHUNK ? k->n - first : IDS_PER_CHUNK;
-    for (int64_t i = 0; i < m; i++) ptrs[i] = k->arena + k->off[first + i];
+  for (int64_t first = 0, c = 0; first < k->n; c++) {
+    size_t start = k->off[first], stop = start;
+    int64_t m = 0;
+    while (first + m < k->n && m < IDS_PER_CHUNK) {
+      size_t e = first + m + 1 < k->n ? k->off[first + m + 1] : k->arena_len;
+      if (m > 0 && e - start > IDS_CHUNK_BYTES) break;
+      stop = e;
+      m++;
+    }
+    int64_t shape[1] = {(int64_t)(stop - start)};
     snprintf(cid, sizeof cid, "ids.%lld", (long long)c);
-    fi_wbegin(w, cid, 2);
+    fi_wbegin(w, cid, 3);
     fi_wint(w, "first", first);
-    fi_wstrs(w, "ids", ptrs, m);
+    fi_wint(w, "n", m);
+    fi_wtensor(w, "ids", FI_U8, 1, shape, k->arena + start);
     fi_wend(w);
+    first += m;
   }
-  free(ptrs);
   fi_writer_close(w);
   fi_atomic_commit(a);
+  fi_faiss_lists_free(&lists);
   free(idp);
 }
 
@@ -419,6 +472,144 @@ static int64_t header_int(const fi_record *rec, const char *key) {
   int64_t v;
   fi_rec_int(rec, key, &v, 1);
   return v;
+}
+
+/* Version 1: chunks of string arrays. */
+static void read_ids_v1(fi_knn *k, fi_reader *r, const char *idp, int64_t ntotal) {
+  const fi_record *rec;
+  while ((rec = fi_read(r))) {
+    int64_t first = header_int(rec, "first");
+    if (first != k->n)
+      fi_rec_die(rec, "%s: id chunk starts at %lld, expected %lld", idp, (long long)first, (long long)k->n);
+    const char **ids;
+    int64_t m = fi_rec_strs(rec, "ids", &ids, 1);
+    if (k->n + m > ntotal) fi_rec_die(rec, "%s: more ids than ntotal=%lld", idp, (long long)ntotal);
+    for (int64_t i = 0; i < m; i++) {
+      push_id(k, ids[i]);
+      k->n++;
+    }
+  }
+}
+
+/* Version 2: chunks of NUL-terminated ids in one u8 tensor each, copied
+ * into the arena as they are; each id is checked as the reader checks a
+ * record id. */
+static void read_ids_v2(fi_knn *k, fi_reader *r, const char *idp, int64_t ntotal, int64_t ids_bytes) {
+  k->arena = fi_malloc(ids_bytes > 0 ? (size_t)ids_bytes : 1);
+  k->arena_cap = (size_t)ids_bytes;
+  k->off = fi_malloc(fi_mul_size((size_t)ntotal, sizeof *k->off, "id map"));
+  k->cap_off = ntotal;
+  const fi_record *rec;
+  while ((rec = fi_read(r))) {
+    int64_t first = header_int(rec, "first"), m = header_int(rec, "n");
+    if (first != k->n)
+      fi_rec_die(rec, "%s: id chunk starts at %lld, expected %lld", idp, (long long)first, (long long)k->n);
+    if (m < 1 || m > ntotal - k->n)
+      fi_rec_die(rec, "%s: %lld ids here, %lld before: more than ntotal=%lld", idp, (long long)m, (long long)k->n,
+                 (long long)ntotal);
+    fi_tensor t;
+    fi_rec_tensor(rec, "ids", &t, 1);
+    if (t.dtype != FI_U8 || t.ndim != 1) fi_rec_die(rec, "%s: 'ids' must be a u8 vector", idp);
+    if (t.nbytes > k->arena_cap - k->arena_len)
+      fi_rec_die(rec, "%s: more id bytes than ids_bytes=%lld", idp, (long long)ids_bytes);
+    const unsigned char *b = t.data;
+    size_t s0 = 0, base = k->arena_len;
+    int64_t got = 0;
+    for (size_t i = 0; i < t.nbytes; i++) {
+      unsigned char ch = b[i];
+      if (ch == 0) {
+        if (i == s0 || got == m)
+          fi_rec_die(rec, "%s: %s at byte %zu", idp, got == m ? "more ids than 'n'" : "an empty id", i);
+        k->off[k->n + got++] = base + s0;
+        s0 = i + 1;
+      } else if (ch <= 0x20 || ch == 0x7f || i - s0 >= 4096) {
+        fi_rec_die(rec, "%s: id #%lld is not a record id (whitespace, control character or over 4096 bytes)", idp,
+                   (long long)(k->n + got));
+      }
+    }
+    if (s0 != t.nbytes || got != m)
+      fi_rec_die(rec, "%s: holds %lld whole ids, 'n' says %lld", idp, (long long)got, (long long)m);
+    memcpy(k->arena + base, b, t.nbytes);
+    k->arena_len += t.nbytes;
+    k->n += m;
+  }
+}
+
+static void read_lists(const fi_record *rec, fi_faiss_lists *l, const char *idp) {
+  if (strcmp(fi_rec_id(rec), "lists") != 0) fi_rec_die(rec, "%s: expected the 'lists' record here", idp);
+  int64_t rest = header_int(rec, "rest_crc32");
+  l->nlist = header_int(rec, "nlist");
+  l->code_size = header_int(rec, "code_size");
+  l->begin = header_int(rec, "begin");
+  l->end = header_int(rec, "end");
+  if (l->nlist < 1 || l->code_size < 1 || l->begin < 0 || l->end < l->begin || rest < 0 || rest > UINT32_MAX)
+    fi_rec_die(rec, "%s: bad list table (nlist %lld, code_size %lld, bytes %lld..%lld, rest_crc32 %lld)", idp,
+               (long long)l->nlist, (long long)l->code_size, (long long)l->begin, (long long)l->end,
+               (long long)rest);
+  l->rest_crc = (uint32_t)rest;
+  fi_tensor ts, tc;
+  fi_rec_tensor(rec, "sizes", &ts, 1);
+  fi_rec_tensor(rec, "crc32", &tc, 1);
+  if (ts.dtype != FI_I64 || ts.ndim != 1 || ts.n != l->nlist || tc.dtype != FI_I64 || tc.ndim != 1 ||
+      tc.n != l->nlist)
+    fi_rec_die(rec, "%s: 'sizes' and 'crc32' must be i64 vectors of nlist=%lld", idp, (long long)l->nlist);
+  l->sizes = fi_malloc(ts.nbytes);
+  l->crc = fi_malloc(fi_mul_size((size_t)l->nlist, sizeof *l->crc, "list table"));
+  memcpy(l->sizes, ts.data, ts.nbytes); /* tensor data may be unaligned */
+  for (int64_t i = 0; i < l->nlist; i++) {
+    int64_t c;
+    memcpy(&c, (const char *)tc.data + i * 8, 8);
+    if (l->sizes[i] < 0 || c < 0 || c > UINT32_MAX)
+      fi_rec_die(rec, "%s: list %lld: bad size %lld or CRC %lld", idp, (long long)i, (long long)l->sizes[i],
+                 (long long)c);
+    l->crc[i] = (uint32_t)c;
+  }
+}
+
+static _Noreturn void not_the_pair(const char *path, const char *idp, const char *what, unsigned long got,
+                                   unsigned long long want) {
+  fi_die("kNN index %s (%s %08lx) is not the one its id map %s describes (%08llx): the pair is from different "
+         "builds, or the file is corrupt; rebuild with knn-select --build",
+         path, what, got, idp, want);
+}
+
+static void load_mapped(fi_knn *k, int fd, int64_t bytes, const fi_faiss_lists *l, const char *path,
+                        const char *idp) {
+  if (bytes <= 0 || l->end > bytes)
+    fi_die("kNN index %s has %lld bytes, its id map %s puts inverted lists up to byte %lld; rebuild with "
+           "knn-select --build", path, (long long)bytes, idp, (long long)l->end);
+  void *map = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) fi_die("mapping kNN index %s: %s", path, strerror(errno));
+  const Bytef *p = map;
+  uLong c = crc32_z(crc32_z(0L, Z_NULL, 0), p, (size_t)l->begin);
+  c = crc32_z(c, p + l->end, (size_t)(bytes - l->end));
+  if ((uint32_t)c != l->rest_crc) {
+    munmap(map, (size_t)bytes);
+    not_the_pair(path, idp, "CRC-32 of the bytes outside its inverted lists", c, l->rest_crc);
+  }
+  if (fi_faiss_read_index_mapped(map, (size_t)bytes, l, path, &k->index) != 0) {
+    munmap(map, (size_t)bytes);
+    fi_die("reading kNN index %s: %s", path, fi_knn_faiss_error());
+  }
+}
+
+static void load_stream(fi_knn *k, int fd, const char *path, const char *idp, int64_t want_bytes,
+                        int64_t want_crc) {
+  crc_io io = {.fd = fd, .crc = crc32_z(0L, Z_NULL, 0)};
+  cookie_io_functions_t fns = {.read = crc_read};
+  FILE *f = fopencookie(&io, "r", fns);
+  if (!f) fi_die("fopencookie: %s", strerror(errno));
+  setvbuf(f, NULL, _IOFBF, 1 << 20);
+  if (faiss_read_index(f, 0, &k->index) != 0) fi_die("reading kNN index %s: %s", path, fi_knn_faiss_error());
+  /* Drain what FAISS did not read so size and CRC cover the whole file. */
+  char tail[4096];
+  while (fread(tail, 1, sizeof tail, f) > 0) {}
+  if (ferror(f)) fi_die("reading %s: %s", path, strerror(errno));
+  fclose(f);
+  if ((int64_t)io.bytes != want_bytes)
+    fi_die("kNN index %s has %llu bytes, its id map %s says %lld: the pair is from different builds; rebuild "
+           "with knn-select --build", path, (unsigned long long)io.bytes, idp, (long long)want_bytes);
+  if ((int64_t)io.crc != want_crc) not_the_pair(path, idp, "CRC-32", io.crc, (unsigned long long)want_crc);
 }
 
 fi_knn *fi_knn_load(const char *path) {
@@ -436,26 +627,34 @@ fi_knn *fi_knn_load(const char *path) {
   const char *fmt = fi_rec_str(rec, "format", NULL, 1);
   if (strcmp(fmt, IDS_FORMAT) != 0) fi_rec_die(rec, "%s: format '%s', expected '" IDS_FORMAT "'", idp, fmt);
   int64_t version = header_int(rec, "version");
-  if (version != IDS_VERSION)
-    fi_rec_die(rec, "%s: version %lld, this build reads version %d", idp, (long long)version, IDS_VERSION);
+  if (version != 1 && version != IDS_VERSION)
+    fi_rec_die(rec, "%s: version %lld, this build reads versions 1 and %d; rebuild with knn-select --build", idp,
+               (long long)version, IDS_VERSION);
   fi_knn *k = fi_knn_new(fi_rec_str(rec, "spec", NULL, 1));
   k->path = fi_strdup(path);
   int64_t d = header_int(rec, "d"), ntotal = header_int(rec, "ntotal");
   int64_t want_bytes = header_int(rec, "index_bytes"), want_crc = header_int(rec, "index_crc32");
   if (d <= 0 || d > (1 << 30) || ntotal <= 0) fi_rec_die(rec, "%s: bad d=%lld or ntotal=%lld", idp, (long long)d, (long long)ntotal);
   k->d = (int)d;
-
-  while ((rec = fi_read(r))) {
-    int64_t first = header_int(rec, "first");
-    if (first != k->n)
-      fi_rec_die(rec, "%s: id chunk starts at %lld, expected %lld", idp, (long long)first, (long long)k->n);
-    const char **ids;
-    int64_t m = fi_rec_strs(rec, "ids", &ids, 1);
-    if (k->n + m > ntotal) fi_rec_die(rec, "%s: more ids than ntotal=%lld", idp, (long long)ntotal);
-    for (int64_t i = 0; i < m; i++) {
-      push_id(k, ids[i]);
-      k->n++;
+  fi_faiss_lists lists = {0};
+  if (version == 1) {
+    read_ids_v1(k, r, idp, ntotal);
+  } else {
+    int64_t ids_bytes = header_int(rec, "ids_bytes"), has_lists = header_int(rec, "lists");
+    /* Declared sizes against the file before allocating for them; each id
+     * takes at least two bytes (itself and its NUL). */
+    struct stat ist;
+    if (stat(idp, &ist) == 0 && S_ISREG(ist.st_mode) && (ids_bytes < 0 || ids_bytes > (int64_t)ist.st_size))
+      fi_rec_die(rec, "%s: ids_bytes=%lld, but the file has %lld bytes", idp, (long long)ids_bytes,
+                 (long long)ist.st_size);
+    if (ids_bytes < 0 || ntotal > ids_bytes / 2)
+      fi_rec_die(rec, "%s: ntotal=%lld ids cannot fit in ids_bytes=%lld", idp, (long long)ntotal,
+                 (long long)ids_bytes);
+    if (has_lists) {
+      if (!(rec = fi_read(r))) fi_die("%s: ends before its 'lists' record (truncated?)", idp);
+      read_lists(rec, &lists, idp);
     }
+    read_ids_v2(k, r, idp, ntotal, ids_bytes);
   }
   fi_reader_close(r);
   if (k->n != ntotal)
@@ -464,24 +663,14 @@ fi_knn *fi_knn_load(const char *path) {
   /* A file of the wrong size is not the index the id map describes: say
    * so before FAISS parses sizes declared inside it. */
   struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (int64_t)st.st_size != want_bytes)
+  int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (regular && (int64_t)st.st_size != want_bytes)
     fi_die("kNN index %s has %lld bytes, its id map %s says %lld: the pair is from different builds; "
            "rebuild with knn-select --build", path, (long long)st.st_size, idp, (long long)want_bytes);
-  crc_io io;
-  FILE *f = crc_open(&io, fd, 0);
-  if (faiss_read_index(f, 0, &k->index) != 0)
-    fi_die("reading kNN index %s: %s", path, fi_knn_faiss_error());
-  /* Drain what FAISS did not read so size and CRC cover the whole file. */
-  char tail[4096];
-  while (fread(tail, 1, sizeof tail, f) > 0) {}
-  if (ferror(f)) fi_die("reading %s: %s", path, strerror(errno));
-  fclose(f);
+  if (lists.nlist > 0 && regular) load_mapped(k, fd, want_bytes, &lists, path, idp);
+  else load_stream(k, fd, path, idp, want_bytes, want_crc); /* a pipe has no mapping: all bytes checked */
+  fi_faiss_lists_free(&lists);
   if (fd != 0) close(fd);
-  if ((int64_t)io.bytes != want_bytes || (int64_t)io.crc != want_crc)
-    fi_die("kNN index %s (%llu bytes, CRC-32 %08lx) is not the one its id map %s describes (%lld bytes, "
-           "CRC-32 %08llx): the pair is from different builds; rebuild with knn-select --build",
-           path, (unsigned long long)io.bytes, (unsigned long)io.crc, idp, (long long)want_bytes,
-           (unsigned long long)want_crc);
   if (faiss_Index_d(k->index) != k->d || faiss_Index_ntotal(k->index) != k->n)
     fi_die("kNN index %s has d=%d, %lld vectors; its id map says d=%d, %lld", path, faiss_Index_d(k->index),
            (long long)faiss_Index_ntotal(k->index), k->d, (long long)k->n);

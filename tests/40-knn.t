@@ -191,4 +191,79 @@ like "$err" "^knn-select: error: --nprobe: .*no inverted lists" "naming --nprobe
 run knn-select --build "$T/z" --nprobe 4 < "$T/train.mp"
 is "$rc" 2 "--nprobe with --build is a usage error"
 
+
+# ---- the id map (version 2) and the inverted lists, against an independent
+# reader of formats/index.md (msgpack + zlib + numpy) ----
+LISTS="$(dirname "$0")/knn_lists.py"
+is "$($PY "$LISTS" check "$T/idx" Flat 0 600 2>&1)" ok "Flat: id map version 2, whole-file size and CRC-32, ids in order, no list table"
+is "$($PY "$LISTS" check "$T/ivf" IVF8,Flat 1 600 2>&1)" ok "IVF8,Flat: each list's CRC-32, the rest's, the lists' layout as recorded"
+for spec in IVF8,SQ8 PCA8,IVF8,Flat; do
+  knn-select --build "$T/l-$spec" --index-spec "$spec" < "$T/train.mp" 2>/dev/null
+  is "$($PY "$LISTS" check "$T/l-$spec" "$spec" 1 600 2>&1)" ok "$spec: the list table found (another code size; inside a PreTransform)"
+done
+
+# The same answers from an id map of version 1 (the whole file read and
+# CRC-checked, as before) and of version 2 (the lists read in place).
+is "$($PY "$T/check.py" "$T" "$T/ivf-np8.mp" 10 2>&1)" ok "IVF8,Flat --nprobe 8 (lists in place) equals numpy brute force"
+for ix in ivf l-IVF8,SQ8 l-PCA8,IVF8,Flat idx; do
+  cp "$T/$ix" "$T/v1-$ix"
+  $PY "$LISTS" v1 "$T/$ix" "$T/v1-$ix.ids"
+  nps="1 8"; [ "$ix" = idx ] && nps=0
+  for np in $nps; do
+    knn-select --index "$T/$ix" -k 10 --nprobe $np < "$T/query.mp" > "$T/v2.out" 2>/dev/null
+    knn-select --index "$T/v1-$ix" -k 10 --nprobe $np < "$T/query.mp" > "$T/v1.out" 2>/dev/null
+    ok "$ix --nprobe $np: id maps of version 1 and 2 give the same bytes" test -s "$T/v1.out" -a -s "$T/v2.out"
+    ok "$ix --nprobe $np: identical" cmp "$T/v1.out" "$T/v2.out"
+  done
+done
+is "$($PY "$T/check.py" "$T" "$T/v1.out" 10 2>&1)" ok "version 1, Flat: numpy brute force"
+
+# Corruption: a list is checked when a query touches it.
+L=$($PY "$LISTS" list "$T/ivf" 5)
+other=$($PY "$LISTS" other "$T/ivf" 5)
+$PY "$LISTS" rows "$T/ivf" 5 > "$T/q5.mp"
+$PY "$LISTS" rows "$T/ivf" "$other" > "$T/qo.mp"
+knn-select --index "$T/ivf" -k 5 --nprobe 1 < "$T/qo.mp" > "$T/qo-clean.mp" 2>/dev/null
+ok "the clean answer" test -s "$T/qo-clean.mp"
+for part in codes ids; do
+  $PY "$LISTS" flip "$T/ivf" "$T/f$part" "$part:5"; cp "$T/ivf.ids" "$T/f$part.ids"
+  run knn-select --index "$T/f$part" -k 5 --nprobe 1 < "$T/q5.mp"
+  is "$rc" 1 "a byte flipped in the $part of the list a query probes: exit 1"
+  like "$err" "knn-select: error: kNN search .*: kNN index $T/f$part: inverted list $L \(bytes [0-9]+\.\.[0-9]+\) has CRC-32 [0-9a-f]{8}, its id map says [0-9a-f]{8}.*rebuild" \
+    "names the file and the list"
+  is "$out" "" "nothing written for it"
+done
+run knn-select --index "$T/fcodes" -k 10 --nprobe 8 --threads 2 < "$T/query.mp"
+is "$rc" 1 "every list probed, 2 threads: exit 1"
+like "$err" "knn-select: error: kNN search .*: kNN index $T/fcodes: inverted list $L " "the same message from FAISS's parallel loop"
+knn-select --index "$T/fcodes" -k 5 --nprobe 1 < "$T/qo.mp" > "$T/qo-bad.mp" 2>/dev/null
+ok "a query that does not probe the damaged list: the clean index's answer" cmp "$T/qo-bad.mp" "$T/qo-clean.mp"
+
+$PY "$LISTS" flip "$T/ivf" "$T/fhead" header; cp "$T/ivf.ids" "$T/fhead.ids"
+run knn-select --index "$T/fhead" -k 1 --nprobe 1 < "$T/qo.mp"
+is "$rc" 1 "a byte flipped outside the lists (the centroids): exit 1"
+like "$err" "kNN index $T/fhead \(CRC-32 of the bytes outside its inverted lists [0-9a-f]+\) is not the one its id map $T/fhead.ids describes.*corrupt" \
+  "refused before FAISS parses it, naming both files"
+knn-select --build "$T/ivf2" --index-spec IVF8,Flat < "$T/train2.mp" 2>/dev/null
+cp "$T/ivf" "$T/mixivf"; cp "$T/ivf2.ids" "$T/mixivf.ids"
+run knn-select --index "$T/mixivf" -k 1 --nprobe 1 < "$T/qo.mp"
+is "$rc" 1 "IVF index and id map from different builds: exit 1"
+like "$err" "mixivf .*different builds" "mismatched IVF pair message"
+head -c -1 "$T/ivf" > "$T/short"; cp "$T/ivf.ids" "$T/short.ids"
+run knn-select --index "$T/short" -k 1 --nprobe 1 < "$T/qo.mp"
+is "$rc" 1 "truncated IVF index: exit 1"
+like "$err" "short has [0-9]+ bytes, its id map .*says [0-9]+" "truncated index message"
+cp "$T/ivf" "$T/shortids"; head -c -3 "$T/ivf.ids" > "$T/shortids.ids"
+run knn-select --index "$T/shortids" -k 1 --nprobe 1 < "$T/qo.mp"
+is "$rc" 1 "truncated id map: exit 1"
+like "$err" "shortids.ids" "names the id map"
+cp "$T/idx.ids" "$T/fflat.ids"; $PY "$LISTS" flip "$T/idx" "$T/fflat" middle
+run knn-select --index "$T/fflat" -k 1 < "$T/qo.mp"
+is "$rc" 1 "Flat (whole file checked): a flipped byte exits 1"
+like "$err" "fflat \(CRC-32 [0-9a-f]+\) is not the one its id map" "Flat corruption message"
+cp "$T/ivf" "$T/v3"; $PY "$LISTS" version "$T/ivf" "$T/v3.ids" 3
+run knn-select --index "$T/v3" -k 1 < "$T/qo.mp"
+is "$rc" 1 "an id map of an unknown version: exit 1"
+like "$err" "version 3, this build reads versions 1 and 2; rebuild" "says which versions and what to do"
+
 done_testing
