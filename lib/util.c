@@ -59,6 +59,7 @@ static void vsay(const char *prefix, const char *fmt, va_list ap) {
 }
 
 static pthread_mutex_t die_lock = PTHREAD_MUTEX_INITIALIZER;
+static void remove_pending(void);
 
 void fi_die(const char *fmt, ...) {
   pthread_mutex_lock(&die_lock); /* first error wins when threads fail */
@@ -66,7 +67,18 @@ void fi_die(const char *fmt, ...) {
   va_start(ap, fmt);
   vsay("error: ", fmt, ap);
   va_end(ap);
-  exit(1);
+  /* Not exit(): its handlers and the libraries' destructors (OpenBLAS's
+   * shutdown) would run while other threads still compute (a bad record
+   * read through a stream index in the middle of scoring): a segfault
+   * instead of exit 1. Flush what was printed (unless another thread is
+   * inside stdout, perhaps blocked on a full pipe: waiting could hang),
+   * remove the temp files of outputs not committed, and leave at once. */
+  if (ftrylockfile(stdout) == 0) {
+    fflush(stdout);
+    funlockfile(stdout);
+  }
+  remove_pending();
+  _exit(1);
 }
 
 void fi_usage_error(const char *fmt, ...) {
