@@ -45,8 +45,14 @@ char *fi_sidx_default_path(const char *stream) {
   return p;
 }
 
+/* Nanoseconds since the epoch, negative before 1970; beyond int64's range
+ * (after 2262) saturated, so such files are told apart by size and CRC. */
 static int64_t mtime_ns(const struct stat *st) {
-  return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+  int64_t ns;
+  if (__builtin_mul_overflow((int64_t)st->st_mtim.tv_sec, (int64_t)1000000000, &ns) ||
+      __builtin_add_overflow(ns, (int64_t)st->st_mtim.tv_nsec, &ns))
+    return st->st_mtim.tv_sec < 0 ? INT64_MIN : INT64_MAX;
+  return ns;
 }
 
 static void grow(fi_sidx *ix, int64_t need) {
@@ -129,6 +135,9 @@ int64_t fi_sidx_build(const char *stream, const char *out) {
   if (stat(stream, &st) != 0) fi_die("cannot open %s: %s", stream, strerror(errno));
   if (!S_ISREG(st.st_mode))
     fi_die("%s is not a regular file: only a file can be read at random (index a copy of the stream)", stream);
+  struct stat ost;
+  if (stat(out, &ost) == 0 && ost.st_dev == st.st_dev && ost.st_ino == st.st_ino)
+    fi_die("%s: the index would overwrite the stream itself; name another file", out);
   fi_sidx *ix = fi_calloc(1, sizeof *ix);
   ix->fd = -1;
   ix->path = fi_strdup(out);
@@ -276,7 +285,8 @@ fi_sidx_status fi_sidx_open(const char *stream, const char *ixpath, fi_sidx **ou
   if (version != SIDX_VERSION)
     fi_rec_die(rec, "%s: stream index version %lld, this build reads version %d: rebuild it with stream-index",
                path, (long long)version, SIDX_VERSION);
-  int64_t bytes = hdr_int(rec, "stream_bytes", path), mt = hdr_int(rec, "stream_mtime_ns", path);
+  int64_t bytes = hdr_int(rec, "stream_bytes", path), mt;
+  fi_rec_int(rec, "stream_mtime_ns", &mt, 1); /* negative before 1970 */
   int64_t records = hdr_int(rec, "records", path);
   struct stat st;
   int fd = open(stream, O_RDONLY | O_CLOEXEC);
@@ -384,7 +394,8 @@ void fi_sidx_read(const fi_sidx *ix, const int64_t *rows, int64_t n, fi_sidx_eac
                "since; rebuild the index with stream-index", ix->stream, (long long)row,
                (unsigned long long)ix->off[row], ix->path);
       const fi_record *rec = fi_read(r);
-      if (!rec || fi_rec_nbytes(rec) != LEN(ix, row) || strcmp(fi_rec_id(rec), fi_sidx_id(ix, row)))
+      if (!rec || fi_rec_nbytes(rec) != LEN(ix, row) || strcmp(fi_rec_id(rec), fi_sidx_id(ix, row)) ||
+          rec_label(rec) != ix->label[row]) /* the labels the examples took from the index */
         fi_die("%s: record #%lld (byte %llu) does not match %s (a corrupt index?); rebuild the index with "
                "stream-index", ix->stream, (long long)row, (unsigned long long)ix->off[row], ix->path);
       each(rec, i + q, ctx);

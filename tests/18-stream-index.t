@@ -151,6 +151,39 @@ for i in $(seq 20); do
 done
 is "$rcs" "11111111111111111111" "20 runs: exit 1 each time, no crash"
 
+# An index whose label column was edited (the stream untouched): the labels
+# come from the index, so every record read checks its label against it.
+cp -p "$T/train.ex" "$T/relab.ex"
+$PY - "$T/train.ex.sidx" "$T/relab.ex.sidx" <<'PY'
+import msgpack, struct, sys
+recs = list(msgpack.Unpacker(open(sys.argv[1], 'rb'), raw=False))
+lab = bytearray(recs[1]['label']['data'])
+y = struct.unpack_from('<i', lab, 4 * 5)[0]
+struct.pack_into('<i', lab, 4 * 5, (y + 1) % 10)
+recs[1]['label']['data'] = bytes(lab)
+open(sys.argv[2], 'wb').write(b''.join(msgpack.packb(r) for r in recs))
+PY
+run influence --ihvp "$T/s" --model "$T/m" --train "$T/relab.ex"
+is "$rc" 1 "an index whose label differs from the record's: exit 1"
+like "$err" "record #5 .*does not match" "naming the record"
+run stream-index --check "$T/relab.ex"
+is "$rc" 1 "--check finds it too"
+# The index never overwrites its stream.
+cp "$T/test.ex" "$T/self.ex"
+run stream-index -o "$T/self.ex" "$T/self.ex"
+is "$rc" 1 "-o naming the stream itself: exit 1"
+like "$err" "would overwrite the stream itself" "saying so"
+ok "and the stream is untouched" cmp "$T/self.ex" "$T/test.ex"
+# A stream modified before 1970 is indexed and read through its index.
+cp "$T/train.ex" "$T/old.ex"
+touch -d '1969-06-01' "$T/old.ex"
+stream-index "$T/old.ex" 2>/dev/null
+ihvp --model "$T/m" --train "$T/old.ex" --depth 300 --batch 1 --repeats 2 --threads 1 --scale 50 \
+  < "$T/test.ex" > "$T/old.s" 2>"$T/old.err"
+is "$?" 0 "an mtime before 1970: ihvp runs"
+like "$(cat "$T/old.err")" "read through its stream index" "through the index"
+ok "with the same answer" cmp "$T/old.s" "$T/lissa-B1.whole"
+
 # Bad indexes: not an index, truncated, another stream's.
 cp "$T/test.ex" "$T/bad1.sidx"
 run influence --ihvp "$T/s" "${M[@]}" --train-index "$T/bad1.sidx"
